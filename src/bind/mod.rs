@@ -1,0 +1,1 @@
+//! bind (in progress).

@@ -1,0 +1,120 @@
+//! The object model (the contract between elf/ and load/).
+
+use crate::btf::{Btf, FuncInfo, LineInfo};
+
+/// One 8-byte BPF instruction, as in the object file (little-endian host assumed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct Insn {
+    pub code: u8,
+    /// dst_reg in the low nibble, src_reg in the high nibble.
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+impl Insn {
+    pub fn dst(&self) -> u8 {
+        self.regs & 0x0f
+    }
+    pub fn src(&self) -> u8 {
+        self.regs >> 4
+    }
+    pub fn set_src(&mut self, src: u8) {
+        self.regs = (self.regs & 0x0f) | (src << 4);
+    }
+}
+
+/// What a relocated `ld_imm64` must point at, filled in by load/ once maps exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelocKind {
+    /// `r = map` : src_reg BPF_PSEUDO_MAP_FD (1), imm = map fd.
+    Map { map: usize },
+    /// `r = &global` : src_reg BPF_PSEUDO_MAP_VALUE (2), imm = map fd, next insn's imm = offset.
+    MapValue { map: usize, offset: u32 },
+}
+
+/// A relocation on a linked program: `insn` indexes `ProgramSpec::insns` (the first half of
+/// the ld_imm64 pair). Calls to subprograms are already resolved by elf/ and have no entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloc {
+    pub insn: usize,
+    pub kind: RelocKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// The function's symbol name (may be longer than the kernel's 15 characters).
+    pub name: String,
+    /// The ELF section it came from, e.g. "xdp", "cgroup_skb/egress", "kprobe/do_sys_open".
+    pub section: String,
+    /// BPF_PROG_TYPE_* and BPF_* attach type, from the section name as libbpf maps them.
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    /// The program followed by every subprogram it calls, transitively, calls fixed up.
+    pub insns: Vec<Insn>,
+    pub relocs: Vec<Reloc>,
+    /// func_info and line_info for `insns`, `insn_off` in instructions, sorted.
+    pub func_info: Vec<FuncInfo>,
+    pub line_info: Vec<LineInfo>,
+}
+
+/// Where a map came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapOrigin {
+    /// A BTF-defined map in `.maps`.
+    Btf,
+    /// A global-data section: `.data`, `.rodata`, `.bss`, `.data.*`, `.rodata.*`, `.bss.*`.
+    Data { section: String },
+    /// The `.metadata` section of the original patch series.
+    Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    /// The name users see: the map variable for BTF maps, the section name (".rodata",
+    /// ".metadata") for internal maps.
+    pub name: String,
+    /// The kernel name (at most 15 characters) as libbpf derives it; BTF maps keep `name`
+    /// truncated to 15.
+    pub kernel_name: String,
+    pub origin: MapOrigin,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// BPF_F_* flags, including BPF_F_RDONLY_PROG / BPF_F_MMAPABLE for internal maps.
+    pub flags: u32,
+    /// 0 when absent. For internal maps: key 0 and value = the section's DATASEC.
+    pub btf_key_type_id: u32,
+    pub btf_value_type_id: u32,
+    /// The initial value of an internal map (`.bss`: zeroes); None for BTF maps.
+    pub initial: Option<Vec<u8>>,
+    /// LIBBPF_PIN_BY_NAME (1) or 0.
+    pub pinning: u32,
+    /// Internal maps that are frozen after their value is written (`.rodata*`, `.metadata`).
+    pub freeze: bool,
+}
+
+impl MapSpec {
+    /// Metadata maps are bound to every program of the object.
+    pub fn is_metadata(&self) -> bool {
+        match &self.origin {
+            MapOrigin::Metadata => true,
+            MapOrigin::Data { section } => section == ".rodata" || section.starts_with(".rodata."),
+            MapOrigin::Btf => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSpec {
+    /// The object name: the file name without its last extension (libbpf's rule).
+    pub name: String,
+    pub license: String,
+    pub kern_version: u32,
+    pub programs: Vec<ProgramSpec>,
+    pub maps: Vec<MapSpec>,
+    /// The object's BTF with DATASEC sizes and VAR offsets filled in, ready to load.
+    pub btf: Option<Btf>,
+}

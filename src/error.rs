@@ -1,0 +1,119 @@
+//! The crate's one error type: every failure names what failed and why.
+//! Python sees these through `py::errors`, which maps each variant to an exception class.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A bpf(2) command (or another syscall) failed with `errno`.
+    Sys {
+        cmd: &'static str,
+        errno: i32,
+        context: String,
+    },
+    /// BPF_PROG_LOAD refused a program; `log` is the whole verifier log.
+    Verifier {
+        program: String,
+        errno: i32,
+        log: String,
+    },
+    /// The object file (or BTF blob) is malformed.
+    Format {
+        section: String,
+        offset: u64,
+        msg: String,
+    },
+    /// A BPF_PROG_BIND_MAP the kernel does not know (pre-5.10).
+    BindMapUnsupported { errno: i32 },
+    /// The caller asked for something that does not make sense.
+    Invalid(String),
+    /// A program, map or pin the caller named does not exist.
+    NotFound(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn format(section: impl Into<String>, offset: u64, msg: impl Into<String>) -> Self {
+        Error::Format {
+            section: section.into(),
+            offset,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn sys(cmd: &'static str, errno: i32, context: impl Into<String>) -> Self {
+        Error::Sys {
+            cmd,
+            errno,
+            context: context.into(),
+        }
+    }
+
+    /// The errno behind the error, where there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Sys { errno, .. }
+            | Error::Verifier { errno, .. }
+            | Error::BindMapUnsupported { errno } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+fn strerror(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sys {
+                cmd,
+                errno,
+                context,
+            } => {
+                write!(f, "{cmd} failed: {}", strerror(*errno))?;
+                if !context.is_empty() {
+                    write!(f, " ({context})")?;
+                }
+                if *errno == libc::EPERM {
+                    write!(f, "; bpf(2) needs root or CAP_BPF (with CAP_PERFMON/CAP_NET_ADMIN for most program types)")?;
+                }
+                Ok(())
+            }
+            Error::Verifier {
+                program,
+                errno,
+                log,
+            } => {
+                write!(
+                    f,
+                    "the verifier rejected program '{program}': {}",
+                    strerror(*errno)
+                )?;
+                if !log.is_empty() {
+                    write!(f, "\nverifier log:\n{}", log.trim_end())?;
+                }
+                Ok(())
+            }
+            Error::Format {
+                section,
+                offset,
+                msg,
+            } => write!(
+                f,
+                "malformed BPF object: section '{section}' at offset {offset:#x}: {msg}"
+            ),
+            Error::BindMapUnsupported { errno } => write!(
+                f,
+                "BPF_PROG_BIND_MAP is not supported by this kernel (needs Linux 5.10+): {}",
+                strerror(*errno)
+            ),
+            Error::Invalid(msg) => f.write_str(msg),
+            Error::NotFound(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
