@@ -1,5 +1,16 @@
 //! BTF: parse `.BTF` / `.BTF.ext`, fill in what clang leaves out, re-encode for BTF_LOAD,
 //! and decode values (into `Value` for Python, or bpftool-identical JSON). Pure: no syscalls.
 
+mod decode;
+mod dump;
+mod encode;
+mod ext;
+mod fixup;
+mod lookup;
+mod parse;
+#[cfg(test)]
+mod testutil;
 mod types;
+
+pub use dump::{json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions};
 pub use types::*;

@@ -2,6 +2,8 @@
 
 /// BTF kinds as the kernel numbers them (include/uapi/linux/btf.h).
 pub mod kind {
+    /// Type id 0 (void), or a kind this crate does not know.
+    pub const UNKN: u32 = 0;
     pub const INT: u32 = 1;
     pub const PTR: u32 = 2;
     pub const ARRAY: u32 = 3;
@@ -51,28 +53,91 @@ pub struct Param {
 pub enum Type {
     Void,
     /// `encoding`: bit 0 signed, bit 1 char, bit 2 bool.
-    Int { name: String, size: u32, encoding: u8, bit_offset: u8, bits: u8 },
-    Ptr { type_id: u32 },
-    Array { elem: u32, index: u32, nelems: u32 },
-    Struct { name: String, size: u32, members: Vec<Member> },
-    Union { name: String, size: u32, members: Vec<Member> },
+    Int {
+        name: String,
+        size: u32,
+        encoding: u8,
+        bit_offset: u8,
+        bits: u8,
+    },
+    Ptr {
+        type_id: u32,
+    },
+    Array {
+        elem: u32,
+        index: u32,
+        nelems: u32,
+    },
+    Struct {
+        name: String,
+        size: u32,
+        members: Vec<Member>,
+    },
+    Union {
+        name: String,
+        size: u32,
+        members: Vec<Member>,
+    },
     /// ENUM and ENUM64 alike; `size` 1..8.
-    Enum { name: String, size: u32, signed: bool, values: Vec<(String, i64)>, is64: bool },
-    Fwd { name: String, is_union: bool },
-    Typedef { name: String, type_id: u32 },
-    Volatile { type_id: u32 },
-    Const { type_id: u32 },
-    Restrict { type_id: u32 },
-    TypeTag { name: String, type_id: u32 },
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, i64)>,
+        is64: bool,
+    },
+    Fwd {
+        name: String,
+        is_union: bool,
+    },
+    Typedef {
+        name: String,
+        type_id: u32,
+    },
+    Volatile {
+        type_id: u32,
+    },
+    Const {
+        type_id: u32,
+    },
+    Restrict {
+        type_id: u32,
+    },
+    TypeTag {
+        name: String,
+        type_id: u32,
+    },
     /// `linkage`: 0 static, 1 global, 2 extern.
-    Func { name: String, type_id: u32, linkage: u32 },
-    FuncProto { ret: u32, params: Vec<Param> },
+    Func {
+        name: String,
+        type_id: u32,
+        linkage: u32,
+    },
+    FuncProto {
+        ret: u32,
+        params: Vec<Param>,
+    },
     /// `linkage`: 0 static, 1 global (allocated), 2 extern.
-    Var { name: String, type_id: u32, linkage: u32 },
-    Datasec { name: String, size: u32, vars: Vec<VarSecInfo> },
-    Float { name: String, size: u32 },
+    Var {
+        name: String,
+        type_id: u32,
+        linkage: u32,
+    },
+    Datasec {
+        name: String,
+        size: u32,
+        vars: Vec<VarSecInfo>,
+    },
+    Float {
+        name: String,
+        size: u32,
+    },
     /// `component_idx` -1 for the type itself.
-    DeclTag { name: String, type_id: u32, component_idx: i32 },
+    DeclTag {
+        name: String,
+        type_id: u32,
+        component_idx: i32,
+    },
 }
 
 /// A parsed BTF blob.
@@ -94,7 +159,10 @@ pub enum Value {
     /// A char array that is printable and NUL-terminated (bpftool's rule).
     Str(String),
     /// An enum value with a matching enumerator (its name), or the bare number.
-    Enum { name: Option<String>, value: i128 },
+    Enum {
+        name: Option<String>,
+        value: i128,
+    },
     Array(Vec<Value>),
     /// Struct or union fields in declaration order (anonymous members keep "").
     Struct(Vec<(String, Value)>),

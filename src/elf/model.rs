@@ -51,6 +51,13 @@ pub struct ProgramSpec {
     /// BPF_PROG_TYPE_* and BPF_* attach type, from the section name as libbpf maps them.
     pub prog_type: u32,
     pub expected_attach_type: u32,
+    /// BPF_F_* load flags implied by the section name: BPF_F_SLEEPABLE (`syscall`, `*.s`),
+    /// BPF_F_XDP_HAS_FRAGS (`xdp.frags`).
+    pub prog_flags: u32,
+    /// What the section name says to attach to, for sections that name a target: the kernel
+    /// function of `kprobe/`, the tracepoint of `tp/cat/name`, the BTF type of `tp_btf/`
+    /// (load/ resolves it to attach_btf_id), the iterator of `iter/`.
+    pub attach_target: Option<String>,
     /// The program followed by every subprogram it calls, transitively, calls fixed up.
     pub insns: Vec<Insn>,
     pub relocs: Vec<Reloc>,
@@ -92,6 +99,10 @@ pub struct MapSpec {
     pub initial: Option<Vec<u8>>,
     /// LIBBPF_PIN_BY_NAME (1) or 0.
     pub pinning: u32,
+    /// `numa_node` of a BTF map definition (meaningful with BPF_F_NUMA_NODE); 0 otherwise.
+    pub numa_node: u32,
+    /// `map_extra` of a BTF map definition (bloom filter hash count and the like); 0 otherwise.
+    pub map_extra: u64,
     /// Internal maps that are frozen after their value is written (`.rodata*`, `.metadata`).
     pub freeze: bool,
 }

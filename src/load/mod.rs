@@ -1,1 +1,374 @@
-//! load (in progress).
+//! ObjectSpec + kernel -> a loaded object: BTF, maps (written, frozen, pinned), relocated
+//! programs, and metadata maps bound to every program (fd_array at load, else PROG_BIND_MAP).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::btf::{Btf, Value};
+use crate::elf::{Insn, MapOrigin, MapSpec, ObjectSpec, ProgramSpec, RelocKind};
+use crate::error::{Error, Result};
+use crate::sys::{self, info};
+
+pub use crate::sys::features::{features, Features};
+
+/// How metadata maps got bound to the programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// `fd_array` + `fd_array_cnt` at BPF_PROG_LOAD: no window without metadata.
+    FdArray,
+    /// BPF_PROG_BIND_MAP right after each load.
+    BindMap,
+    /// The kernel offers neither: the load succeeded, metadata is not held by the programs.
+    Unbound,
+    /// The object has no metadata maps.
+    NoMetadata,
+}
+
+impl Binding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Binding::FdArray => "fd_array",
+            Binding::BindMap => "bind_map",
+            Binding::Unbound => "unbound",
+            Binding::NoMetadata => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Pin maps declared `pinning = LIBBPF_PIN_BY_NAME` here (reusing a compatible pin).
+    pub pin_maps: Option<PathBuf>,
+    /// Pin every program here as DIR/<program name> (created if missing), like
+    /// `bpftool prog loadall`. Undone if the load fails.
+    pub pin_programs: Option<PathBuf>,
+    /// Forbid the fd_array path (tests force BPF_PROG_BIND_MAP with it).
+    pub no_fd_array: bool,
+    /// Forbid both binding paths (tests force the unbound fallback with it).
+    pub no_bind_map: bool,
+}
+
+pub struct LoadedMap {
+    pub spec: MapSpec,
+    pub fd: OwnedFd,
+    pub id: u32,
+    /// Where it is pinned, when this load pinned it or reused a pin.
+    pub pinned: Option<PathBuf>,
+}
+
+pub struct LoadedProgram {
+    pub name: String,
+    pub section: String,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub fd: OwnedFd,
+    pub id: u32,
+    pub tag: [u8; 8],
+    pub map_ids: Vec<u32>,
+    pub pinned: Option<PathBuf>,
+}
+
+pub struct LoadedObject {
+    pub name: String,
+    pub license: String,
+    pub programs: Vec<LoadedProgram>,
+    pub maps: Vec<LoadedMap>,
+    pub btf_fd: Option<OwnedFd>,
+    pub btf: Option<Btf>,
+    pub binding: Binding,
+    /// Decoded metadata of both conventions, prefix stripped, in map then variable order.
+    pub metadata: Vec<(String, Value)>,
+    pub warnings: Vec<String>,
+}
+
+/// Pins created during a load, removed again if the load fails halfway.
+struct PinGuard(Vec<PathBuf>);
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .ok_or_else(|| Error::Invalid(format!("path {} is not valid UTF-8", p.display())))
+}
+
+fn create_map(spec: &MapSpec, btf: Option<BorrowedFd<'_>>) -> Result<OwnedFd> {
+    let with_btf = btf.filter(|_| spec.btf_value_type_id != 0 || spec.btf_key_type_id != 0);
+    let fd = sys::map_create(&sys::MapCreate {
+        name: &spec.kernel_name,
+        map_type: spec.map_type,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+        max_entries: spec.max_entries,
+        flags: spec.flags,
+        btf: with_btf,
+        btf_key_type_id: spec.btf_key_type_id,
+        btf_value_type_id: spec.btf_value_type_id,
+    })?;
+    if let Some(init) = &spec.initial {
+        if init.iter().any(|&b| b != 0) {
+            sys::map_update(fd.as_fd(), &0u32.to_ne_bytes(), init, 0).map_err(|e| {
+                with_context(
+                    e,
+                    format!("writing the initial value of map '{}'", spec.name),
+                )
+            })?;
+        }
+    }
+    if spec.freeze {
+        sys::map_freeze(fd.as_fd())
+            .map_err(|e| with_context(e, format!("freezing map '{}'", spec.name)))?;
+    }
+    Ok(fd)
+}
+
+fn with_context(e: Error, ctx: String) -> Error {
+    match e {
+        Error::Sys { cmd, errno, .. } => Error::Sys {
+            cmd,
+            errno,
+            context: ctx,
+        },
+        other => other,
+    }
+}
+
+/// A pinned map is reused only when it has the shape the object declares.
+fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<OwnedFd>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let fd = sys::obj_get(path_str(path)?)?;
+    let mi = info::map_info(fd.as_fd())?;
+    if mi.map_type != spec.map_type
+        || mi.key_size != spec.key_size
+        || mi.value_size != spec.value_size
+        || mi.max_entries != spec.max_entries
+    {
+        return Err(Error::Invalid(format!(
+            "pinned map at {} does not match map '{}' of the object (type/key/value/max_entries differ)",
+            path.display(),
+            spec.name
+        )));
+    }
+    Ok(Some(fd))
+}
+
+fn relocate(prog: &ProgramSpec, maps: &[LoadedMap]) -> Result<Vec<u64>> {
+    let mut insns: Vec<Insn> = prog.insns.clone();
+    for r in &prog.relocs {
+        let (map, offset, src) = match r.kind {
+            RelocKind::Map { map } => (map, None, sys::BPF_PSEUDO_MAP_FD),
+            RelocKind::MapValue { map, offset } => (map, Some(offset), sys::BPF_PSEUDO_MAP_VALUE),
+        };
+        let fd = maps
+            .get(map)
+            .ok_or_else(|| {
+                Error::Invalid(format!("relocation in '{}' names map #{map}", prog.name))
+            })?
+            .fd
+            .as_raw_fd();
+        if r.insn + 1 >= insns.len() {
+            return Err(Error::Invalid(format!(
+                "relocation in '{}' at instruction {} is past the end",
+                prog.name, r.insn
+            )));
+        }
+        insns[r.insn].set_src(src);
+        insns[r.insn].imm = fd;
+        if let Some(off) = offset {
+            insns[r.insn + 1].imm = off as i32;
+        }
+    }
+    Ok(insns
+        .iter()
+        .map(|i| {
+            u64::from(i.code)
+                | (u64::from(i.regs) << 8)
+                | (u64::from(i.off as u16) << 16)
+                | (u64::from(i.imm as u32) << 32)
+        })
+        .collect())
+}
+
+fn func_info_bytes(prog: &ProgramSpec) -> (Vec<u8>, Vec<u8>) {
+    let mut fi = Vec::with_capacity(prog.func_info.len() * 8);
+    for f in &prog.func_info {
+        fi.extend_from_slice(&f.insn_off.to_ne_bytes());
+        fi.extend_from_slice(&f.type_id.to_ne_bytes());
+    }
+    let mut li = Vec::with_capacity(prog.line_info.len() * 16);
+    for l in &prog.line_info {
+        for v in [l.insn_off, l.file_name_off, l.line_off, l.line_col] {
+            li.extend_from_slice(&v.to_ne_bytes());
+        }
+    }
+    (fi, li)
+}
+
+/// The metadata of an object's spec, both conventions, decoded from the initial values.
+pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    let Some(btf) = &spec.btf else {
+        return Ok(out);
+    };
+    for m in &spec.maps {
+        let prefix = match &m.origin {
+            MapOrigin::Metadata => None,
+            MapOrigin::Data { .. } if m.is_metadata() => Some("bpf_metadata_"),
+            _ => continue,
+        };
+        let (Some(init), true) = (&m.initial, m.btf_value_type_id != 0) else {
+            continue;
+        };
+        out.extend(btf.decode_datasec(m.btf_value_type_id, init, prefix)?);
+    }
+    Ok(out)
+}
+
+pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
+    let mut warnings = Vec::new();
+    let btf_fd = match &spec.btf {
+        Some(btf) => Some(sys::btf_load(&btf.encode())?),
+        None => None,
+    };
+    let btf_borrow = btf_fd.as_ref().map(|f| f.as_fd());
+
+    let mut pins = PinGuard(Vec::new());
+    let mut maps = Vec::with_capacity(spec.maps.len());
+    for m in &spec.maps {
+        let pin_path = match (&opts.pin_maps, m.pinning) {
+            (Some(dir), 1) => Some(dir.join(&m.name)),
+            _ => None,
+        };
+        let reused = match &pin_path {
+            Some(p) => reuse_pinned(m, p)?,
+            None => None,
+        };
+        let fd = match reused {
+            Some(fd) => fd,
+            None => {
+                let fd = create_map(m, btf_borrow)?;
+                if let Some(p) = &pin_path {
+                    sys::obj_pin(fd.as_fd(), path_str(p)?)?;
+                    pins.0.push(p.clone());
+                }
+                fd
+            }
+        };
+        let id = info::map_info(fd.as_fd())?.id;
+        maps.push(LoadedMap {
+            spec: m.clone(),
+            fd,
+            id,
+            pinned: pin_path,
+        });
+    }
+
+    let meta_fds: Vec<RawFd> = maps
+        .iter()
+        .filter(|m| m.spec.is_metadata())
+        .map(|m| m.fd.as_raw_fd())
+        .collect();
+    let binding = if meta_fds.is_empty() {
+        Binding::NoMetadata
+    } else {
+        let f = features()?;
+        if f.fd_array_cnt && !opts.no_fd_array && !opts.no_bind_map {
+            Binding::FdArray
+        } else if f.prog_bind_map && !opts.no_bind_map {
+            Binding::BindMap
+        } else {
+            warnings.push(
+                "the kernel supports neither fd_array_cnt nor BPF_PROG_BIND_MAP: metadata maps are \
+                 not bound to the programs"
+                    .to_string(),
+            );
+            Binding::Unbound
+        }
+    };
+
+    let mut programs = Vec::with_capacity(spec.programs.len());
+    for p in &spec.programs {
+        let insns = relocate(p, &maps)?;
+        let (fi, li) = func_info_bytes(p);
+        let fd_array: &[RawFd] = if binding == Binding::FdArray {
+            &meta_fds
+        } else {
+            &[]
+        };
+        let fd = sys::prog_load(&sys::ProgLoad {
+            name: &p.name,
+            prog_type: p.prog_type,
+            expected_attach_type: p.expected_attach_type,
+            insns: &insns,
+            license: &spec.license,
+            kern_version: spec.kern_version,
+            btf: btf_borrow,
+            func_info: &fi,
+            line_info: &li,
+            attach_btf_id: 0,
+            fd_array,
+        })?;
+        if binding == Binding::BindMap {
+            for m in maps.iter().filter(|m| m.spec.is_metadata()) {
+                sys::prog_bind_map(fd.as_fd(), m.fd.as_fd(), 0).map_err(|e| {
+                    with_context(
+                        e,
+                        format!("binding map '{}' to program '{}'", m.spec.name, p.name),
+                    )
+                })?;
+            }
+        }
+        let mut ids = Vec::new();
+        let pi = info::prog_info(fd.as_fd(), &mut ids)?;
+        let pinned = match &opts.pin_programs {
+            Some(dir) => {
+                if !dir.exists() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::sys(
+                            "mkdir",
+                            e.raw_os_error().unwrap_or(libc::EIO),
+                            dir.display().to_string(),
+                        )
+                    })?;
+                }
+                let path = dir.join(&p.name);
+                sys::obj_pin(fd.as_fd(), path_str(&path)?)?;
+                pins.0.push(path.clone());
+                Some(path)
+            }
+            None => None,
+        };
+        programs.push(LoadedProgram {
+            name: p.name.clone(),
+            section: p.section.clone(),
+            prog_type: p.prog_type,
+            expected_attach_type: p.expected_attach_type,
+            fd,
+            id: pi.id,
+            tag: pi.tag,
+            map_ids: ids,
+            pinned,
+        });
+    }
+
+    let metadata = spec_metadata(spec)?;
+    pins.0.clear();
+    Ok(LoadedObject {
+        name: spec.name.clone(),
+        license: spec.license.clone(),
+        programs,
+        maps,
+        btf_fd,
+        btf: spec.btf.clone(),
+        binding,
+        metadata,
+        warnings,
+    })
+}

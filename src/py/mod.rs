@@ -1,1 +1,28 @@
-//! Python bindings.
+//! The `bpfbind._native` module: thin pyclasses over the Rust core. Users import `bpfbind`,
+//! which re-exports what is public.
+
+mod errors;
+mod objects;
+mod scan;
+mod values;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _native {
+    #[pymodule_export]
+    use super::objects::{
+        bind_map, features, load_object, object_metadata, open_map, open_program, PyMap, PyObject_,
+        PyProgram,
+    };
+    #[pymodule_export]
+    use super::scan::{format_json, format_plain, read_program, PyProgramInfo, PyScanner};
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("PROG_TYPES", crate::scan::format::PROG_TYPES.to_vec())
+    }
+}

@@ -1,1 +1,453 @@
-//! scan (in progress).
+//! Loaded programs -> records: ids, info, full names and decoded metadata, the way bpftool
+//! finds them, with per-scan caches and worker threads; vanished objects are skipped.
+
+pub mod format;
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use crate::btf::{BpftoolVersion, Btf, DumpOptions, Type, Value};
+use crate::error::{Error, Result};
+use crate::sys::{self, info, IdKind};
+
+const METADATA_PREFIX: &str = "bpf_metadata_";
+
+/// One metadata variable: its name (prefix stripped), decoded value and, when asked for,
+/// bpftool's JSON text of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetaVar {
+    pub name: String,
+    pub value: Value,
+    /// bpftool's `-j` text and plain text of the value (they differ for bitfields, chars,
+    /// pointers); None unless the scan asked for them.
+    pub json: Option<String>,
+    pub plain: Option<String>,
+}
+
+/// What a scan reports of a program: bpftool's fields and the metadata of both conventions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgRecord {
+    pub id: u32,
+    pub prog_type: u32,
+    /// The kernel's (truncated) name, and the full one from BTF func_info where it differs.
+    pub kernel_name: String,
+    pub name: String,
+    pub tag: [u8; 8],
+    pub gpl_compatible: bool,
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+    pub recursion_misses: u64,
+    /// Nanoseconds since boot, as the kernel reports it.
+    pub load_time: u64,
+    pub uid: u32,
+    pub bytes_xlated: u32,
+    pub bytes_jited: u32,
+    pub bytes_memlock: Option<u64>,
+    pub map_ids: Vec<u32>,
+    pub btf_id: u32,
+    /// `bpf_metadata_*` variables of the first `.rodata` map (what bpftool shows).
+    pub rodata_metadata: Vec<MetaVar>,
+    /// Variables of `.metadata` section maps.
+    pub section_metadata: Vec<MetaVar>,
+}
+
+impl ProgRecord {
+    pub fn has_metadata(&self) -> bool {
+        !self.rodata_metadata.is_empty() || !self.section_metadata.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub name: Option<String>,
+    pub prog_type: Option<u32>,
+    pub tag: Option<[u8; 8]>,
+    pub with_metadata_only: bool,
+    /// Render bpftool's JSON for each variable (the CLI wants it, Python records don't).
+    pub json: bool,
+    /// Read `memlock` from /proc/self/fdinfo (bpftool prints it; it costs three syscalls).
+    pub memlock: bool,
+    /// Worker threads for a batch; 0 = one per CPU.
+    pub threads: usize,
+}
+
+/// What a metadata map looked like when first met in this scan. Ids cannot be reused while
+/// a program that holds the map is open, and each entry is only used under such a program.
+#[derive(Clone)]
+enum MapEntry {
+    NotMetadata,
+    Rodata(Arc<Vec<MetaVar>>),
+    Section(Arc<Vec<MetaVar>>),
+}
+
+/// Caches shared by the workers of one scan.
+#[derive(Default)]
+struct Caches {
+    btf: Mutex<HashMap<u32, Option<Arc<Btf>>>>,
+    maps: Mutex<HashMap<u32, MapEntry>>,
+}
+
+pub struct Scanner {
+    opts: ScanOptions,
+    caches: Caches,
+    /// The next id to look from (exclusive), for the enumerating walk.
+    cursor: u32,
+    /// An explicit id list instead of the walk.
+    ids: Option<std::vec::IntoIter<u32>>,
+    done: bool,
+}
+
+fn load_btf(caches: &Caches, id: u32) -> Result<Option<Arc<Btf>>> {
+    if id == 0 {
+        return Ok(None);
+    }
+    if let Some(b) = caches
+        .btf
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+    {
+        return Ok(b.clone());
+    }
+    let btf = match sys::fd_by_id(IdKind::Btf, id)? {
+        Some(fd) => {
+            let data = info::btf_data(fd.as_fd())?;
+            // A BTF object the kernel accepted but we cannot parse shows no metadata
+            // rather than failing the whole scan.
+            Btf::parse(&data).ok().map(Arc::new)
+        }
+        None => None,
+    };
+    caches
+        .btf
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, btf.clone());
+    Ok(btf)
+}
+
+fn datasec_name(btf: &Btf, id: u32) -> Option<&str> {
+    match btf.type_by_id(id)? {
+        Type::Datasec { name, .. } => Some(name.as_str()),
+        _ => None,
+    }
+}
+
+fn decode_vars(
+    btf: &Btf,
+    datasec: u32,
+    value: &[u8],
+    prefix: Option<&str>,
+    json: bool,
+) -> Result<Vec<MetaVar>> {
+    let vals = btf.decode_datasec(datasec, value, prefix)?;
+    let (jsons, plains) = if json {
+        (
+            render(btf, datasec, value, prefix, false),
+            render(btf, datasec, value, prefix, true),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(vals
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, value))| MetaVar {
+            json: jsons.get(i).map(|(_, s)| s.clone()),
+            plain: plains.get(i).map(|(_, s)| s.clone()),
+            name,
+            value,
+        })
+        .collect())
+}
+
+/// bpftool's text of each variable. Values follow the newest bpftool's escaping, which is
+/// valid JSON (7.1 wrote `'` as `\'`); a variable bpftool could not print ends the list.
+fn render(
+    btf: &Btf,
+    datasec: u32,
+    value: &[u8],
+    prefix: Option<&str>,
+    plain: bool,
+) -> Vec<(String, String)> {
+    let opts = DumpOptions {
+        plain,
+        bpftool: BpftoolVersion::LATEST,
+    };
+    btf.dump_datasec(datasec, value, prefix, opts)
+        .unwrap_or_default()
+}
+
+/// Classifies one map of a program, reading it when it is a metadata map.
+fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEntry>> {
+    if let Some(e) = caches
+        .maps
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&map_id)
+    {
+        return Ok(Some(e.clone()));
+    }
+    let Some(fd) = sys::fd_by_id(IdKind::Map, map_id)? else {
+        return Ok(None);
+    };
+    let mi = info::map_info(fd.as_fd())?;
+    let name = info::name_str(&mi.name);
+    let shaped = mi.map_type == sys::BPF_MAP_TYPE_ARRAY
+        && mi.key_size == 4
+        && mi.max_entries == 1
+        && mi.btf_value_type_id != 0;
+    let entry = if !shaped {
+        MapEntry::NotMetadata
+    } else {
+        let rodata = name.contains(".rodata");
+        let maybe_section = name.contains(".metada");
+        if !rodata && !maybe_section {
+            MapEntry::NotMetadata
+        } else {
+            let btf = load_btf(caches, mi.btf_id)?;
+            let mut value = vec![0u8; mi.value_size as usize];
+            match (
+                btf,
+                sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), &mut value),
+            ) {
+                (
+                    _,
+                    Err(Error::Sys {
+                        errno: libc::ENOENT,
+                        ..
+                    }),
+                )
+                | (None, _) => MapEntry::NotMetadata,
+                (_, Err(e)) => return Err(e),
+                (Some(btf), Ok(())) => {
+                    let sec = datasec_name(&btf, mi.btf_value_type_id);
+                    if rodata && sec.is_some() {
+                        let vars = decode_vars(
+                            &btf,
+                            mi.btf_value_type_id,
+                            &value,
+                            Some(METADATA_PREFIX),
+                            json,
+                        )
+                        .unwrap_or_default();
+                        MapEntry::Rodata(Arc::new(vars))
+                    } else if sec == Some(".metadata") {
+                        let vars = decode_vars(&btf, mi.btf_value_type_id, &value, None, json)
+                            .unwrap_or_default();
+                        MapEntry::Section(Arc::new(vars))
+                    } else {
+                        MapEntry::NotMetadata
+                    }
+                }
+            }
+        }
+    };
+    // Only frozen maps (or maps whose program flags forbid writes) never change; cache the
+    // rest only as "not metadata", whose classification rests on immutable attributes.
+    let frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
+    if frozen || matches!(entry, MapEntry::NotMetadata) {
+        caches
+            .maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(map_id, entry.clone());
+    }
+    Ok(Some(entry))
+}
+
+fn full_name(caches: &Caches, fd: BorrowedFd<'_>, pi: &info::ProgInfo) -> Result<Option<String>> {
+    let kname = info::name_str(&pi.name);
+    if pi.btf_id == 0 || pi.nr_func_info == 0 || kname.len() < 15 {
+        return Ok(None);
+    }
+    let (fi, recs) = info::prog_func_info(fd, 1)?;
+    let Some([_, type_id]) = recs.first().copied() else {
+        return Ok(None);
+    };
+    let Some(btf) = load_btf(caches, fi.btf_id)? else {
+        return Ok(None);
+    };
+    Ok(match btf.type_by_id(type_id) {
+        Some(Type::Func { name, .. }) => Some(name.clone()),
+        _ => None,
+    })
+}
+
+/// Reads one program, or None when it vanished (or a filter excludes it).
+fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option<ProgRecord>> {
+    let mut map_ids = Vec::new();
+    let pi = info::prog_info(fd.as_fd(), &mut map_ids)?;
+    if opts.prog_type.is_some_and(|t| t != pi.prog_type) {
+        return Ok(None);
+    }
+    if opts.tag.is_some_and(|t| t != pi.tag) {
+        return Ok(None);
+    }
+    let kernel_name = info::name_str(&pi.name).to_string();
+    let name = full_name(caches, fd.as_fd(), &pi)?.unwrap_or_else(|| kernel_name.clone());
+    if let Some(want) = &opts.name {
+        if *want != name && *want != kernel_name {
+            return Ok(None);
+        }
+    }
+    let mut rodata_metadata = Vec::new();
+    let mut section_metadata = Vec::new();
+    let mut rodata_seen = false;
+    for &mid in &map_ids {
+        match inspect_map(caches, mid, opts.json)? {
+            // bpftool stops at the first .rodata-shaped map, metadata or not.
+            Some(MapEntry::Rodata(v)) if !rodata_seen => {
+                rodata_seen = true;
+                rodata_metadata = v.as_ref().clone();
+            }
+            Some(MapEntry::Section(v)) => section_metadata.extend(v.iter().cloned()),
+            _ => {}
+        }
+    }
+    let rec = ProgRecord {
+        id: pi.id,
+        prog_type: pi.prog_type,
+        kernel_name,
+        name,
+        tag: pi.tag,
+        gpl_compatible: pi.gpl_compatible & 1 != 0,
+        run_time_ns: pi.run_time_ns,
+        run_cnt: pi.run_cnt,
+        recursion_misses: pi.recursion_misses,
+        load_time: pi.load_time,
+        uid: pi.created_by_uid,
+        bytes_xlated: pi.xlated_prog_len,
+        bytes_jited: pi.jited_prog_len,
+        bytes_memlock: if opts.memlock {
+            info::fdinfo_memlock(fd.as_fd())
+        } else {
+            None
+        },
+        map_ids,
+        btf_id: pi.btf_id,
+        rodata_metadata,
+        section_metadata,
+    };
+    if opts.with_metadata_only && !rec.has_metadata() {
+        return Ok(None);
+    }
+    Ok(Some(rec))
+}
+
+/// Reads the program behind `fd` (one the caller holds).
+pub fn read_fd(fd: &OwnedFd, opts: &ScanOptions) -> Result<ProgRecord> {
+    let caches = Caches::default();
+    let all = ScanOptions {
+        name: None,
+        prog_type: None,
+        tag: None,
+        with_metadata_only: false,
+        ..opts.clone()
+    };
+    read_prog(&caches, &all, fd)?.ok_or_else(|| Error::NotFound("program vanished".into()))
+}
+
+fn read_id(caches: &Caches, opts: &ScanOptions, id: u32) -> Result<Option<ProgRecord>> {
+    match sys::fd_by_id(IdKind::Prog, id)? {
+        Some(fd) => read_prog(caches, opts, &fd),
+        None => Ok(None),
+    }
+}
+
+impl Scanner {
+    pub fn new(opts: ScanOptions, ids: Option<Vec<u32>>) -> Self {
+        Scanner {
+            opts,
+            caches: Caches::default(),
+            cursor: 0,
+            ids: ids.map(|v| v.into_iter()),
+            done: false,
+        }
+    }
+
+    fn next_ids(&mut self, n: usize) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity(n);
+        if let Some(it) = &mut self.ids {
+            out.extend(it.by_ref().take(n));
+            return Ok(out);
+        }
+        while out.len() < n {
+            match sys::next_id(IdKind::Prog, self.cursor)? {
+                Some(id) => {
+                    self.cursor = id;
+                    out.push(id);
+                }
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The next up to `n` programs, in id order; empty when the scan is over. The batch is
+    /// read by worker threads; memory is bounded by `n`, whatever the number of programs.
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<ProgRecord>> {
+        let n = n.max(1);
+        let mut out = Vec::new();
+        while out.is_empty() && !self.done {
+            let ids = self.next_ids(n)?;
+            if ids.len() < n {
+                self.done = true;
+            }
+            if ids.is_empty() {
+                break;
+            }
+            out = self.read_ids(&ids)?;
+        }
+        Ok(out)
+    }
+
+    fn read_ids(&self, ids: &[u32]) -> Result<Vec<ProgRecord>> {
+        let threads = match self.opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        }
+        .min(ids.len().div_ceil(8))
+        .max(1);
+        let (caches, opts) = (&self.caches, &self.opts);
+        if threads == 1 {
+            let mut out = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if let Some(r) = read_id(caches, opts, id)? {
+                    out.push(r);
+                }
+            }
+            return Ok(out);
+        }
+        let chunk = ids.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<ProgRecord>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        let mut out = Vec::with_capacity(part.len());
+                        for &id in part {
+                            if let Some(r) = read_id(caches, opts, id)? {
+                                out.push(r);
+                            }
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Invalid("scan worker panicked".into())))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(ids.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+}

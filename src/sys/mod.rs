@@ -1,1 +1,427 @@
-//! sys (in progress).
+//! The one place that calls bpf(2): attr layouts, command numbers, and typed wrappers that
+//! return `OwnedFd`s and `Error::Sys` values naming the command and errno.
+
+mod attr;
+mod fdcell;
+pub mod features;
+pub mod info;
+pub use fdcell::FdCell;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+pub use attr::*;
+
+use crate::error::{Error, Result};
+
+pub const BPF_MAP_CREATE: u32 = 0;
+pub const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
+pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_OBJ_PIN: u32 = 6;
+pub const BPF_OBJ_GET: u32 = 7;
+pub const BPF_PROG_TEST_RUN: u32 = 10;
+pub const BPF_PROG_GET_NEXT_ID: u32 = 11;
+pub const BPF_MAP_GET_NEXT_ID: u32 = 12;
+pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
+pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub const BPF_BTF_LOAD: u32 = 18;
+pub const BPF_BTF_GET_FD_BY_ID: u32 = 19;
+pub const BPF_MAP_FREEZE: u32 = 22;
+pub const BPF_BTF_GET_NEXT_ID: u32 = 23;
+pub const BPF_PROG_BIND_MAP: u32 = 35;
+
+pub const BPF_F_RDONLY: u32 = 1 << 3;
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+pub const BPF_PSEUDO_MAP_FD: u8 = 1;
+pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;
+
+/// The name a command goes by in errors, as the uapi header spells it.
+pub fn cmd_name(cmd: u32) -> &'static str {
+    match cmd {
+        BPF_MAP_CREATE => "BPF_MAP_CREATE",
+        BPF_MAP_LOOKUP_ELEM => "BPF_MAP_LOOKUP_ELEM",
+        BPF_MAP_UPDATE_ELEM => "BPF_MAP_UPDATE_ELEM",
+        BPF_PROG_LOAD => "BPF_PROG_LOAD",
+        BPF_OBJ_PIN => "BPF_OBJ_PIN",
+        BPF_OBJ_GET => "BPF_OBJ_GET",
+        BPF_PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
+        BPF_PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
+        BPF_MAP_GET_NEXT_ID => "BPF_MAP_GET_NEXT_ID",
+        BPF_PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
+        BPF_MAP_GET_FD_BY_ID => "BPF_MAP_GET_FD_BY_ID",
+        BPF_OBJ_GET_INFO_BY_FD => "BPF_OBJ_GET_INFO_BY_FD",
+        BPF_BTF_LOAD => "BPF_BTF_LOAD",
+        BPF_BTF_GET_FD_BY_ID => "BPF_BTF_GET_FD_BY_ID",
+        BPF_MAP_FREEZE => "BPF_MAP_FREEZE",
+        BPF_BTF_GET_NEXT_ID => "BPF_BTF_GET_NEXT_ID",
+        BPF_PROG_BIND_MAP => "BPF_PROG_BIND_MAP",
+        _ => "bpf",
+    }
+}
+
+/// The raw syscall. Every bpf(2) call of the crate goes through here; EINTR is retried a
+/// bounded number of times so a signal storm surfaces as an error instead of a hang.
+fn bpf<T>(cmd: u32, attr: &mut T) -> std::result::Result<i64, i32> {
+    bpf_sized(cmd, attr, std::mem::size_of::<T>())
+}
+
+/// bpf(2) with an attr size below `T`'s: the kernel then sees only the fields before `size`,
+/// and an older kernel does not refuse a tail it does not know.
+fn bpf_sized<T>(cmd: u32, attr: &mut T, size: usize) -> std::result::Result<i64, i32> {
+    debug_assert!(size <= std::mem::size_of::<T>());
+    let mut tries = 0;
+    loop {
+        // SAFETY: `attr` is a #[repr(C)] attr struct of the layout `cmd` expects, valid for
+        // its whole size; the kernel reads at most `size_of::<T>()` bytes from it.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                cmd as libc::c_long,
+                attr as *mut T as *mut libc::c_void,
+                size as libc::c_long,
+            )
+        };
+        if ret >= 0 {
+            return Ok(ret);
+        }
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        tries += 1;
+        if (errno == libc::EINTR || errno == libc::EAGAIN) && tries < 8 {
+            continue;
+        }
+        return Err(errno);
+    }
+}
+
+fn bpf_fd<T>(cmd: u32, attr: &mut T, context: impl FnOnce() -> String) -> Result<OwnedFd> {
+    match bpf(cmd, attr) {
+        // SAFETY: on success these commands return a new fd that nothing else owns.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        Err(errno) => Err(Error::sys(cmd_name(cmd), errno, context())),
+    }
+}
+
+fn bpf_ok<T>(cmd: u32, attr: &mut T, context: impl FnOnce() -> String) -> Result<()> {
+    bpf(cmd, attr)
+        .map(|_| ())
+        .map_err(|errno| Error::sys(cmd_name(cmd), errno, context()))
+}
+
+/// Copies `name` into a kernel object name, truncated to 15 bytes and NUL-terminated.
+pub fn obj_name(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (dst, src) in out.iter_mut().zip(name.bytes().take(15)) {
+        *dst = src;
+    }
+    out
+}
+
+fn fd_u32(fd: BorrowedFd<'_>) -> u32 {
+    fd.as_raw_fd() as u32
+}
+
+pub struct MapCreate<'a> {
+    pub name: &'a str,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    pub btf: Option<BorrowedFd<'a>>,
+    pub btf_key_type_id: u32,
+    pub btf_value_type_id: u32,
+}
+
+pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type: spec.map_type,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+        max_entries: spec.max_entries,
+        map_flags: spec.flags,
+        map_name: obj_name(spec.name),
+        ..Default::default()
+    };
+    if let Some(btf) = spec.btf {
+        attr.btf_fd = fd_u32(btf);
+        attr.btf_key_type_id = spec.btf_key_type_id;
+        attr.btf_value_type_id = spec.btf_value_type_id;
+    }
+    bpf_fd(BPF_MAP_CREATE, &mut attr, || format!("map '{}'", spec.name))
+}
+
+pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: fd_u32(map),
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags,
+        ..Default::default()
+    };
+    bpf_ok(BPF_MAP_UPDATE_ELEM, &mut attr, String::new)
+}
+
+/// Looks `key` up into `value`, which must be exactly the map's value size.
+pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: fd_u32(map),
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    bpf_ok(BPF_MAP_LOOKUP_ELEM, &mut attr, String::new)
+}
+
+pub fn map_freeze(map: BorrowedFd<'_>) -> Result<()> {
+    let mut attr = FdAttr { fd: fd_u32(map) };
+    bpf_ok(BPF_MAP_FREEZE, &mut attr, String::new)
+}
+
+/// Loads a BTF blob; on failure the BTF verifier's log is part of the error.
+pub fn btf_load(data: &[u8]) -> Result<OwnedFd> {
+    let mut attr = BtfLoadAttr {
+        btf: data.as_ptr() as u64,
+        btf_size: data.len() as u32,
+        ..Default::default()
+    };
+    if let Ok(fd) = bpf_fd(BPF_BTF_LOAD, &mut attr, String::new) {
+        return Ok(fd);
+    }
+    // Only pay for a log when the first attempt failed.
+    let mut log = vec![0u8; 1 << 20];
+    attr.btf_log_buf = log.as_mut_ptr() as u64;
+    attr.btf_log_size = log.len() as u32;
+    attr.btf_log_level = 1;
+    bpf_fd(BPF_BTF_LOAD, &mut attr, || {
+        let text = c_text(&log);
+        format!("the kernel refused the object's BTF: {}", text.trim_end())
+    })
+}
+
+pub struct ProgLoad<'a> {
+    pub name: &'a str,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub insns: &'a [u64],
+    pub license: &'a str,
+    pub kern_version: u32,
+    pub btf: Option<BorrowedFd<'a>>,
+    /// Raw func_info / line_info records (8 / 16 bytes each, insn_off in instructions).
+    pub func_info: &'a [u8],
+    pub line_info: &'a [u8],
+    pub attach_btf_id: u32,
+    /// Map fds bound at load (`fd_array` + `fd_array_cnt`, Linux 6.14+); empty for none.
+    pub fd_array: &'a [RawFd],
+}
+
+/// BPF_PROG_LOAD. A rejection becomes `Error::Verifier` with the whole log: the load is
+/// retried with a log buffer that grows until the log fits (ENOSPC).
+pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
+    let license = CString::new(spec.license)
+        .map_err(|_| Error::Invalid("license contains a NUL byte".into()))?;
+    let mut attr = ProgLoadAttr {
+        prog_type: spec.prog_type,
+        insn_cnt: spec.insns.len() as u32,
+        insns: spec.insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        kern_version: spec.kern_version,
+        prog_name: obj_name(spec.name),
+        expected_attach_type: spec.expected_attach_type,
+        attach_btf_id: spec.attach_btf_id,
+        ..Default::default()
+    };
+    if let Some(btf) = spec.btf {
+        attr.prog_btf_fd = fd_u32(btf);
+        if !spec.func_info.is_empty() {
+            attr.func_info_rec_size = 8;
+            attr.func_info = spec.func_info.as_ptr() as u64;
+            attr.func_info_cnt = (spec.func_info.len() / 8) as u32;
+        }
+        if !spec.line_info.is_empty() {
+            attr.line_info_rec_size = 16;
+            attr.line_info = spec.line_info.as_ptr() as u64;
+            attr.line_info_cnt = (spec.line_info.len() / 16) as u32;
+        }
+    }
+    // Without fd_array_cnt the attr ends before it (size 148), as it did before Linux 6.14.
+    let mut size = std::mem::offset_of!(ProgLoadAttr, fd_array_cnt);
+    if !spec.fd_array.is_empty() {
+        attr.fd_array = spec.fd_array.as_ptr() as u64;
+        attr.fd_array_cnt = spec.fd_array.len() as u32;
+        size = std::mem::size_of::<ProgLoadAttr>();
+    }
+    let attr_size = size;
+    let first = match bpf_sized(BPF_PROG_LOAD, &mut attr, attr_size) {
+        // SAFETY: a new program fd owned by nobody else.
+        Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        Err(errno) => errno,
+    };
+    if first == libc::EPERM || first == libc::E2BIG || first == libc::ENOMEM {
+        // Not the verifier's verdict: no log would explain it.
+        return Err(Error::sys(
+            "BPF_PROG_LOAD",
+            first,
+            format!("program '{}'", spec.name),
+        ));
+    }
+    let mut size = 64 * 1024usize;
+    loop {
+        let mut log = vec![0u8; size];
+        attr.log_level = 1;
+        attr.log_buf = log.as_mut_ptr() as u64;
+        attr.log_size = size as u32;
+        match bpf_sized(BPF_PROG_LOAD, &mut attr, attr_size) {
+            // SAFETY: as above.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            Err(libc::ENOSPC) if size < (1 << 30) => {
+                size = (attr.log_true_size as usize).max(size * 4).min(1 << 30);
+                continue;
+            }
+            Err(errno) => {
+                return Err(Error::Verifier {
+                    program: spec.name.to_string(),
+                    errno,
+                    log: c_text(&log),
+                })
+            }
+        }
+    }
+}
+
+fn c_text(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn c_path(path: &str) -> Result<CString> {
+    CString::new(path).map_err(|_| Error::Invalid(format!("path {path:?} contains a NUL byte")))
+}
+
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let cpath = c_path(path)?;
+    let mut attr = ObjPinAttr {
+        pathname: cpath.as_ptr() as u64,
+        bpf_fd: fd_u32(fd),
+        ..Default::default()
+    };
+    bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}"))
+}
+
+pub fn obj_get(path: &str) -> Result<OwnedFd> {
+    let cpath = c_path(path)?;
+    let mut attr = ObjPinAttr {
+        pathname: cpath.as_ptr() as u64,
+        ..Default::default()
+    };
+    bpf_fd(BPF_OBJ_GET, &mut attr, || format!("pinned path {path}"))
+}
+
+pub fn prog_bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>, flags: u32) -> Result<()> {
+    let mut attr = BindMapAttr {
+        prog_fd: fd_u32(prog),
+        map_fd: fd_u32(map),
+        flags,
+    };
+    bpf_ok(BPF_PROG_BIND_MAP, &mut attr, String::new)
+}
+
+/// Which id space a *_GET_NEXT_ID / *_GET_FD_BY_ID call walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Prog,
+    Map,
+    Btf,
+}
+
+impl IdKind {
+    fn next_cmd(self) -> u32 {
+        match self {
+            IdKind::Prog => BPF_PROG_GET_NEXT_ID,
+            IdKind::Map => BPF_MAP_GET_NEXT_ID,
+            IdKind::Btf => BPF_BTF_GET_NEXT_ID,
+        }
+    }
+    fn fd_cmd(self) -> u32 {
+        match self {
+            IdKind::Prog => BPF_PROG_GET_FD_BY_ID,
+            IdKind::Map => BPF_MAP_GET_FD_BY_ID,
+            IdKind::Btf => BPF_BTF_GET_FD_BY_ID,
+        }
+    }
+}
+
+/// The next id after `start`, or None at the end (ENOENT).
+pub fn next_id(kind: IdKind, start: u32) -> Result<Option<u32>> {
+    let mut attr = IdAttr {
+        id: start,
+        ..Default::default()
+    };
+    match bpf(kind.next_cmd(), &mut attr) {
+        Ok(_) => Ok(Some(attr.next_id)),
+        Err(libc::ENOENT) => Ok(None),
+        Err(errno) => Err(Error::sys(cmd_name(kind.next_cmd()), errno, String::new())),
+    }
+}
+
+/// An fd for the object with `id`, or None when it no longer exists (ENOENT): objects
+/// vanish between NEXT_ID and GET_FD_BY_ID all the time.
+pub fn fd_by_id(kind: IdKind, id: u32) -> Result<Option<OwnedFd>> {
+    let mut attr = IdAttr {
+        id,
+        ..Default::default()
+    };
+    match bpf(kind.fd_cmd(), &mut attr) {
+        // SAFETY: a new fd owned by nobody else.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })),
+        Err(libc::ENOENT) => Ok(None),
+        Err(errno) => Err(Error::sys(
+            cmd_name(kind.fd_cmd()),
+            errno,
+            format!("id {id}"),
+        )),
+    }
+}
+
+/// OBJ_GET_INFO_BY_FD into `info` (a #[repr(C)] info struct); returns the length the kernel
+/// wrote.
+pub fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> Result<u32> {
+    let mut attr = InfoAttr {
+        bpf_fd: fd_u32(fd),
+        info_len: std::mem::size_of::<T>() as u32,
+        info: info as *mut T as u64,
+    };
+    bpf_ok(BPF_OBJ_GET_INFO_BY_FD, &mut attr, String::new)?;
+    Ok(attr.info_len)
+}
+
+pub struct TestRun {
+    pub retval: u32,
+    pub duration_ns: u32,
+}
+
+pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8], repeat: u32) -> Result<TestRun> {
+    let mut out = vec![0u8; data.len() + 256];
+    let mut attr = TestRunAttr {
+        prog_fd: fd_u32(prog),
+        data_size_in: data.len() as u32,
+        data_size_out: out.len() as u32,
+        data_in: data.as_ptr() as u64,
+        data_out: out.as_mut_ptr() as u64,
+        repeat,
+        ..Default::default()
+    };
+    bpf_ok(BPF_PROG_TEST_RUN, &mut attr, String::new)?;
+    Ok(TestRun {
+        retval: attr.retval,
+        duration_ns: attr.duration,
+    })
+}

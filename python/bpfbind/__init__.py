@@ -1,0 +1,38 @@
+"""bpfbind: load eBPF objects with their metadata bound to every program, bind maps, and
+read metadata back from any running program, from asyncio, trio or plain code."""
+
+from . import sync
+from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
+from ._core import BpfObject, Id, open_map, open_program
+from ._native import Map, Program, ProgramInfo, __version__
+from .errors import (
+    BindMapUnsupported,
+    BpfError,
+    BpfNotFoundError,
+    BpfPermissionError,
+    ObjectFormatError,
+    VerifierError,
+)
+
+__all__ = [
+    "BindMapUnsupported",
+    "BpfError",
+    "BpfNotFoundError",
+    "BpfObject",
+    "BpfPermissionError",
+    "Id",
+    "Map",
+    "MetadataStream",
+    "ObjectFormatError",
+    "Program",
+    "ProgramInfo",
+    "VerifierError",
+    "__version__",
+    "bind_map",
+    "find_metadata",
+    "load_object",
+    "open_map",
+    "open_program",
+    "stream_metadata",
+    "sync",
+]

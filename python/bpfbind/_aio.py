@@ -1,0 +1,109 @@
+"""The async API (asyncio and trio, through anyio): every call runs its syscalls in a
+worker thread, and a cancelled call leaves no fd or kernel object behind."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from types import TracebackType
+from typing import Any
+
+from . import _core, _native
+from ._core import BpfObject, MapRef, ProgRef
+from ._native import ProgramInfo
+from ._run import run, run_owned
+
+__all__ = ["MetadataStream", "bind_map", "find_metadata", "load_object", "stream_metadata"]
+
+
+async def load_object(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    pin_dir: str | os.PathLike[str] | None = None,
+    pin_maps: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    bind: str = "auto",
+) -> BpfObject:
+    """Loads a BPF object and binds its metadata maps to every program (see
+    `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``."""
+    return await run_owned(
+        lambda: _core.load_object(
+            source, pin_dir=pin_dir, pin_maps=pin_maps, name=name, bind=bind
+        ),
+        BpfObject.close,
+    )
+
+
+async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:
+    """BPF_PROG_BIND_MAP (see `bpfbind.sync.bind_map`)."""
+    await run(lambda: _core.bind_map(prog, map, flags=flags))
+
+
+async def find_metadata(prog: ProgRef) -> dict[str, Any]:
+    """One program's metadata: `prog` is a Program, an fd, an `Id` or a pinned path."""
+    return await run(lambda: _core.find_metadata(prog))
+
+
+class MetadataStream:
+    """An async iterator over scan records, read `batch` programs at a time in a worker
+    thread. Memory is bounded by one batch: the next is read only when this one is
+    consumed. Records hold no fds; leaving early or cancelling only drops the caches."""
+
+    def __init__(self, scanner: _native.Scanner, batch: int) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self._scanner = scanner
+        self._batch = batch
+        self._buf: deque[ProgramInfo] = deque()
+        self._done = False
+
+    def __aiter__(self) -> MetadataStream:
+        return self
+
+    async def __anext__(self) -> ProgramInfo:
+        if not self._buf:
+            if self._done:
+                raise StopAsyncIteration
+            chunk = await run(lambda: self._scanner.next_batch(self._batch))
+            if not chunk:
+                self._done = True
+                self._scanner.close()
+                raise StopAsyncIteration
+            self._buf.extend(chunk)
+        return self._buf.popleft()
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._buf.clear()
+        self._scanner.close()
+
+    async def __aenter__(self) -> MetadataStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def stream_metadata(
+    *,
+    ids: list[int] | None = None,
+    name: str | None = None,
+    prog_type: str | int | None = None,
+    with_metadata_only: bool = False,
+    batch: int = 256,
+) -> MetadataStream:
+    """Every program loaded on the host (or those selected) with its info and decoded
+    metadata, in id order::
+
+        async with stream_metadata(with_metadata_only=True) as stream:
+            async for rec in stream:
+                print(rec.id, rec.name, rec.metadata)
+    """
+    return MetadataStream(
+        _core._scanner(ids, name, prog_type, with_metadata_only), batch
+    )

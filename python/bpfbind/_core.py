@@ -1,0 +1,262 @@
+"""The Python face of the native core: `BpfObject`, references to programs and maps by
+object, fd, id or pinned path, and the blocking forms of every call (`bpfbind.sync`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Union
+
+from . import _native
+from ._native import Map, Program, ProgramInfo
+
+__all__ = [
+    "BpfObject",
+    "Id",
+    "MapRef",
+    "ProgRef",
+    "bind_map",
+    "find_metadata",
+    "load_object",
+    "open_map",
+    "open_program",
+    "scan",
+]
+
+
+class Id(int):
+    """A kernel id, to tell it apart from an fd: ``bind_map(Id(12), Id(40))``."""
+
+
+ProgRef = Union[Program, int, str, "os.PathLike[str]"]
+MapRef = Union[Map, int, str, "os.PathLike[str]"]
+
+
+class BpfObject:
+    """A loaded object: its programs and maps by name, and its metadata.
+
+    Close it (``close()``, ``with``, or ``async with``) to release every fd; what is
+    pinned stays in the kernel."""
+
+    __slots__ = ("_native", "maps", "programs")
+
+    def __init__(self, native: _native.Object) -> None:
+        self._native = native
+        self.programs: Mapping[str, Program] = {p.name: p for p in native.programs}
+        self.maps: Mapping[str, Map] = {m.name: m for m in native.maps}
+
+    @property
+    def name(self) -> str:
+        return self._native.name
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Metadata of both conventions (``.metadata`` variables and ``bpf_metadata_*``
+        variables of ``.rodata``), prefix stripped."""
+        return self._native.metadata
+
+    @property
+    def binding(self) -> str:
+        """How metadata maps were bound: "fd_array", "bind_map", "unbound" or "none"."""
+        return self._native.binding
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._native.warnings
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        self._native.close()
+
+    async def aclose(self) -> None:
+        from ._run import run
+
+        # Closing waits for calls in flight on the object's fds: not on the loop.
+        await run(self._native.close)
+
+    def __enter__(self) -> BpfObject:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> BpfObject:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return (
+            f"<BpfObject {self.name} programs={list(self.programs)} "
+            f"maps={list(self.maps)}{state}>"
+        )
+
+
+def _object_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "bpfbind"
+    path = Path(source)
+    # libbpf's object name: the file name without its last extension.
+    return path.read_bytes(), path.name.rsplit(".", 1)[0] if "." in path.name else path.name
+
+
+def load_object(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    pin_dir: str | os.PathLike[str] | None = None,
+    pin_maps: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    bind: str = "auto",
+) -> BpfObject:
+    """Loads a BPF object and binds its metadata maps to every program.
+
+    ``pin_dir`` pins every program as ``pin_dir/<name>``; ``pin_maps`` is where maps
+    declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused). ``bind`` forces a binding
+    path: "auto", "bind_map" (no fd_array) or "none"."""
+    if bind not in ("auto", "bind_map", "none"):
+        raise ValueError(f"bind must be 'auto', 'bind_map' or 'none', not {bind!r}")
+    data, default_name = _object_bytes(source)
+    native = _native.load_object(
+        data,
+        name or default_name,
+        pin_dir=os.fspath(pin_dir) if pin_dir is not None else None,
+        pin_maps=os.fspath(pin_maps) if pin_maps is not None else None,
+        no_fd_array=bind != "auto",
+        no_bind_map=bind == "none",
+    )
+    return BpfObject(native)
+
+
+def open_program(ref: ProgRef) -> Program:
+    """A new Program handle for an fd (duplicated), an `Id`, or a pinned path."""
+    if isinstance(ref, Program):
+        return _native.open_program(fd=ref.fd)
+    if isinstance(ref, Id):
+        return _native.open_program(id=int(ref))
+    if isinstance(ref, int):
+        return _native.open_program(fd=ref)
+    return _native.open_program(path=os.fspath(ref))
+
+
+def open_map(ref: MapRef) -> Map:
+    """A new Map handle for an fd (duplicated), an `Id`, or a pinned path."""
+    if isinstance(ref, Map):
+        return _native.open_map(fd=ref.fd)
+    if isinstance(ref, Id):
+        return _native.open_map(id=int(ref))
+    if isinstance(ref, int):
+        return _native.open_map(fd=ref)
+    return _native.open_map(path=os.fspath(ref))
+
+
+def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:
+    """BPF_PROG_BIND_MAP: the program holds the map from now on. Binding again
+    succeeds. A `Program` records the bind in ``used_maps()``."""
+    own_prog = not isinstance(prog, Program)
+    own_map = not isinstance(map, Map)
+    p = open_program(prog) if own_prog else prog
+    try:
+        m = open_map(map) if own_map else map
+        try:
+            _native.bind_map(p, m, flags)  # type: ignore[arg-type]
+        finally:
+            if own_map:
+                m.close()  # type: ignore[union-attr]
+    finally:
+        if own_prog:
+            p.close()  # type: ignore[union-attr]
+
+
+def find_metadata(prog: ProgRef) -> dict[str, Any]:
+    """One program's metadata, both conventions."""
+    return program_info(prog).metadata
+
+
+def program_info(prog: ProgRef) -> ProgramInfo:
+    """What bpftool's ``prog show`` reports of one program."""
+    if isinstance(prog, Program):
+        return _native.read_program(prog.fd)
+    p = open_program(prog)
+    try:
+        return _native.read_program(p.fd)
+    finally:
+        p.close()
+
+
+def _scanner(
+    ids: list[int] | None,
+    name: str | None,
+    prog_type: str | int | None,
+    with_metadata_only: bool,
+    threads: int = 0,
+) -> _native.Scanner:
+    return _native.Scanner(
+        ids=list(ids) if ids is not None else None,
+        name=name,
+        prog_type=_prog_type_number(prog_type),
+        with_metadata_only=with_metadata_only,
+        threads=threads,
+    )
+
+
+def _prog_type_number(t: str | int | None) -> int | None:
+    if t is None or isinstance(t, int):
+        return t
+    try:
+        return _native.PROG_TYPES.index(t)
+    except ValueError:
+        raise ValueError(f"unknown program type {t!r}") from None
+
+
+def iter_scan(
+    *,
+    ids: list[int] | None = None,
+    name: str | None = None,
+    prog_type: str | int | None = None,
+    with_metadata_only: bool = False,
+    batch: int = 256,
+) -> Iterator[ProgramInfo]:
+    """Every loaded program (or those selected), in id order, `batch` at a time."""
+    s = _scanner(ids, name, prog_type, with_metadata_only)
+    try:
+        while chunk := s.next_batch(batch):
+            yield from chunk
+    finally:
+        s.close()
+
+
+def scan(
+    *,
+    ids: list[int] | None = None,
+    name: str | None = None,
+    prog_type: str | int | None = None,
+    with_metadata_only: bool = False,
+    batch: int = 256,
+) -> list[ProgramInfo]:
+    """All loaded programs (or those selected) as a list."""
+    return list(
+        iter_scan(
+            ids=ids,
+            name=name,
+            prog_type=prog_type,
+            with_metadata_only=with_metadata_only,
+            batch=batch,
+        )
+    )

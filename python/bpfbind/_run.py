@@ -1,0 +1,45 @@
+"""Running blocking native calls off the event loop (asyncio or trio, through anyio),
+with a per-loop thread limit and no result leaked when the caller is cancelled."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+T = TypeVar("T")
+
+_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
+    "bpfbind_limiter"
+)
+
+
+def limiter() -> anyio.CapacityLimiter:
+    """The limiter of the running event loop: at most a few bpf(2) workers at once."""
+    try:
+        return _LIMITER.get()
+    except LookupError:
+        lim = anyio.CapacityLimiter(max(4, 2 * (os.cpu_count() or 1)))
+        _LIMITER.set(lim)
+        return lim
+
+
+async def run(fn: Callable[[], T]) -> T:
+    """Runs ``fn`` in a worker thread; cancelling the caller waits for it."""
+    return await anyio.to_thread.run_sync(fn, limiter=limiter())
+
+
+async def run_owned(fn: Callable[[], T], close: Callable[[T], object]) -> T:
+    """Runs ``fn`` in a worker thread and hands its result to the caller; if the caller
+    was cancelled while the worker ran, the result is closed instead of leaked."""
+    result = await anyio.to_thread.run_sync(fn, limiter=limiter())
+    try:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+    except BaseException:
+        close(result)
+        raise
+    return result

@@ -1,0 +1,192 @@
+"""The `bpfbind` command: bpftool's `prog show`/`load`/`loadall` grammar and output, plus
+offline `metadata` of object files and `feature probe`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import _core, _native
+from .errors import BpfError
+
+USAGE = """\
+Usage: bpfbind [-j|--json] [-p|--pretty] COMMAND
+  bpfbind prog show [id ID | pinned PATH | name NAME | tag TAG] [--metadata]
+  bpfbind prog load OBJ PATH
+  bpfbind prog loadall OBJ DIR
+  bpfbind metadata OBJ
+  bpfbind feature probe
+  bpfbind gen skeleton OBJ [-o FILE] [--name NAME]
+  bpfbind --version
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _fail(msg: str) -> int:
+    print(f"Error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    flags = {"json": False, "pretty": False, "metadata": False}
+    words: list[str] = []
+    it = iter(args)
+    for a in it:
+        if a in ("-j", "--json"):
+            flags["json"] = True
+        elif a in ("-p", "--pretty"):
+            flags["json"] = flags["pretty"] = True
+        elif a == "--metadata":
+            flags["metadata"] = True
+        elif a in ("-V", "--version"):
+            _out(f"bpfbind {_native.__version__}\n")
+            return 0
+        elif a in ("-h", "--help", "help"):
+            _out(USAGE)
+            return 0
+        else:
+            words.append(a)
+    try:
+        return _dispatch(words, flags)
+    except UsageError as e:
+        print(f"Error: {e}\n{USAGE}", file=sys.stderr, end="")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except BpfError as e:
+        return _fail(e.strerror if e.errno is not None and e.strerror else str(e))
+    except (OSError, ValueError) as e:
+        return _fail(str(e))
+
+
+def _dispatch(words: list[str], flags: dict[str, bool]) -> int:
+    match words:
+        case ["prog", ("show" | "list"), *rest]:
+            return _prog_show(rest, flags)
+        case ["prog", "load", obj, path]:
+            return _prog_load(obj, path, all_=False)
+        case ["prog", "loadall", obj, path]:
+            return _prog_load(obj, path, all_=True)
+        case ["metadata", obj]:
+            return _metadata(obj, flags)
+        case ["feature", "probe"] | ["feature"]:
+            return _feature(flags)
+        case ["gen", "skeleton", *rest]:
+            from .skel import main as skel_main
+
+            return skel_main(rest)
+    raise UsageError(f"unknown command {' '.join(words) or '(none)'}")
+
+
+def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
+    single = False
+    scanner: _native.Scanner
+    opts = {"json": True, "memlock": True}
+    match rest:
+        case []:
+            scanner = _native.Scanner(**opts)  # type: ignore[arg-type]
+        case ["id", ident]:
+            if not ident.isdigit():
+                raise UsageError(f"can't parse {ident} as ID")
+            single = True
+            p = _native.open_program(id=int(ident))
+            try:
+                recs = [_native.read_program(p.fd, json=True)]
+            finally:
+                p.close()
+            return _print(recs, flags, single)
+        case ["pinned", path]:
+            single = True
+            p = _native.open_program(path=path)
+            try:
+                recs = [_native.read_program(p.fd, json=True)]
+            finally:
+                p.close()
+            return _print(recs, flags, single)
+        case ["name", name]:
+            scanner = _native.Scanner(name=name, **opts)  # type: ignore[arg-type]
+        case ["tag", tag]:
+            scanner = _native.Scanner(tag=tag, **opts)  # type: ignore[arg-type]
+        case _:
+            raise UsageError(f"expected id, pinned, name or tag, got {' '.join(rest)}")
+    recs = []
+    while chunk := scanner.next_batch(1024):
+        recs.extend(chunk)
+    if rest and not recs:
+        return _fail(f"no program with {rest[0]} {rest[1]} found")
+    return _print(recs, flags, single or (bool(rest) and len(recs) == 1))
+
+
+def _print(recs: list[_native.ProgramInfo], flags: dict[str, bool], single: bool) -> int:
+    if flags["json"]:
+        _out(_native.format_json(recs, single=single, pretty=flags["pretty"]) + "\n")
+    else:
+        _out(_native.format_plain(recs, metadata_only=flags["metadata"]))
+    return 0
+
+
+def _prog_load(obj: str, path: str, *, all_: bool) -> int:
+    if all_:
+        with _core.load_object(obj, pin_dir=path) as o:
+            for w in o.warnings:
+                print(f"Warning: {w}", file=sys.stderr)
+        return 0
+    with _core.load_object(obj) as o:
+        for w in o.warnings:
+            print(f"Warning: {w}", file=sys.stderr)
+        progs = list(o.programs.values())
+        if not progs:
+            return _fail(f"object {obj} has no programs")
+        progs[0].pin(path)
+    return 0
+
+
+def _metadata(obj: str, flags: dict[str, bool]) -> int:
+    data = Path(obj).read_bytes()
+    name = os.path.basename(obj).rsplit(".", 1)[0]
+    items = _native.object_metadata(data, name)
+    if flags["json"]:
+        text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _ in items) + "}"
+        _out((_native_pretty(text) if flags["pretty"] else text) + "\n")
+    else:
+        _out("".join(f"{_printable(n)} = {j}\n" for n, _, j, _ in items))
+    return 0
+
+
+def _native_pretty(text: str) -> str:
+    return json.dumps(json.loads(text), indent=4)
+
+
+def _printable(s: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in s)
+
+
+def _feature(flags: dict[str, bool]) -> int:
+    feats = dict(_native.features())
+    feats["bpffs_mounted"] = _bpffs_mounted()
+    if flags["json"]:
+        _out(json.dumps(feats, indent=4 if flags["pretty"] else None) + "\n")
+    else:
+        for k, v in feats.items():
+            _out(f"{k}: {'yes' if v else 'no'}\n")
+    return 0
+
+
+def _bpffs_mounted() -> bool:
+    try:
+        with open("/proc/self/mounts") as f:
+            return any(line.split()[2] == "bpf" for line in f if len(line.split()) > 2)
+    except OSError:
+        return False

@@ -1,0 +1,46 @@
+"""The exceptions bpfbind raises: an OSError hierarchy that keeps errno and names the
+bpf(2) command that failed; a verifier rejection carries the whole verifier log."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BindMapUnsupported",
+    "BpfError",
+    "BpfNotFoundError",
+    "BpfPermissionError",
+    "ObjectFormatError",
+    "VerifierError",
+]
+
+
+class BpfError(OSError):
+    """A bpf(2) command failed. ``errno`` is the kernel's answer, ``command`` the
+    command (``"BPF_PROG_LOAD"``, ...) or None."""
+
+    command: str | None = None
+
+
+class BpfPermissionError(BpfError, PermissionError):
+    """EPERM/EACCES: bpf(2) needs root or CAP_BPF (plus CAP_PERFMON/CAP_NET_ADMIN)."""
+
+
+class BpfNotFoundError(BpfError, FileNotFoundError):
+    """No program, map or pin by that id or path."""
+
+
+class VerifierError(BpfError):
+    """The verifier rejected a program; ``log`` is its whole log."""
+
+    program: str = ""
+    log: str = ""
+
+
+class ObjectFormatError(BpfError):
+    """The object file is malformed; ``section`` and ``offset`` say where."""
+
+    section: str = ""
+    offset: int = 0
+
+
+class BindMapUnsupported(BpfError):
+    """The kernel has no BPF_PROG_BIND_MAP (Linux before 5.10)."""

@@ -1,0 +1,6 @@
+"""The blocking API: the same calls as `bpfbind`'s async ones, for code without an event
+loop. The GIL is released around every syscall."""
+
+from ._core import bind_map, find_metadata, iter_scan, load_object, program_info, scan
+
+__all__ = ["bind_map", "find_metadata", "iter_scan", "load_object", "program_info", "scan"]

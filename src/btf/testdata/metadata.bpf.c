@@ -1,0 +1,25 @@
+typedef unsigned int u32;
+typedef _Bool bool;
+enum color { RED, GREEN = 5, BLUE = -1 };
+enum big { BIG = 0x123456789aULL };
+struct bits { int a:3; unsigned b:5; char c; struct { short x; } inner; union { int u; char v[4]; }; };
+volatile const char bpf_metadata_a[] __attribute__((section(".rodata"))) = "foo";
+volatile const int bpf_metadata_b __attribute__((section(".rodata"))) = 1;
+volatile const unsigned char bpf_metadata_uc[] __attribute__((section(".rodata"))) = "bar";
+volatile const signed char bpf_metadata_sc[] __attribute__((section(".rodata"))) = "baz";
+volatile const bool bpf_metadata_bo = 1;
+volatile const enum color bpf_metadata_col = GREEN;
+volatile const enum big bpf_metadata_big = BIG;
+volatile const struct bits bpf_metadata_st = { -1, 7, 'x', { -2 }, { 65 } };
+volatile const long long bpf_metadata_ll[2][2] = {{-1, 2}, {3, 4}};
+volatile const char bpf_metadata_np[4] = { 1, 2, 0, 0};
+volatile const char bpf_metadata_c = 'a';
+volatile const __int128 bpf_metadata_i128 = -5;
+volatile const unsigned short bpf_metadata_us = 65535;
+volatile const void *bpf_metadata_p = 0;
+static volatile const int bpf_metadata_stat = 7;
+int gdata = 5;
+static int sdata = 6;
+char ccc[] __attribute__((section(".metadata"))) = "abc";
+__attribute__((section("socket"), used)) int prog(void *ctx) { return bpf_metadata_stat + sdata + gdata; }
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";

@@ -1,0 +1,667 @@
+//! `ObjectSpec::parse`: the checked raw ELF -> license, BTF, maps, and programs linked with
+//! the `.text` subprograms they call, relocations and `.BTF.ext` records rebased to match.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::btf::{Btf, BtfExt, FuncInfo, LineInfo};
+use crate::error::{Error, Result};
+
+use super::btfapi;
+use super::maps::{self, MapsOf};
+use super::model::{Insn, ObjectSpec, ProgramSpec, Reloc, RelocKind};
+use super::reader::{RawElf, Section, Symbol, STB_LOCAL, STT_FUNC, STT_SECTION};
+use super::sections::section_def;
+
+const BPF_LD_IMM64: u8 = 0x18;
+const BPF_CALL: u8 = 0x85;
+const BPF_PSEUDO_CALL: u8 = 1;
+const BPF_PSEUDO_FUNC: u8 = 4;
+const INSN_SIZE: u64 = 8;
+/// BPF_COMPLEXITY_LIMIT_INSNS: the kernel loads nothing longer, and the cap keeps a hostile
+/// object (many programs each pulling in a large .text) from linking into gigabytes.
+const MAX_PROG_INSNS: usize = 1_000_000;
+
+fn is_pseudo_call(i: &Insn) -> bool {
+    i.code == BPF_CALL && i.src() == BPF_PSEUDO_CALL
+}
+fn is_pseudo_func(i: &Insn) -> bool {
+    i.code == BPF_LD_IMM64 && i.src() == BPF_PSEUDO_FUNC
+}
+
+/// The object name libbpf would use for a file: its name without the last extension
+/// (`metadata_used.bpf.o` -> `metadata_used.bpf`).
+pub fn object_name_from_path(path: &Path) -> String {
+    match path.file_stem().or_else(|| path.file_name()) {
+        Some(stem) => stem.to_string_lossy().into_owned(),
+        None => String::new(),
+    }
+}
+
+/// One FUNC symbol of a code section, in instructions.
+#[derive(Debug)]
+struct Func {
+    name: String,
+    start: usize,
+    len: usize,
+    global: bool,
+}
+
+/// What a relocated instruction refers to.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// A call into `.text`; the callee starts at `sym_off / 8 + imm + 1`.
+    Call {
+        sym_off: u64,
+    },
+    /// A callback address in `.text`: `(sym_off + imm) / 8`.
+    SubprogAddr {
+        sym_off: u64,
+    },
+    Data(RelocKind),
+}
+
+#[derive(Debug)]
+struct CodeSection<'a> {
+    index: usize,
+    name: &'a str,
+    offset: u64,
+    insns: Vec<Insn>,
+    /// Sorted by `start`, not overlapping.
+    funcs: Vec<Func>,
+    relocs: BTreeMap<usize, Target>,
+}
+
+impl CodeSection<'_> {
+    fn func_at(&self, insn: usize) -> Option<usize> {
+        let i = self
+            .funcs
+            .partition_point(|f| f.start <= insn)
+            .checked_sub(1)?;
+        (insn < self.funcs[i].start + self.funcs[i].len).then_some(i)
+    }
+    fn err(&self, insn: usize, msg: impl Into<String>) -> Error {
+        Error::format(
+            self.name,
+            self.offset.saturating_add(insn as u64 * INSN_SIZE),
+            msg,
+        )
+    }
+}
+
+fn decode_insns(sec: &Section<'_>) -> Result<Vec<Insn>> {
+    if sec.data.len() % INSN_SIZE as usize != 0 {
+        return Err(Error::format(
+            &sec.name,
+            sec.offset,
+            format!(
+                "code section of {} bytes is not a whole number of 8-byte instructions",
+                sec.data.len()
+            ),
+        ));
+    }
+    Ok(sec
+        .data
+        .chunks_exact(8)
+        .map(|b| Insn {
+            code: b[0],
+            regs: b[1],
+            off: i16::from_le_bytes([b[2], b[3]]),
+            imm: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        })
+        .collect())
+}
+
+fn collect_funcs(sec: &Section<'_>, index: usize, symbols: &[Symbol]) -> Result<Vec<Func>> {
+    let mut funcs = Vec::new();
+    for sym in symbols
+        .iter()
+        .filter(|s| s.section == Some(index) && s.kind == STT_FUNC)
+    {
+        let err = |msg: String| {
+            Error::format(
+                &sec.name,
+                sec.offset.saturating_add(sym.value),
+                format!("function '{}': {msg}", sym.name),
+            )
+        };
+        let end = sym.value.checked_add(sym.size).filter(|&e| e <= sec.size);
+        if end.is_none() {
+            return Err(err(format!(
+                "[{:#x}, +{:#x}) crosses the end of the section ({:#x} bytes)",
+                sym.value, sym.size, sec.size
+            )));
+        }
+        if sym.value % INSN_SIZE != 0 || sym.size % INSN_SIZE != 0 || sym.size == 0 {
+            return Err(err(format!(
+                "offset {:#x} / size {:#x} are not whole instructions",
+                sym.value, sym.size
+            )));
+        }
+        funcs.push(Func {
+            name: sym.name.clone(),
+            start: (sym.value / INSN_SIZE) as usize,
+            len: (sym.size / INSN_SIZE) as usize,
+            global: sym.bind != STB_LOCAL,
+        });
+    }
+    funcs.sort_by_key(|f| f.start);
+    for pair in funcs.windows(2) {
+        if pair[0].start + pair[0].len > pair[1].start {
+            return Err(Error::format(
+                &sec.name,
+                sec.offset.saturating_add(pair[1].start as u64 * INSN_SIZE),
+                format!(
+                    "functions '{}' and '{}' overlap",
+                    pair[0].name, pair[1].name
+                ),
+            ));
+        }
+    }
+    Ok(funcs)
+}
+
+/// What one relocation means, the way libbpf's `bpf_program__record_reloc` reads it.
+fn classify(
+    raw: &RawElf<'_>,
+    code: &CodeSection<'_>,
+    insn_idx: usize,
+    sym: &Symbol,
+    text: Option<usize>,
+    maps: &MapsOf,
+) -> Result<Target> {
+    let insn = code.insns[insn_idx];
+    let err = |msg: String| {
+        code.err(
+            insn_idx,
+            format!(
+                "relocation of instruction #{insn_idx} against '{}': {msg}",
+                sym.name
+            ),
+        )
+    };
+    let is_call = insn.code == BPF_CALL;
+    if !is_call && insn.code != BPF_LD_IMM64 {
+        return Err(err(format!(
+            "instruction code {:#04x} is neither a call nor a 64-bit load",
+            insn.code
+        )));
+    }
+    if sym.is_extern() {
+        return Err(err(if is_call {
+            "calls to kernel functions (kfuncs, .ksyms externs) are not supported".into()
+        } else {
+            "extern variables (.kconfig / .ksyms) are not supported".into()
+        }));
+    }
+    if is_call {
+        if insn.src() != BPF_PSEUDO_CALL {
+            return Err(err(
+                "a relocated call must be a BPF-to-BPF call (src_reg BPF_PSEUDO_CALL)".into(),
+            ));
+        }
+        if sym.section.is_none() || sym.section != text {
+            return Err(err("calls may only target functions in .text".into()));
+        }
+        if sym.value % INSN_SIZE != 0 {
+            return Err(err(format!(
+                "call target offset {:#x} is not an instruction",
+                sym.value
+            )));
+        }
+        return Ok(Target::Call { sym_off: sym.value });
+    }
+    if insn_idx + 1 >= code.insns.len() {
+        return Err(err(
+            "the 64-bit load is cut off by the end of the section".into()
+        ));
+    }
+    let Some(sec_idx) = sym.section else {
+        return Err(err(
+            "the symbol is not defined in a section (an uninitialised or absolute global?)".into(),
+        ));
+    };
+    if Some(sec_idx) == text && (sym.kind == STT_SECTION || sym.kind == STT_FUNC) {
+        if sym.value % INSN_SIZE != 0 || insn.imm % INSN_SIZE as i32 != 0 {
+            return Err(err(format!(
+                "function address {:#x}{:+} is not an instruction",
+                sym.value, insn.imm
+            )));
+        }
+        return Ok(Target::SubprogAddr { sym_off: sym.value });
+    }
+    let sec_name = &raw.sections[sec_idx].name;
+    if sec_name == ".maps" {
+        let offset = if sym.kind == STT_SECTION {
+            sym.value.wrapping_add(insn.imm as i64 as u64)
+        } else {
+            sym.value
+        };
+        return match maps.btf_map_at(offset) {
+            Some(map) => Ok(Target::Data(RelocKind::Map { map })),
+            None => Err(err(format!(
+                "no map is defined at offset {offset:#x} of .maps"
+            ))),
+        };
+    }
+    if let Some(map) = maps.data_map_of(sec_idx) {
+        let offset = i64::from(insn.imm)
+            .checked_add_unsigned(sym.value)
+            .and_then(|o| u32::try_from(o).ok())
+            .ok_or_else(|| {
+                err(format!(
+                    "offset {:#x}{:+} is out of range",
+                    sym.value, insn.imm
+                ))
+            })?;
+        return Ok(Target::Data(RelocKind::MapValue { map, offset }));
+    }
+    if maps::data_kind(sec_name).is_some() {
+        return Err(err(format!(
+            "section '{sec_name}' is empty, so it has no map"
+        )));
+    }
+    Err(err(format!(
+        "section '{sec_name}' is neither .maps nor a global data section"
+    )))
+}
+
+fn code_sections<'a>(
+    raw: &'a RawElf<'_>,
+    maps: &MapsOf,
+) -> Result<(Vec<CodeSection<'a>>, Option<usize>)> {
+    let text = raw
+        .sections
+        .iter()
+        .position(|s| s.name == ".text" && s.is_exec() && s.size > 0);
+    let mut code = Vec::new();
+    for (index, sec) in raw.sections.iter().enumerate() {
+        if !sec.is_exec() || sec.size == 0 {
+            continue;
+        }
+        code.push(CodeSection {
+            index,
+            name: &sec.name,
+            offset: sec.offset,
+            insns: decode_insns(sec)?,
+            funcs: collect_funcs(sec, index, &raw.symbols)?,
+            relocs: BTreeMap::new(),
+        });
+    }
+    for rs in &raw.rel_sections {
+        let Some(c) = code.iter_mut().find(|c| c.index == rs.target) else {
+            continue;
+        };
+        for rel in &rs.rels {
+            let insn_idx = (rel.offset / INSN_SIZE) as usize;
+            // Like libbpf: relocations outside every function (an overridden weak one) do
+            // not matter.
+            if c.func_at(insn_idx).is_none() {
+                continue;
+            }
+            let target = classify(raw, c, insn_idx, &raw.symbols[rel.sym], text, maps)?;
+            // clang leaves src_reg 0 on callback addresses; libbpf marks them, and so do we.
+            if let Target::SubprogAddr { .. } = target {
+                c.insns[insn_idx].set_src(BPF_PSEUDO_FUNC);
+            }
+            if c.relocs.insert(insn_idx, target).is_some() {
+                return Err(Error::format(
+                    &raw.sections[rs.index].name,
+                    raw.sections[rs.index].offset,
+                    format!(
+                        "two relocations for instruction #{insn_idx} of '{}'",
+                        c.name
+                    ),
+                ));
+            }
+        }
+    }
+    let text = text.and_then(|t| code.iter().position(|c| c.index == t));
+    Ok((code, text))
+}
+
+/// `.BTF.ext` records of one section, offsets in bytes.
+#[derive(Default)]
+struct ExtInfo<'a> {
+    func: HashMap<&'a str, &'a [FuncInfo]>,
+    line: HashMap<&'a str, &'a [LineInfo]>,
+}
+
+trait InsnOff: Copy {
+    fn insn_off(&mut self) -> &mut u32;
+}
+impl InsnOff for FuncInfo {
+    fn insn_off(&mut self) -> &mut u32 {
+        &mut self.insn_off
+    }
+}
+impl InsnOff for LineInfo {
+    fn insn_off(&mut self) -> &mut u32 {
+        &mut self.insn_off
+    }
+}
+
+/// The records whose byte offset falls in `[start, start + len)` instructions, rebased to
+/// instructions from `base`; None when there are none.
+fn rebase<T: InsnOff>(
+    recs: Option<&&[T]>,
+    start: usize,
+    len: usize,
+    base: usize,
+) -> Option<Vec<T>> {
+    let (lo, hi) = (start as u64 * INSN_SIZE, (start + len) as u64 * INSN_SIZE);
+    let mut out = Vec::new();
+    for r in recs?.iter() {
+        let mut r = *r;
+        let off = u64::from(*r.insn_off());
+        if off >= lo && off < hi {
+            *r.insn_off() = (off / INSN_SIZE - start as u64 + base as u64) as u32;
+            out.push(r);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A program under construction: the entry function, then subprograms as they are reached.
+struct Linker<'s, 'a> {
+    code: &'s [CodeSection<'a>],
+    text: Option<usize>,
+    ext: &'s ExtInfo<'s>,
+    insns: Vec<Insn>,
+    relocs: Vec<Reloc>,
+    func_info: Option<Vec<FuncInfo>>,
+    line_info: Option<Vec<LineInfo>>,
+    /// .text function index -> where it was appended.
+    appended: HashMap<usize, usize>,
+}
+
+impl Linker<'_, '_> {
+    /// Appends function `f` of code section `c`; returns where it starts.
+    fn append(&mut self, c: usize, f: usize, is_main: bool) -> Result<usize> {
+        let sec = &self.code[c];
+        let func = &sec.funcs[f];
+        let base = self.insns.len();
+        if base + func.len > MAX_PROG_INSNS {
+            return Err(sec.err(
+                func.start,
+                format!("linking '{}' makes the program longer than the kernel's {MAX_PROG_INSNS} instructions", func.name),
+            ));
+        }
+        self.insns
+            .extend_from_slice(&sec.insns[func.start..func.start + func.len]);
+        let relocs = sec.relocs.range(func.start..func.start + func.len);
+        self.relocs.extend(relocs.filter_map(|(&i, t)| match t {
+            Target::Data(kind) => Some(Reloc {
+                insn: base + i - func.start,
+                kind: *kind,
+            }),
+            _ => None,
+        }));
+
+        // libbpf's rule: without records for the entry function there is no func/line info at
+        // all; with them, every appended subprogram must have its own.
+        let fi = rebase(self.ext.func.get(sec.name), func.start, func.len, base);
+        let li = rebase(self.ext.line.get(sec.name), func.start, func.len, base);
+        let missing = |what: &str| {
+            sec.err(
+                func.start,
+                format!(
+                    "function '{}' has no .BTF.ext {what} records while the program calling it has",
+                    func.name
+                ),
+            )
+        };
+        if is_main {
+            self.func_info = fi;
+            self.line_info = li;
+        } else {
+            if let Some(all) = &mut self.func_info {
+                all.extend(fi.ok_or_else(|| missing("func_info"))?);
+            }
+            if let Some(all) = &mut self.line_info {
+                all.extend(li.ok_or_else(|| missing("line_info"))?);
+            }
+        }
+        Ok(base)
+    }
+
+    /// Links the program starting at function `f` of code section `c`, appending the `.text`
+    /// functions it reaches depth-first in the order libbpf does (so instruction streams, and
+    /// program tags, come out the same).
+    fn link(&mut self, c: usize, f: usize) -> Result<()> {
+        struct Frame {
+            c: usize,
+            start: usize,
+            len: usize,
+            base: usize,
+            i: usize,
+        }
+        let code = self.code;
+        let base = self.append(c, f, true)?;
+        let func = &code[c].funcs[f];
+        let mut stack = vec![Frame {
+            c,
+            start: func.start,
+            len: func.len,
+            base,
+            i: 0,
+        }];
+        while let Some(fr) = stack.last_mut() {
+            if fr.i >= fr.len {
+                stack.pop();
+                continue;
+            }
+            let sec = &code[fr.c];
+            let at = fr.start + fr.i;
+            let insn = sec.insns[at];
+            if !is_pseudo_call(&insn) && !is_pseudo_func(&insn) {
+                fr.i += 1;
+                continue;
+            }
+            let imm = i64::from(insn.imm);
+            let (target, via) = match sec.relocs.get(&at) {
+                Some(Target::Call { sym_off }) => ((*sym_off / INSN_SIZE) as i64 + imm + 1, None),
+                Some(Target::SubprogAddr { sym_off }) => {
+                    ((*sym_off as i64 + imm) / INSN_SIZE as i64, None)
+                }
+                Some(Target::Data(_)) => {
+                    return Err(sec.err(at, "a call instruction is relocated against data"))
+                }
+                None if is_pseudo_func(&insn) => {
+                    return Err(sec.err(
+                        at,
+                        format!("instruction #{at} loads a function address but has no relocation"),
+                    ))
+                }
+                // A call without relocation stays in its own section, which must be .text.
+                None => (at as i64 + imm + 1, Some(fr.c)),
+            };
+            let text = self.text.filter(|&t| via.is_none_or(|v| v == t)).ok_or_else(|| {
+                sec.err(at, format!("instruction #{at} calls a function outside .text, where subprograms must live"))
+            })?;
+            let tsec = &code[text];
+            let callee = usize::try_from(target)
+                .ok()
+                .and_then(|t| tsec.func_at(t).filter(|&g| tsec.funcs[g].start == t))
+                .ok_or_else(|| sec.err(at, format!("instruction #{at} calls .text instruction #{target}, which starts no function")))?;
+            let base = match self.appended.get(&callee) {
+                Some(&base) => base,
+                None => {
+                    let base = self.append(text, callee, false)?;
+                    self.appended.insert(callee, base);
+                    let g = &tsec.funcs[callee];
+                    // Process the callee first; this instruction is fixed when we come back.
+                    stack.push(Frame {
+                        c: text,
+                        start: g.start,
+                        len: g.len,
+                        base,
+                        i: 0,
+                    });
+                    continue;
+                }
+            };
+            let here = fr.base + fr.i;
+            let rel = i32::try_from(base as i64 - here as i64 - 1)
+                .map_err(|_| sec.err(at, "the linked program is too large for a call offset"))?;
+            self.insns[here].imm = rel;
+            fr.i += 1;
+        }
+        Ok(())
+    }
+}
+
+fn read_license(sec: &Section<'_>) -> String {
+    let end = sec
+        .data
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(sec.data.len());
+    String::from_utf8_lossy(&sec.data[..end]).into_owned()
+}
+
+fn read_version(sec: &Section<'_>) -> Result<u32> {
+    let bytes: [u8; 4] = sec.data.try_into().map_err(|_| {
+        Error::format(
+            "version",
+            sec.offset,
+            format!("expected a 4-byte u32, found {} bytes", sec.data.len()),
+        )
+    })?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+fn load_btf(raw: &RawElf<'_>) -> Result<Option<Btf>> {
+    let Some(idx) = raw.section_index(".BTF") else {
+        return Ok(None);
+    };
+    let mut btf = btfapi::parse(raw.sections[idx].data)?;
+    let mut sizes: HashMap<&str, u32> = HashMap::new();
+    for s in &raw.sections {
+        if let Ok(size) = u32::try_from(s.size) {
+            sizes.entry(&s.name).or_insert(size);
+        }
+    }
+    let mut offsets: HashMap<(&str, &str), u32> = HashMap::new();
+    for sym in &raw.symbols {
+        let (Some(sec), Ok(value)) = (sym.section, u32::try_from(sym.value)) else {
+            continue;
+        };
+        if sym.kind == STT_SECTION || sym.name.is_empty() {
+            continue;
+        }
+        offsets
+            .entry((&raw.sections[sec].name, &sym.name))
+            .or_insert(value);
+    }
+    btfapi::fixup_datasecs(&mut btf, &|sec| sizes.get(sec).copied(), &|sec, var| {
+        offsets.get(&(sec, var)).copied()
+    })?;
+    Ok(Some(btf))
+}
+
+impl ObjectSpec {
+    /// Parses a BPF ELF object. `name` is the object name (see `object_name_from_path`); it
+    /// prefixes the kernel names of internal maps.
+    pub fn parse(data: &[u8], name: &str) -> Result<ObjectSpec> {
+        let raw = RawElf::parse(data)?;
+        let mut license = String::new();
+        let mut kern_version = 0;
+        for sec in &raw.sections {
+            match sec.name.as_str() {
+                "license" => license = read_license(sec),
+                "version" => kern_version = read_version(sec)?,
+                "maps" if sec.size > 0 => {
+                    return Err(Error::format("maps", sec.offset, "legacy 'maps' section definitions are not supported; use BTF-defined maps in .maps"))
+                }
+                _ => {}
+            }
+        }
+
+        let btf = load_btf(&raw)?;
+        let btf_ext = match (raw.section_index(".BTF.ext"), &btf) {
+            (Some(idx), Some(btf)) => Some(btfapi::parse_ext(raw.sections[idx].data, btf)?),
+            _ => None,
+        };
+        let maps = maps::collect(&raw, btf.as_ref(), name)?;
+        let (code, text) = code_sections(&raw, &maps)?;
+
+        let empty = BtfExt::default();
+        let ext_src = btf_ext.as_ref().unwrap_or(&empty);
+        let ext = ExtInfo {
+            func: ext_src
+                .func_info
+                .iter()
+                .map(|(s, r)| (s.as_str(), r.as_slice()))
+                .collect(),
+            line: ext_src
+                .line_info
+                .iter()
+                .map(|(s, r)| (s.as_str(), r.as_slice()))
+                .collect(),
+        };
+
+        let mut programs = Vec::new();
+        for (c, sec) in code.iter().enumerate() {
+            if Some(c) == text {
+                continue;
+            }
+            for (f, func) in sec.funcs.iter().enumerate() {
+                if !func.global {
+                    return Err(sec.err(
+                        func.start,
+                        format!(
+                            "program '{}' is static; programs must be global functions",
+                            func.name
+                        ),
+                    ));
+                }
+                let def = section_def(sec.name).ok_or_else(|| {
+                    sec.err(
+                        0,
+                        format!(
+                            "unknown program section '{}': its name gives no program type",
+                            sec.name
+                        ),
+                    )
+                })?;
+                let mut linker = Linker {
+                    code: &code,
+                    text,
+                    ext: &ext,
+                    insns: Vec::new(),
+                    relocs: Vec::new(),
+                    func_info: None,
+                    line_info: None,
+                    appended: HashMap::new(),
+                };
+                linker.link(c, f)?;
+                let mut func_info = linker.func_info.unwrap_or_default();
+                let mut line_info = linker.line_info.unwrap_or_default();
+                func_info.sort_by_key(|r| r.insn_off);
+                line_info.sort_by_key(|r| r.insn_off);
+                programs.push(ProgramSpec {
+                    name: func.name.clone(),
+                    section: sec.name.to_owned(),
+                    prog_type: def.prog_type,
+                    expected_attach_type: def.expected_attach_type,
+                    prog_flags: def.prog_flags,
+                    attach_target: def.attach_target,
+                    insns: linker.insns,
+                    relocs: linker.relocs,
+                    func_info,
+                    line_info,
+                });
+            }
+        }
+
+        Ok(ObjectSpec {
+            name: name.to_owned(),
+            license,
+            kern_version,
+            programs,
+            maps: maps.maps,
+            btf,
+        })
+    }
+}

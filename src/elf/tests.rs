@@ -1,0 +1,693 @@
+//! Parsing tests on bytes: hand-built objects (good and broken) and, when present, objects
+//! compiled by clang from testdata/*.c.
+
+use super::testelf::*;
+use super::*;
+use crate::error::Error;
+
+const TEXT: u16 = 1;
+const XDP: u16 = 2;
+const DATA: u16 = 3;
+
+/// `.text` holds `helper_a` (global; calls `helper_b` without relocation) and static
+/// `helper_b` (loads `.data`+4); `xdp_main` calls `helper_b` through the `.text` section
+/// symbol, `helper_a` through its own symbol, and loads `&counter` (`.data`+8).
+fn sample() -> TestElf {
+    let mut e = TestElf::new();
+    let mut text = vec![mov(10), call(1), exit()];
+    text.extend(ld64(0, 4));
+    text.push(exit());
+    assert_eq!(e.code_section(".text", code(&text)), TEXT);
+    let mut xdp = vec![call(2), call(-1)];
+    xdp.extend(ld64(0, 0));
+    xdp.push(exit());
+    assert_eq!(e.code_section("xdp", code(&xdp)), XDP);
+    assert_eq!(
+        e.section(
+            ".data",
+            SHT_PROGBITS,
+            SHF_ALLOC | SHF_WRITE,
+            (0..16).collect()
+        ),
+        DATA
+    );
+    e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+    e.bss(".bss", 8);
+    e.section(".rodata", SHT_PROGBITS, SHF_ALLOC, vec![1, 2, 3, 4]);
+    e.section(
+        "version",
+        SHT_PROGBITS,
+        SHF_ALLOC,
+        0x050a00u32.to_le_bytes().to_vec(),
+    );
+    let text_sym = e.symbol("", TEXT, 0, 0, STB_LOCAL, STT_SECTION);
+    let data_sym = e.symbol("", DATA, 0, 0, STB_LOCAL, STT_SECTION);
+    e.symbol("helper_b", TEXT, 24, 24, STB_LOCAL, STT_FUNC);
+    let helper_a = e.symbol("helper_a", TEXT, 0, 24, STB_GLOBAL, STT_FUNC);
+    e.symbol("xdp_main", XDP, 0, 40, STB_GLOBAL, STT_FUNC);
+    let counter = e.symbol("counter", DATA, 8, 4, STB_GLOBAL, STT_OBJECT);
+    e.rel_section(
+        XDP,
+        &[
+            rel(0, text_sym, 10),
+            rel(8, helper_a, 10),
+            rel(16, counter, 1),
+        ],
+    );
+    e.rel_section(TEXT, &[rel(24, data_sym, 1)]);
+    e
+}
+
+fn parse(bytes: &[u8]) -> crate::error::Result<ObjectSpec> {
+    ObjectSpec::parse(bytes, "sample")
+}
+
+#[track_caller]
+fn format_err(bytes: &[u8], needle: &str) -> (String, u64, String) {
+    match parse(bytes) {
+        Err(Error::Format {
+            section,
+            offset,
+            msg,
+        }) => {
+            let all = format!("{section} {msg}");
+            assert!(
+                all.contains(needle),
+                "expected '{needle}' in: section '{section}': {msg}"
+            );
+            (section, offset, msg)
+        }
+        other => panic!("expected a Format error containing '{needle}', got {other:?}"),
+    }
+}
+
+#[test]
+fn sample_links_and_relocates() {
+    let obj = parse(&sample().build()).unwrap();
+    assert_eq!(obj.name, "sample");
+    assert_eq!(obj.license, "GPL");
+    assert_eq!(obj.kern_version, 0x050a00);
+    assert!(obj.btf.is_none());
+    assert_eq!(obj.programs.len(), 1);
+    let p = &obj.programs[0];
+    assert_eq!((p.name.as_str(), p.section.as_str()), ("xdp_main", "xdp"));
+    assert_eq!(
+        (p.prog_type, p.expected_attach_type, p.prog_flags),
+        (6, 37, 0)
+    );
+    // xdp_main (0..5), then helper_b (5..8) reached by the first call, then helper_a (8..11).
+    assert_eq!(p.insns.len(), 11);
+    assert_eq!(p.insns[0].imm, 4, "call helper_b: 5 - 0 - 1");
+    assert_eq!(p.insns[1].imm, 6, "call helper_a: 8 - 1 - 1");
+    assert_eq!(p.insns[5].code, 0x18);
+    assert_eq!(p.insns[8].imm, 10);
+    assert_eq!(p.insns[9].imm, -5, "helper_a's call to helper_b: 5 - 9 - 1");
+    assert_eq!(p.insns[10].code, 0x95);
+    assert_eq!(
+        p.relocs,
+        vec![
+            Reloc {
+                insn: 2,
+                kind: RelocKind::MapValue { map: 0, offset: 8 }
+            },
+            Reloc {
+                insn: 5,
+                kind: RelocKind::MapValue { map: 0, offset: 4 }
+            },
+        ]
+    );
+    assert!(p.func_info.is_empty() && p.line_info.is_empty());
+
+    let names: Vec<_> = obj
+        .maps
+        .iter()
+        .map(|m| (m.name.as_str(), m.kernel_name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (".data", "sample.data"),
+            (".bss", "sample.bss"),
+            (".rodata", "sample.rodata")
+        ]
+    );
+    let data = &obj.maps[0];
+    assert_eq!(
+        (
+            data.map_type,
+            data.key_size,
+            data.value_size,
+            data.max_entries
+        ),
+        (2, 4, 16, 1)
+    );
+    assert_eq!(
+        data.initial.as_deref(),
+        Some(&(0..16).collect::<Vec<u8>>()[..])
+    );
+    assert_eq!((data.flags, data.freeze), (0, false));
+    assert_eq!(
+        data.origin,
+        MapOrigin::Data {
+            section: ".data".into()
+        }
+    );
+    assert_eq!(obj.maps[1].initial.as_deref(), Some(&[0u8; 8][..]));
+    let ro = &obj.maps[2];
+    assert_eq!(
+        (ro.flags, ro.freeze, ro.btf_value_type_id),
+        (sections::BPF_F_RDONLY_PROG, true, 0)
+    );
+    assert!(ro.is_metadata());
+}
+
+#[test]
+fn object_names() {
+    use std::path::Path;
+    assert_eq!(
+        object_name_from_path(Path::new("/x/metadata_used.bpf.o")),
+        "metadata_used.bpf"
+    );
+    assert_eq!(object_name_from_path(Path::new("prog.o")), "prog");
+    assert_eq!(object_name_from_path(Path::new("prog")), "prog");
+}
+
+#[test]
+fn truncated_headers_are_format_errors() {
+    let bytes = sample().build();
+    format_err(&[], "bad magic");
+    format_err(&bytes[..10], "truncated");
+    format_err(&bytes[..63], "truncated");
+    // The header alone: the section table is past the end.
+    format_err(&bytes[..64], "section header table");
+}
+
+#[test]
+fn wrong_machine_class_or_endianness() {
+    let mut e = sample();
+    e.machine = 62;
+    format_err(&e.build(), "EM_BPF");
+    let mut bytes = sample().build();
+    bytes[4] = 1;
+    format_err(&bytes, "64-bit");
+    let mut bytes = sample().build();
+    bytes[5] = 2;
+    format_err(&bytes, "little-endian");
+    let mut bytes = sample().build();
+    bytes[16] = 2; // ET_EXEC
+    format_err(&bytes, "relocatable");
+}
+
+#[test]
+fn section_past_eof() {
+    let (mut bytes, layout) = sample().build_with_layout();
+    let at = layout.shdr[XDP as usize] + 24; // sh_offset
+    bytes[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let (section, offset, _) = format_err(&bytes, "outside the file");
+    assert_eq!((section.as_str(), offset), ("xdp", 1 << 40));
+    // A size that runs past the end.
+    let (mut bytes, layout) = sample().build_with_layout();
+    let at = layout.shdr[DATA as usize] + 32; // sh_size
+    bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    format_err(&bytes, ".data");
+}
+
+#[test]
+fn relocation_past_the_section() {
+    let mut e = sample();
+    let sym = e.symbols.len() as u32;
+    e.rel_section(XDP, &[rel(40, sym, 1)]);
+    let (section, _, msg) = format_err(&e.build(), "not an instruction");
+    assert_eq!(section, ".relxdp");
+    assert!(msg.contains("0x28"), "{msg}");
+    let mut e = sample();
+    e.rel_section(XDP, &[rel(4, sym, 1)]);
+    format_err(&e.build(), "not an instruction");
+}
+
+#[test]
+fn bad_symbol_index() {
+    let mut e = sample();
+    e.rel_section(XDP, &[rel(16, 99, 1)]);
+    format_err(&e.build(), "symbol #99");
+    let mut e = sample();
+    e.rel_section(XDP, &[rel(16, 0, 1)]);
+    format_err(&e.build(), "symbol #0");
+    // A symbol pointing to a section that does not exist.
+    let mut e = sample();
+    e.symbol("ghost", 77, 0, 0, STB_GLOBAL, STT_OBJECT);
+    format_err(&e.build(), "section #77");
+}
+
+#[test]
+fn unknown_program_section() {
+    let mut e = TestElf::new();
+    let s = e.code_section("not_a_type/foo", code(&[mov(0), exit()]));
+    e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
+    let (section, _, msg) = format_err(&e.build(), "unknown program section");
+    assert_eq!(section, "not_a_type/foo");
+    assert!(msg.contains("'not_a_type/foo'"));
+}
+
+#[test]
+fn broken_code_sections() {
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", vec![0; 12]);
+    e.symbol("p", s, 0, 8, STB_GLOBAL, STT_FUNC);
+    format_err(&e.build(), "8-byte instructions");
+
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[mov(0), exit()]));
+    e.symbol("p", s, 8, 16, STB_GLOBAL, STT_FUNC);
+    format_err(&e.build(), "crosses the end");
+
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[mov(0), exit()]));
+    e.symbol("p", s, 0, u64::MAX, STB_GLOBAL, STT_FUNC);
+    format_err(&e.build(), "crosses the end");
+
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[mov(0), exit()]));
+    e.symbol("p", s, 4, 8, STB_GLOBAL, STT_FUNC);
+    format_err(&e.build(), "whole instructions");
+
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[mov(0), exit()]));
+    e.symbol("p", s, 0, 16, STB_LOCAL, STT_FUNC);
+    format_err(&e.build(), "static");
+}
+
+#[test]
+fn unsupported_relocations() {
+    // A kfunc / extern variable.
+    let mut e = TestElf::new();
+    let mut insns = ld64(0, 0).to_vec();
+    insns.push(exit());
+    let s = e.code_section("xdp", code(&insns));
+    let ext = e.symbol("CONFIG_HZ", 0, 0, 0, STB_GLOBAL, STT_NOTYPE);
+    e.symbol("p", s, 0, 24, STB_GLOBAL, STT_FUNC);
+    e.rel_section(s, &[rel(0, ext, 1)]);
+    format_err(&e.build(), ".kconfig");
+
+    // A relocation on an instruction that cannot take one.
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[mov(0), exit()]));
+    let p = e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
+    e.rel_section(s, &[rel(0, p, 1)]);
+    format_err(&e.build(), "neither a call");
+
+    // A helper call with a relocation.
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[helper(1), exit()]));
+    let p = e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
+    e.rel_section(s, &[rel(0, p, 10)]);
+    format_err(&e.build(), "BPF_PSEUDO_CALL");
+
+    // A call into a section other than .text.
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[call(-1), exit()]));
+    let p = e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
+    e.rel_section(s, &[rel(0, p, 10)]);
+    format_err(&e.build(), "only target functions in .text");
+
+    // A call without relocation from a program section.
+    let mut e = TestElf::new();
+    let s = e.code_section("xdp", code(&[call(0), exit()]));
+    e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
+    format_err(&e.build(), "outside .text");
+
+    // A call into the middle of a function.
+    let mut e = sample();
+    e.sections[XDP as usize - 1].data[4..8].copy_from_slice(&3i32.to_le_bytes());
+    format_err(&e.build(), "starts no function");
+
+    // Data in an empty section, and in a section that is not data at all.
+    let mut e = TestElf::new();
+    let mut insns = ld64(0, 0).to_vec();
+    insns.push(exit());
+    let s = e.code_section("xdp", code(&insns));
+    let d = e.section(".data", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, Vec::new());
+    let o = e.section("other", SHT_PROGBITS, SHF_ALLOC, vec![0; 8]);
+    let ds = e.symbol("", d, 0, 0, STB_LOCAL, STT_SECTION);
+    let os = e.symbol("x", o, 0, 8, STB_LOCAL, STT_OBJECT);
+    e.symbol("p", s, 0, 24, STB_GLOBAL, STT_FUNC);
+    let mut bad = e;
+    bad.rel_section(s, &[rel(0, ds, 1)]);
+    format_err(&bad.build(), "empty");
+    let _ = os;
+}
+
+#[test]
+fn legacy_maps_and_bad_version() {
+    let mut e = sample();
+    e.section("maps", SHT_PROGBITS, SHF_ALLOC, vec![0; 20]);
+    format_err(&e.build(), "legacy");
+    let mut e = sample();
+    e.section("version", SHT_PROGBITS, SHF_ALLOC, vec![0; 3]);
+    format_err(&e.build(), "4-byte");
+}
+
+#[test]
+fn btf_maps_need_btf() {
+    let mut e = sample();
+    e.section(".maps", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, vec![0; 32]);
+    format_err(&e.build(), ".BTF");
+}
+
+#[test]
+fn sleepable_and_frags_flags() {
+    for (sec, ty, flags) in [
+        ("syscall", 31, sections::BPF_F_SLEEPABLE),
+        ("xdp.frags", 6, sections::BPF_F_XDP_HAS_FRAGS),
+    ] {
+        let mut e = TestElf::new();
+        let s = e.code_section(sec, code(&[mov(0), exit()]));
+        e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
+        let obj = parse(&e.build()).unwrap();
+        assert_eq!(
+            (obj.programs[0].prog_type, obj.programs[0].prog_flags),
+            (ty, flags)
+        );
+    }
+}
+
+#[test]
+fn several_programs_per_section_and_recursion() {
+    // Two programs in one section; a .text function that calls itself.
+    let mut e = TestElf::new();
+    let t = e.code_section(".text", code(&[call(-1), exit()]));
+    let s = e.code_section(
+        "kprobe/do_sys_open",
+        code(&[call(-1), exit(), mov(1), call(-1), exit()]),
+    );
+    e.symbol("rec", t, 0, 16, STB_LOCAL, STT_FUNC);
+    let ts = e.symbol("", t, 0, 0, STB_LOCAL, STT_SECTION);
+    e.symbol("a", s, 0, 16, STB_GLOBAL, STT_FUNC);
+    e.symbol("b", s, 16, 24, STB_GLOBAL, STT_FUNC);
+    e.rel_section(s, &[rel(0, ts, 10), rel(24, ts, 10)]);
+    let obj = parse(&e.build()).unwrap();
+    let [a, b] = &obj.programs[..] else {
+        panic!("{:?}", obj.programs)
+    };
+    assert_eq!(
+        (a.name.as_str(), a.attach_target.as_deref()),
+        ("a", Some("do_sys_open"))
+    );
+    assert_eq!(a.insns.len(), 4);
+    assert_eq!((a.insns[0].imm, a.insns[2].imm), (1, -1));
+    assert_eq!(b.name, "b");
+    assert_eq!(b.insns.len(), 5);
+    assert_eq!((b.insns[1].imm, b.insns[3].imm), (1, -1));
+}
+
+/// Any prefix of a valid object, and any single corrupted byte, gives a result, not a panic.
+fn no_panic_on_damage(bytes: &[u8], step: usize) {
+    for len in 0..bytes.len() {
+        let _ = ObjectSpec::parse(&bytes[..len], "fuzz");
+    }
+    let mut copy = bytes.to_vec();
+    for i in (0..bytes.len()).step_by(step) {
+        for v in [0x00, 0xff, 0x80, 0x01, bytes[i] ^ 0x10] {
+            copy[i] = v;
+            let _ = ObjectSpec::parse(&copy, "fuzz");
+        }
+        copy[i] = bytes[i];
+    }
+}
+
+#[test]
+fn damaged_sample_never_panics() {
+    no_panic_on_damage(&sample().build(), 1);
+}
+
+mod compiled {
+    //! Objects compiled by clang (`make -C src/elf/testdata`), checked against
+    //! `llvm-objdump -d -r` and `bpftool btf dump file`.
+    use super::*;
+    use crate::btf::Type;
+
+    const MULTI: &[u8] = include_bytes!("testdata/multi.o");
+    const METADATA: &[u8] = include_bytes!("testdata/metadata.o");
+
+    fn prog<'a>(obj: &'a ObjectSpec, name: &str) -> &'a ProgramSpec {
+        obj.programs
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no program {name}"))
+    }
+
+    #[test]
+    fn multi_programs() {
+        let obj = ObjectSpec::parse(MULTI, "multi").unwrap();
+        assert_eq!(obj.license, "GPL");
+        let names: Vec<_> = obj
+            .programs
+            .iter()
+            .map(|p| (p.name.as_str(), p.section.as_str(), p.prog_type))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("xdp_prog", "xdp", 6),
+                ("egress", "cgroup_skb/egress", 8),
+                ("tp_a", "tp/syscalls/sys_enter_getpid", 5),
+                ("tp_b", "tp/syscalls/sys_enter_getpid", 5),
+                ("sock", "socket", 1),
+            ]
+        );
+        // .text (llvm-objdump): global_helper 0..9, twice 9..24, loop_cb 24..33, bump 33..56.
+        // xdp_prog (9 insns) calls twice, which calls bump twice.
+        let xdp = prog(&obj, "xdp_prog");
+        assert_eq!(xdp.insns.len(), 9 + 15 + 23);
+        assert_eq!(xdp.insns[1].imm, 9 - 1 - 1);
+        assert_eq!(xdp.insns[9 + 1].imm, 24 - 10 - 1, "twice -> bump");
+        assert_eq!(xdp.insns[9 + 5].imm, 24 - 14 - 1, "twice -> bump again");
+        let kinds: Vec<_> = xdp.relocs.iter().map(|r| (r.insn, r.kind)).collect();
+        // twice loads `threshold` (.rodata, map 3) at 9+8; bump loads `counts` (map 0) twice.
+        assert_eq!(
+            kinds,
+            [
+                (17, RelocKind::MapValue { map: 3, offset: 0 }),
+                (24 + 5, RelocKind::Map { map: 0 }),
+                (24 + 16, RelocKind::Map { map: 0 }),
+            ]
+        );
+        // egress: bpf_loop(loop_cb) then global_helper; loop_cb appended first (at 11).
+        let eg = prog(&obj, "egress");
+        assert_eq!(eg.insns.len(), 11 + 9 + 9);
+        assert_eq!((eg.insns[2].code, eg.insns[2].src()), (0x18, 4));
+        assert_eq!(eg.insns[2].imm, 11 - 2 - 1, "callback address -> loop_cb");
+        assert_eq!(eg.insns[8].imm, 20 - 8 - 1, "call global_helper");
+        // Two programs of one section each get their own copy of bump.
+        let (a, b) = (prog(&obj, "tp_a"), prog(&obj, "tp_b"));
+        assert_eq!(a.insns.len(), 4 + 23);
+        assert_eq!(a.insns[1].imm, 4 - 1 - 1);
+        assert_eq!(b.insns.len(), 8 + 9 + 23);
+        assert_eq!((b.insns[1].imm, b.insns[4].imm), (8 - 1 - 1, 17 - 4 - 1));
+        let sock = prog(&obj, "sock");
+        assert_eq!(sock.insns.len(), 2);
+        assert!(sock.relocs.is_empty());
+
+        for p in &obj.programs {
+            // One func_info per function, at its start; line_info sorted and inside.
+            assert!(!p.func_info.is_empty(), "{}", p.name);
+            assert_eq!(p.func_info[0].insn_off, 0);
+            assert!(p
+                .func_info
+                .windows(2)
+                .all(|w| w[0].insn_off < w[1].insn_off));
+            assert!(p
+                .line_info
+                .windows(2)
+                .all(|w| w[0].insn_off <= w[1].insn_off));
+            assert!(p
+                .line_info
+                .iter()
+                .all(|l| (l.insn_off as usize) < p.insns.len()));
+            assert_eq!(p.line_info[0].insn_off, 0);
+        }
+        let fi: Vec<u32> = xdp.func_info.iter().map(|f| f.insn_off).collect();
+        assert_eq!(fi, [0, 9, 24]);
+        let btf = obj.btf.as_ref().unwrap();
+        let fname = |id: u32| match &btf.types[id as usize] {
+            Type::Func { name, .. } => name.clone(),
+            t => panic!("{t:?}"),
+        };
+        let names: Vec<_> = xdp.func_info.iter().map(|f| fname(f.type_id)).collect();
+        assert_eq!(names, ["xdp_prog", "twice", "bump"]);
+        let names: Vec<_> = eg.func_info.iter().map(|f| fname(f.type_id)).collect();
+        assert_eq!(names, ["egress", "loop_cb", "global_helper"]);
+    }
+
+    #[test]
+    fn multi_maps() {
+        let obj = ObjectSpec::parse(MULTI, "multi").unwrap();
+        let btf = obj.btf.as_ref().unwrap();
+        let names: Vec<_> = obj
+            .maps
+            .iter()
+            .map(|m| (m.name.as_str(), m.kernel_name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("counts", "counts"),
+                ("raw", "raw"),
+                (".bss", "multi.bss"),
+                (".rodata", "multi.rodata")
+            ]
+        );
+        let counts = &obj.maps[0];
+        assert_eq!(counts.origin, MapOrigin::Btf);
+        assert_eq!(
+            (
+                counts.map_type,
+                counts.key_size,
+                counts.value_size,
+                counts.max_entries
+            ),
+            (1, 4, 8, 128)
+        );
+        assert_eq!(
+            (counts.flags, counts.pinning, counts.initial.as_ref()),
+            (1, 0, None)
+        );
+        assert!(
+            matches!(&btf.types[counts.btf_key_type_id as usize], Type::Typedef { name, .. } if name == "__u32")
+        );
+        assert!(
+            matches!(&btf.types[counts.btf_value_type_id as usize], Type::Typedef { name, .. } if name == "__u64")
+        );
+        let raw = &obj.maps[1];
+        assert_eq!(
+            (
+                raw.map_type,
+                raw.key_size,
+                raw.value_size,
+                raw.max_entries,
+                raw.pinning
+            ),
+            (2, 4, 16, 4, 1)
+        );
+        assert_eq!((raw.btf_key_type_id, raw.btf_value_type_id), (0, 0));
+        // `hits` is global: mmapable; .rodata's `threshold` is global too.
+        let bss = &obj.maps[2];
+        assert_eq!(
+            (bss.value_size, bss.flags, bss.freeze),
+            (8, sections::BPF_F_MMAPABLE, false)
+        );
+        let ro = &obj.maps[3];
+        assert_eq!(
+            ro.flags,
+            sections::BPF_F_RDONLY_PROG | sections::BPF_F_MMAPABLE
+        );
+        assert_eq!(ro.initial.as_deref(), Some(&3u32.to_le_bytes()[..]));
+        assert!(
+            matches!(&btf.types[ro.btf_value_type_id as usize], Type::Datasec { name, size: 4, .. } if name == ".rodata")
+        );
+    }
+
+    #[test]
+    fn metadata_sections() {
+        let obj = ObjectSpec::parse(METADATA, "metadata_used.bpf").unwrap();
+        let btf = obj.btf.as_ref().unwrap();
+        let summary: Vec<_> = obj
+            .maps
+            .iter()
+            .map(|m| {
+                (
+                    m.name.as_str(),
+                    m.kernel_name.as_str(),
+                    m.value_size,
+                    m.flags,
+                    m.freeze,
+                )
+            })
+            .collect();
+        const RO: u32 = sections::BPF_F_RDONLY_PROG;
+        const MM: u32 = sections::BPF_F_MMAPABLE;
+        assert_eq!(
+            summary,
+            [
+                (".rodata", "metadata.rodata", 8, RO | MM, true),
+                (".metadata", "metada.metadata", 20, RO | MM, true),
+                (".data", "metadata.data", 8, MM, false),
+                (".data.custom", ".data.custom", 64, MM, false),
+                (".rodata.only_static", ".rodata.only_st", 1, RO, true),
+                (".bss", "metadata.bss", 4, MM, false),
+            ]
+        );
+        assert_eq!(obj.maps[1].origin, MapOrigin::Metadata);
+        assert!(
+            obj.maps[0].is_metadata() && obj.maps[1].is_metadata() && !obj.maps[2].is_metadata()
+        );
+        assert_eq!(
+            &obj.maps[1].initial.as_ref().unwrap()[..13],
+            b"abcdef123456\0"
+        );
+        assert_eq!(obj.maps[5].initial.as_deref(), Some(&[0u8; 4][..]));
+        // Every internal map points at its DATASEC, whose size and offsets are now filled in.
+        for m in &obj.maps {
+            let Type::Datasec { name, size, vars } = &btf.types[m.btf_value_type_id as usize]
+            else {
+                panic!("{}: {:?}", m.name, btf.types[m.btf_value_type_id as usize]);
+            };
+            assert_eq!((name, *size), (&m.name, m.value_size));
+            if m.name == ".rodata" {
+                let offs: Vec<_> = vars.iter().map(|v| (v.offset, v.size)).collect();
+                assert_eq!(offs, [(0, 4), (4, 4)]);
+            }
+            if m.name == ".metadata" {
+                let offs: Vec<_> = vars.iter().map(|v| v.offset).collect();
+                assert_eq!(offs, [0, 16]);
+            }
+        }
+        let p = &obj.programs[0];
+        assert_eq!(
+            (p.name.as_str(), p.prog_type, p.expected_attach_type),
+            ("prog", 8, 1)
+        );
+        let relocs: Vec<_> = p.relocs.iter().map(|r| (r.insn, r.kind)).collect();
+        assert_eq!(
+            relocs,
+            [
+                (0, RelocKind::MapValue { map: 2, offset: 0 }),
+                (5, RelocKind::MapValue { map: 2, offset: 4 }),
+                (10, RelocKind::MapValue { map: 0, offset: 4 }),
+                (13, RelocKind::MapValue { map: 5, offset: 0 }),
+                (18, RelocKind::MapValue { map: 4, offset: 0 }),
+                (21, RelocKind::MapValue { map: 3, offset: 0 }),
+            ]
+        );
+    }
+
+    #[track_caller]
+    fn refused(bytes: &[u8], needle: &str) -> String {
+        match ObjectSpec::parse(bytes, "x") {
+            Err(e @ Error::Format { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(needle), "expected '{needle}' in: {text}");
+                text
+            }
+            other => panic!("expected a Format error containing '{needle}', got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unsupported_features_are_named() {
+        let text = refused(
+            include_bytes!("testdata/bad_field.o"),
+            "unknown map definition field 'bogus'",
+        );
+        assert!(text.contains("map 'm'"), "{text}");
+        refused(include_bytes!("testdata/map_in_map.o"), "'values'");
+        let text = refused(include_bytes!("testdata/kconfig.o"), ".kconfig");
+        assert!(text.contains("LINUX_KERNEL_VERSION"), "{text}");
+    }
+
+    #[test]
+    fn damaged_compiled_objects_never_panic() {
+        no_panic_on_damage(METADATA, 3);
+        no_panic_on_damage(MULTI, 7);
+    }
+}

@@ -1,0 +1,252 @@
+//! `Scanner` and `ProgramInfo`: batches of scan records, converted to Python lazily (a
+//! field becomes a Python object only when read), and bpftool-format rendering.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::error::Error;
+use crate::scan::{self, format, ProgRecord, ScanOptions, Scanner};
+
+use super::values::to_py;
+
+#[pyclass(frozen, module = "bpfbind._native", name = "ProgramInfo")]
+pub struct PyProgramInfo {
+    pub rec: ProgRecord,
+}
+
+#[pymethods]
+impl PyProgramInfo {
+    #[getter]
+    fn id(&self) -> u32 {
+        self.rec.id
+    }
+    #[getter]
+    fn r#type(&self) -> String {
+        format::prog_type_name(self.rec.prog_type)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("type {}", self.rec.prog_type))
+    }
+    #[getter]
+    fn prog_type(&self) -> u32 {
+        self.rec.prog_type
+    }
+    #[getter]
+    fn name(&self) -> &str {
+        &self.rec.name
+    }
+    #[getter]
+    fn kernel_name(&self) -> &str {
+        &self.rec.kernel_name
+    }
+    #[getter]
+    fn tag(&self) -> String {
+        self.rec.tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    #[getter]
+    fn gpl_compatible(&self) -> bool {
+        self.rec.gpl_compatible
+    }
+    #[getter]
+    fn run_time_ns(&self) -> u64 {
+        self.rec.run_time_ns
+    }
+    #[getter]
+    fn run_cnt(&self) -> u64 {
+        self.rec.run_cnt
+    }
+    #[getter]
+    fn recursion_misses(&self) -> u64 {
+        self.rec.recursion_misses
+    }
+    /// Seconds since the epoch (bpftool's JSON `loaded_at`).
+    #[getter]
+    fn loaded_at(&self) -> i64 {
+        format::wallclock_secs(self.rec.load_time)
+    }
+    #[getter]
+    fn uid(&self) -> u32 {
+        self.rec.uid
+    }
+    #[getter]
+    fn bytes_xlated(&self) -> u32 {
+        self.rec.bytes_xlated
+    }
+    #[getter]
+    fn jited(&self) -> bool {
+        self.rec.bytes_jited != 0
+    }
+    #[getter]
+    fn bytes_jited(&self) -> u32 {
+        self.rec.bytes_jited
+    }
+    #[getter]
+    fn bytes_memlock(&self) -> Option<u64> {
+        self.rec.bytes_memlock
+    }
+    #[getter]
+    fn map_ids(&self) -> Vec<u32> {
+        self.rec.map_ids.clone()
+    }
+    #[getter]
+    fn btf_id(&self) -> u32 {
+        self.rec.btf_id
+    }
+    /// Both conventions: `bpf_metadata_*` of the first `.rodata` map, then `.metadata`.
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for v in self
+            .rec
+            .rodata_metadata
+            .iter()
+            .chain(self.rec.section_metadata.iter())
+        {
+            d.set_item(&v.name, to_py(py, &v.value)?)?;
+        }
+        Ok(d)
+    }
+    fn __repr__(&self) -> String {
+        format!("<ProgramInfo id={} name={}>", self.rec.id, self.rec.name)
+    }
+}
+
+#[pyclass(frozen, module = "bpfbind._native", name = "Scanner")]
+pub struct PyScanner {
+    inner: Mutex<Option<Scanner>>,
+}
+
+#[pymethods]
+impl PyScanner {
+    #[new]
+    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=true, threads=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ids: Option<Vec<u32>>,
+        name: Option<String>,
+        prog_type: Option<u32>,
+        tag: Option<String>,
+        with_metadata_only: bool,
+        json: bool,
+        memlock: bool,
+        threads: usize,
+    ) -> PyResult<Self> {
+        let tag = match tag {
+            Some(t) => Some(parse_tag(&t)?),
+            None => None,
+        };
+        Ok(PyScanner {
+            inner: Mutex::new(Some(Scanner::new(
+                ScanOptions {
+                    name,
+                    prog_type,
+                    tag,
+                    with_metadata_only,
+                    json,
+                    memlock,
+                    threads,
+                },
+                ids,
+            ))),
+        })
+    }
+
+    /// Up to `n` records in id order; an empty list when the scan is over.
+    fn next_batch<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
+        let recs = py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.as_mut() {
+                Some(s) => s.next_batch(n),
+                None => Ok(Vec::new()),
+            }
+        })?;
+        let list = PyList::empty(py);
+        for rec in recs {
+            list.append(Py::new(py, PyProgramInfo { rec })?)?;
+        }
+        Ok(list)
+    }
+
+    /// Drops the caches; later batches are empty.
+    fn close(&self) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+fn parse_tag(t: &str) -> PyResult<[u8; 8]> {
+    let bytes: Vec<u8> = (0..t.len())
+        .step_by(2)
+        .filter_map(|i| t.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
+    <[u8; 8]>::try_from(bytes.as_slice())
+        .ok()
+        .filter(|_| t.len() == 16)
+        .ok_or_else(|| Error::Invalid(format!("tag {t:?} is not 16 hex digits")).into())
+}
+
+/// The program behind an fd the caller holds (the fd is borrowed, not closed).
+#[pyfunction]
+#[pyo3(signature = (fd, json=false))]
+pub fn read_program(py: Python<'_>, fd: i32, json: bool) -> PyResult<PyProgramInfo> {
+    let rec = py.detach(|| {
+        // SAFETY: the caller holds `fd` open for the duration of this call.
+        let owned = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(|e| {
+                Error::sys(
+                    "dup",
+                    e.raw_os_error().unwrap_or(libc::EBADF),
+                    format!("fd {fd}"),
+                )
+            })?;
+        scan::read_fd(
+            &owned,
+            &ScanOptions {
+                json,
+                memlock: true,
+                ..Default::default()
+            },
+        )
+    })?;
+    Ok(PyProgramInfo { rec })
+}
+
+fn records<'a>(items: &'a [Bound<'a, PyProgramInfo>]) -> impl Iterator<Item = &'a ProgRecord> {
+    items.iter().map(|i| &i.get().rec)
+}
+
+/// bpftool's plain `prog show` text of the records.
+#[pyfunction]
+#[pyo3(signature = (items, metadata_only=false))]
+pub fn format_plain(items: Vec<Bound<'_, PyProgramInfo>>, metadata_only: bool) -> String {
+    let mut out = String::new();
+    for r in records(&items) {
+        format::plain(r, metadata_only, &mut out);
+    }
+    out
+}
+
+/// bpftool's JSON: a list, or one object when `single`; `pretty` indents as bpftool's -p.
+#[pyfunction]
+#[pyo3(signature = (items, single=false, pretty=false))]
+pub fn format_json(items: Vec<Bound<'_, PyProgramInfo>>, single: bool, pretty: bool) -> String {
+    let mut out = String::new();
+    if !single {
+        out.push('[');
+    }
+    for (i, r) in records(&items).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        format::json(r, &mut out);
+    }
+    if !single {
+        out.push(']');
+    }
+    if pretty {
+        format::pretty(&out)
+    } else {
+        out
+    }
+}

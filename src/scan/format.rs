@@ -1,0 +1,374 @@
+//! bpftool's `prog show` output, plain and JSON (compact or pretty), for scan records.
+//! Layout, key order and the json_writer's odd pretty indentation are matched exactly.
+
+use std::fmt::Write;
+
+use super::ProgRecord;
+
+/// Program type names as Debian's bpftool 7.1 (libbpf 1.1) prints them; beyond: "type N".
+pub const PROG_TYPES: [&str; 32] = [
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+];
+
+pub fn prog_type_name(t: u32) -> Option<&'static str> {
+    PROG_TYPES.get(t as usize).copied()
+}
+
+/// Escapes a string as bpftool's json_writer does.
+pub fn json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Seconds since the epoch of a boot-relative timestamp, computed as bpftool does.
+pub fn wallclock_secs(load_time_ns: u64) -> i64 {
+    let mut real = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut boot = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: both pointers are to live timespecs.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut real);
+        libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut boot);
+    }
+    (real.tv_sec - boot.tv_sec) as i64
+        + (real.tv_nsec - boot.tv_nsec + load_time_ns as i64) / 1_000_000_000
+}
+
+/// `%FT%T%z` in local time.
+fn iso_local(secs: i64) -> String {
+    // SAFETY: localtime_r writes into the zeroed tm we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t: libc::time_t = secs as libc::time_t;
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    let off = tm.tm_gmtoff;
+    let sign = if off < 0 { '-' } else { '+' };
+    let off = off.abs();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        sign,
+        off / 3600,
+        (off % 3600) / 60
+    )
+}
+
+fn tag_hex(tag: &[u8; 8]) -> String {
+    tag.iter().fold(String::with_capacity(16), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Metadata lines: bpftool's `.rodata` metadata first, then `.metadata` section variables.
+fn meta_vars(r: &ProgRecord) -> impl Iterator<Item = &super::MetaVar> {
+    r.rodata_metadata.iter().chain(r.section_metadata.iter())
+}
+
+fn meta_text(v: &super::MetaVar, plain: bool) -> &str {
+    let text = if plain { &v.plain } else { &v.json };
+    text.as_deref().unwrap_or("null")
+}
+
+/// Plain output of one program, with the trailing newline. `metadata_only` prints the
+/// header line and the metadata block (the series' `--metadata` view).
+pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
+    let _ = write!(out, "{}: ", r.id);
+    match prog_type_name(r.prog_type) {
+        Some(t) => {
+            let _ = write!(out, "{t}  ");
+        }
+        None => {
+            let _ = write!(out, "type {}  ", r.prog_type);
+        }
+    }
+    if !r.kernel_name.is_empty() {
+        let _ = write!(out, "name {}  ", r.name);
+    }
+    let _ = write!(out, "tag {}", tag_hex(&r.tag));
+    if r.gpl_compatible {
+        out.push_str("  gpl");
+    }
+    if r.run_time_ns != 0 {
+        let _ = write!(out, " run_time_ns {} run_cnt {}", r.run_time_ns, r.run_cnt);
+    }
+    if r.recursion_misses != 0 {
+        let _ = write!(out, " recursion_misses {}", r.recursion_misses);
+    }
+    out.push('\n');
+    if !metadata_only {
+        if r.load_time != 0 {
+            let _ = writeln!(
+                out,
+                "\tloaded_at {}  uid {}",
+                iso_local(wallclock_secs(r.load_time)),
+                r.uid
+            );
+        }
+        let _ = write!(out, "\txlated {}B", r.bytes_xlated);
+        if r.bytes_jited != 0 {
+            let _ = write!(out, "  jited {}B", r.bytes_jited);
+        } else {
+            out.push_str("  not jited");
+        }
+        if let Some(m) = r.bytes_memlock {
+            let _ = write!(out, "  memlock {m}B");
+        }
+        if !r.map_ids.is_empty() {
+            out.push_str("  map_ids ");
+            for (i, id) in r.map_ids.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{id}");
+            }
+        }
+        if r.btf_id != 0 {
+            let _ = write!(out, "\n\tbtf_id {}", r.btf_id);
+        }
+        out.push('\n');
+    }
+    let mut header = false;
+    for v in meta_vars(r) {
+        if !header {
+            out.push_str("\tmetadata:\n");
+            header = true;
+        }
+        let _ = writeln!(
+            out,
+            "\t\t{} = {}",
+            sanitize_name(&v.name),
+            meta_text(v, true)
+        );
+    }
+}
+
+/// Variable names come from BTF of any origin: never let one put control bytes on a terminal.
+fn sanitize_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Compact JSON of one program, keys in bpftool's order.
+pub fn json(r: &ProgRecord, out: &mut String) {
+    let _ = write!(out, "{{\"id\":{},", r.id);
+    match prog_type_name(r.prog_type) {
+        Some(t) => {
+            let _ = write!(out, "\"type\":\"{t}\",");
+        }
+        None => {
+            let _ = write!(out, "\"type\":{},", r.prog_type);
+        }
+    }
+    if !r.kernel_name.is_empty() {
+        out.push_str("\"name\":");
+        json_str(&r.name, out);
+        out.push(',');
+    }
+    let _ = write!(
+        out,
+        "\"tag\":\"{}\",\"gpl_compatible\":{}",
+        tag_hex(&r.tag),
+        r.gpl_compatible
+    );
+    if r.run_time_ns != 0 {
+        let _ = write!(
+            out,
+            ",\"run_time_ns\":{},\"run_cnt\":{}",
+            r.run_time_ns, r.run_cnt
+        );
+    }
+    if r.recursion_misses != 0 {
+        let _ = write!(out, ",\"recursion_misses\":{}", r.recursion_misses);
+    }
+    if r.load_time != 0 {
+        let _ = write!(
+            out,
+            ",\"loaded_at\":{},\"uid\":{}",
+            wallclock_secs(r.load_time),
+            r.uid
+        );
+    }
+    let _ = write!(out, ",\"bytes_xlated\":{}", r.bytes_xlated);
+    if r.bytes_jited != 0 {
+        let _ = write!(out, ",\"jited\":true,\"bytes_jited\":{}", r.bytes_jited);
+    } else {
+        out.push_str(",\"jited\":false");
+    }
+    if let Some(m) = r.bytes_memlock {
+        let _ = write!(out, ",\"bytes_memlock\":{m}");
+    }
+    if !r.map_ids.is_empty() {
+        out.push_str(",\"map_ids\":[");
+        for (i, id) in r.map_ids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{id}");
+        }
+        out.push(']');
+    }
+    if r.btf_id != 0 {
+        let _ = write!(out, ",\"btf_id\":{}", r.btf_id);
+    }
+    let mut header = false;
+    for v in meta_vars(r) {
+        out.push_str(if header { "," } else { ",\"metadata\":{" });
+        header = true;
+        json_str(&v.name, out);
+        out.push(':');
+        out.push_str(meta_text(v, false));
+    }
+    if header {
+        out.push('}');
+    }
+    out.push('}');
+}
+
+/// Re-indents compact JSON the way bpftool's json_writer pretty-prints: a newline and four
+/// spaces per level before each object key and before the closing bracket of a non-empty
+/// container; array elements stay on the line (hence bpftool's `[33\n    ]`).
+pub fn pretty(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    // (is_object, is_empty) per open container
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut expect_key = false;
+    let indent = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("    ");
+        }
+    };
+    for c in compact.chars() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                if expect_key {
+                    indent(&mut out, stack.len());
+                    expect_key = false;
+                }
+                if let Some(top) = stack.last_mut() {
+                    top.1 = false;
+                }
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 = false;
+                }
+                out.push(c);
+                stack.push((c == '{', true));
+                expect_key = c == '{';
+            }
+            '}' | ']' => {
+                let (_, empty) = stack.pop().unwrap_or((false, true));
+                if !empty {
+                    indent(&mut out, stack.len());
+                }
+                expect_key = false;
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                expect_key = stack.last().is_some_and(|t| t.0);
+            }
+            ':' => out.push_str(": "),
+            c => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 = false;
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_matches_json_writer() {
+        assert_eq!(
+            pretty(r#"[{"id":1,"map_ids":[3,4],"m":{"a":"x,y"}},{}]"#),
+            "[{\n        \"id\": 1,\n        \"map_ids\": [3,4\n        ],\n        \"m\": {\n            \"a\": \"x,y\"\n        }\n    },{}\n]"
+        );
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        let mut s = String::new();
+        json_str("a\u{1b}[31m\"", &mut s);
+        assert_eq!(s, "\"a\\u001b[31m\\\"\"");
+    }
+}

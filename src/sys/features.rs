@@ -1,0 +1,127 @@
+//! What the running kernel supports that loading relies on, probed once per process with
+//! throwaway objects and cached.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::OnceLock;
+
+use crate::error::Result;
+use crate::sys::{self, info};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// PROG_LOAD binds every map of `fd_array[0..fd_array_cnt)` (Linux 6.14+).
+    pub fd_array_cnt: bool,
+    /// BPF_PROG_BIND_MAP exists (Linux 5.10+).
+    pub prog_bind_map: bool,
+    /// Programs may point into map values (BPF_PSEUDO_MAP_VALUE: `.data`, `.rodata`).
+    pub global_data: bool,
+    /// ARRAY maps with BPF_F_MMAPABLE.
+    pub mmapable: bool,
+    /// BTF_LOAD accepts a BTF blob.
+    pub btf: bool,
+}
+
+/// A BTF blob of one type, `int`: header (24 bytes), one INT (16 bytes), "\0int\0".
+const TINY_BTF: [u8; 45] = [
+    0x9f, 0xeb, 1, 0, 24, 0, 0, 0, // magic, version, flags, hdr_len
+    0, 0, 0, 0, 16, 0, 0, 0, // type_off, type_len
+    16, 0, 0, 0, 5, 0, 0, 0, // str_off, str_len
+    1, 0, 0, 0, 0, 0, 0, 1, // name_off 1, info: kind INT
+    4, 0, 0, 0, 32, 0, 0, 1, // size 4, 32 bits, signed
+    0, b'i', b'n', b't', 0,
+];
+
+static FEATURES: OnceLock<Features> = OnceLock::new();
+
+/// `r0 = 0; exit`: the smallest program every kernel accepts.
+const RET0: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
+
+fn probe_map() -> Result<OwnedFd> {
+    sys::map_create(&sys::MapCreate {
+        name: "bpfbind_probe",
+        map_type: sys::BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        flags: 0,
+        btf: None,
+        btf_key_type_id: 0,
+        btf_value_type_id: 0,
+    })
+}
+
+fn probe_prog(fd_array: &[i32]) -> Result<OwnedFd> {
+    probe_insns(&RET0, fd_array)
+}
+
+fn probe_insns(insns: &[u64], fd_array: &[i32]) -> Result<OwnedFd> {
+    sys::prog_load(&sys::ProgLoad {
+        name: "bpfbind_probe",
+        prog_type: sys::BPF_PROG_TYPE_SOCKET_FILTER,
+        expected_attach_type: 0,
+        insns,
+        license: "GPL",
+        kern_version: 0,
+        btf: None,
+        func_info: &[],
+        line_info: &[],
+        attach_btf_id: 0,
+        fd_array,
+    })
+}
+
+fn map_id(fd: &OwnedFd) -> Result<u32> {
+    Ok(info::map_info(fd.as_fd())?.id)
+}
+
+/// Probes the kernel. Errors (EPERM above all) propagate: without map and program loads
+/// there is nothing to probe, and the caller's own load would fail the same way.
+pub fn probe() -> Result<Features> {
+    let map = probe_map()?;
+    let id = map_id(&map)?;
+    // An older kernel refuses the unknown tail of bpf_attr (E2BIG) or the field (EINVAL);
+    // one that ignored it would not list the map, so check the map ids rather than success.
+    let fd_array_cnt = match probe_prog(&[map.as_raw_fd()]) {
+        Ok(prog) => {
+            let mut ids = Vec::new();
+            info::prog_info(prog.as_fd(), &mut ids)?;
+            ids.contains(&id)
+        }
+        Err(_) => false,
+    };
+    let prog = probe_prog(&[])?;
+    let prog_bind_map = sys::prog_bind_map(prog.as_fd(), map.as_fd(), 0).is_ok();
+    // r1 = &map[0] (ld_imm64, src BPF_PSEUDO_MAP_VALUE); r0 = 0; exit
+    let fd = map.as_raw_fd() as u32 as u64;
+    let global = [0x18 | (0x21 << 8) | (fd << 32), 0, RET0[0], RET0[1]];
+    let global_data = probe_insns(&global, &[]).is_ok();
+    let mmapable = sys::map_create(&sys::MapCreate {
+        name: "bpfbind_probe",
+        map_type: sys::BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: sys::BPF_F_MMAPABLE,
+        btf: None,
+        btf_key_type_id: 0,
+        btf_value_type_id: 0,
+    })
+    .is_ok();
+    let btf = sys::btf_load(&TINY_BTF).is_ok();
+    Ok(Features {
+        fd_array_cnt,
+        prog_bind_map,
+        global_data,
+        mmapable,
+        btf,
+    })
+}
+
+/// The cached probe; a failed probe is not cached, so a later call (with privileges) retries.
+pub fn features() -> Result<Features> {
+    if let Some(f) = FEATURES.get() {
+        return Ok(*f);
+    }
+    let f = probe()?;
+    Ok(*FEATURES.get_or_init(|| f))
+}

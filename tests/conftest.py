@@ -1,0 +1,291 @@
+"""Pytest fixtures and markers: the `kernel` marker and its one-time bpf(2) probe, the
+compiled test objects, bpffs pin directories, bpftool, fd/id snapshots, async set-up.
+
+Tests marked `kernel` are skipped when bpf(2) or bpffs is unusable, naming the errno;
+with BPFBIND_REQUIRE_KERNEL=1 (CI on a capable machine) they fail instead, so a broken
+runner cannot pass by skipping everything. Fixtures needing the kernel or a tool (clang,
+bpftool) follow the same rule.
+
+Async tests: a plain `async def test_...` runs under asyncio (pytest-asyncio in strict
+mode; this conftest adds the `asyncio` marker). One marked `@pytest.mark.anyio` runs
+once per `anyio_backend` (asyncio and trio) instead. Async fixtures of asyncio-only
+tests use `@pytest_asyncio.fixture`; those of anyio tests use plain `@pytest.fixture`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import inspect
+import json
+import os
+import platform
+import shutil
+import struct
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import NoReturn
+
+import pytest
+
+BPF_DIR = Path(__file__).resolve().parent / "bpf"
+BPFFS = Path("/sys/fs/bpf")
+REQUIRE_ENV = "BPFBIND_REQUIRE_KERNEL"
+
+# bpf(2) has no libc wrapper; the number differs by architecture.
+_BPF_SYSCALL = {
+    "x86_64": 321,
+    "aarch64": 280,
+    "riscv64": 280,
+    "ppc64le": 361,
+    "s390x": 351,
+    "i686": 357,
+    "armv7l": 386,
+}
+_BPF_MAP_CREATE = 0
+_BPF_MAP_TYPE_ARRAY = 2
+
+_kernel_reason_key = pytest.StashKey[str | None]()
+
+Bpftool = Callable[[Sequence[str]], str]
+
+
+class BpftoolError(RuntimeError):
+    """bpftool exited non-zero; the message carries its arguments and stderr."""
+
+    def __init__(self, args: Sequence[str], returncode: int, stderr: str) -> None:
+        super().__init__(
+            f"bpftool {' '.join(args)} exited {returncode}: {stderr.strip()}"
+        )
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip, or fail when the environment demands a working kernel."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _errno_text(err: int) -> str:
+    return f"{errno.errorcode.get(err, str(err))} ({os.strerror(err)})"
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _probe_bpf() -> str | None:
+    """Create and close a 1-entry array map; the reason bpf(2) is unusable, or None."""
+    nr = _BPF_SYSCALL.get(platform.machine())
+    if nr is None:
+        return f"bpf(2) syscall number unknown for {platform.machine()}"
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    # union bpf_attr for BPF_MAP_CREATE: map_type, key_size, value_size, max_entries;
+    # the rest must be zero. 128 bytes covers every field this probe needs.
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("=IIII", attr, 0, _BPF_MAP_TYPE_ARRAY, 4, 4, 1)
+    fd = libc.syscall(
+        ctypes.c_long(nr), ctypes.c_int(_BPF_MAP_CREATE), attr, ctypes.c_uint(len(attr))
+    )
+    if fd < 0:
+        err = ctypes.get_errno()
+        return f"bpf(2) unusable: BPF_MAP_CREATE failed with {_errno_text(err)}"
+    os.close(fd)
+    return None
+
+
+def _bpffs_mounted() -> bool:
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == str(BPFFS) and fields[2] == "bpf":
+                return True
+    return False
+
+
+def _probe_bpffs() -> str | None:
+    """Ensure a bpffs at /sys/fs/bpf, mounting one as root; the reason if not."""
+    if _bpffs_mounted():
+        return None
+    if os.geteuid() != 0:
+        return f"no bpffs mounted at {BPFFS} and not root to mount one"
+    libc = _libc()
+    if libc.mount(b"bpf", str(BPFFS).encode(), b"bpf", ctypes.c_ulong(0), None) != 0:
+        err = ctypes.get_errno()
+        return f"no bpffs at {BPFFS}: mount failed with {_errno_text(err)}"
+    return None
+
+
+def _kernel_reason(config: pytest.Config) -> str | None:
+    """Probe once per session: why kernel tests cannot run, or None when they can."""
+    if _kernel_reason_key not in config.stash:
+        config.stash[_kernel_reason_key] = _probe_bpf() or _probe_bpffs()
+    return config.stash[_kernel_reason_key]
+
+
+def _require_kernel(config: pytest.Config) -> None:
+    reason = _kernel_reason(config)
+    if reason is not None:
+        _unavailable(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "kernel: needs bpf(2) and bpffs as root; skipped without them "
+        f"(failed instead when {REQUIRE_ENV}=1)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> None:
+    """Mark plain coroutine tests `asyncio`; leave anyio and already-marked ones alone.
+
+    This must happen before the Function item exists: pytest-asyncio decides then."""
+    if not (collector.istestfunction(obj, name) and inspect.iscoroutinefunction(obj)):
+        return
+    own = {mark.name for mark in getattr(obj, "pytestmark", ())}
+    if own & {"anyio", "asyncio"}:
+        return
+    if collector.get_closest_marker("anyio") or collector.get_closest_marker("asyncio"):
+        return
+    if "anyio_backend" in inspect.signature(obj).parameters:
+        return
+    pytest.mark.asyncio(obj)
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    # Probe at collection, once, and only when some selected test needs the kernel.
+    if any(item.get_closest_marker("kernel") for item in items):
+        _kernel_reason(config)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    if _kernel_reason_key not in config.stash:
+        return None
+    reason = config.stash[_kernel_reason_key]
+    return f"kernel tests: {'runnable' if reason is None else reason}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("kernel"):
+        _require_kernel(item.config)
+
+
+@pytest.fixture(scope="module", params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every anyio-marked test under both backends."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture(scope="session")
+def bpf_objs(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Path]:
+    """Build tests/bpf once per session; name ("multi") -> path of "multi.bpf.o"."""
+    clang = os.environ.get("CLANG", "clang")
+    for tool in (clang, "make"):
+        if shutil.which(tool) is None:
+            _unavailable(f"{tool} not found: cannot build the BPF test objects")
+    out = tmp_path_factory.mktemp("bpf_objs")
+    proc = subprocess.run(
+        [
+            "make",
+            f"-j{os.cpu_count() or 1}",
+            "-C",
+            str(BPF_DIR),
+            f"O={out}",
+            f"CLANG={clang}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        # A compile error is a bug in tests/bpf, never a reason to skip.
+        pytest.fail(
+            f"building tests/bpf failed:\n{proc.stdout}{proc.stderr}", pytrace=False
+        )
+    objs = {p.name.removesuffix(".bpf.o"): p for p in sorted(out.glob("*.bpf.o"))}
+    return MappingProxyType(objs)
+
+
+@pytest.fixture
+def pin_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh directory in bpffs, removed with everything pinned in it afterwards."""
+    _require_kernel(request.config)
+    path = BPFFS / f"bpfbind-test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        if path.exists():
+            shutil.rmtree(path)
+
+
+def _find_bpftool() -> str | None:
+    # Debian installs it in /usr/sbin, which a non-root PATH may lack.
+    return shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin:/sbin")
+
+
+@pytest.fixture(scope="session")
+def bpftool() -> Bpftool:
+    """`bpftool(["-j", "prog", "show"])` -> stdout; raises BpftoolError with stderr."""
+    exe = _find_bpftool()
+    if exe is None:
+        _unavailable("bpftool not found")
+
+    def run(args: Sequence[str]) -> str:
+        argv = [str(arg) for arg in args]
+        proc = subprocess.run([exe, *argv], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BpftoolError(argv, proc.returncode, proc.stderr)
+        return proc.stdout
+
+    return run
+
+
+class FdSnapshot:
+    """`fd_snapshot()`: this process's open fds; `.kernel_ids()`: live kernel ids."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+
+    def __call__(self) -> set[int]:
+        return self.fds()
+
+    def fds(self) -> set[int]:
+        listed = {int(name) for name in os.listdir("/proc/self/fd")}
+        # The directory listing's own fd is in the list but already closed: drop it.
+        alive = set()
+        for fd in listed:
+            try:
+                os.fstat(fd)
+            except OSError:
+                continue
+            alive.add(fd)
+        return alive
+
+    def kernel_ids(self) -> tuple[set[int], set[int]]:
+        """(program ids, map ids) loaded in the kernel now, as bpftool lists them."""
+        _require_kernel(self._request.config)
+        # Looked up here, so that fds() works on a machine without bpftool.
+        run: Bpftool = self._request.getfixturevalue("bpftool")
+        progs = json.loads(run(["-j", "prog", "show"]) or "[]")
+        maps = json.loads(run(["-j", "map", "show"]) or "[]")
+        return {int(p["id"]) for p in progs}, {int(m["id"]) for m in maps}
+
+
+@pytest.fixture
+def fd_snapshot(request: pytest.FixtureRequest) -> FdSnapshot:
+    """Compare before/after a test body to find leaked fds, programs and maps."""
+    return FdSnapshot(request)
