@@ -1,6 +1,6 @@
-"""Loads BPF objects with metadata, shows what bpfbind and the kernel hold, then unloads.
+"""Loads BPF objects with metadata, shows what bpfbind and the kernel hold, unloads.
 
-    python examples/demo.py OBJ.bpf.o [OBJ.bpf.o ...]
+python examples/demo.py OBJ.bpf.o [OBJ.bpf.o ...]
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import subprocess
 import sys
 
 import anyio
-
 import bpfbind
 
 
 async def show(path: str) -> None:
     async with await bpfbind.load_object(path) as obj:
-        print(f"== {path}: loaded {len(obj.programs)} program(s), metadata {obj.binding}")
+        print(
+            f"== {path}: loaded {len(obj.programs)} program(s), metadata {obj.binding}"
+        )
         print(f"   metadata: {obj.metadata}")
         for prog in obj.programs.values():
             print(f"   {prog.name} (id {prog.id}) holds maps {prog.used_maps()}")

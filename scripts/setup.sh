@@ -26,6 +26,7 @@ if ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" {found=1} END {exit !found}' /proc/
 fi
 
 PY=${PYTHON:-python3}
+export PIP_ROOT_USER_ACTION=ignore
 "$PY" -m pip install -q --disable-pip-version-check \
     "maturin>=1.9,<2" "anyio>=4.4" "pytest>=8" "pytest-asyncio>=0.24" "trio>=0.22" \
     "mypy>=1.10" "ruff>=0.5"

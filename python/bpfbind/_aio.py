@@ -13,7 +13,13 @@ from ._core import BpfObject, MapRef, ProgRef
 from ._native import ProgramInfo
 from ._run import run, run_owned
 
-__all__ = ["MetadataStream", "bind_map", "find_metadata", "load_object", "stream_metadata"]
+__all__ = [
+    "MetadataStream",
+    "bind_map",
+    "find_metadata",
+    "load_object",
+    "stream_metadata",
+]
 
 
 async def load_object(

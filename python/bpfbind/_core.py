@@ -114,7 +114,9 @@ def _object_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
         return bytes(source), "bpfbind"
     path = Path(source)
     # libbpf's object name: the file name without its last extension.
-    return path.read_bytes(), path.name.rsplit(".", 1)[0] if "." in path.name else path.name
+    return path.read_bytes(), path.name.rsplit(".", 1)[
+        0
+    ] if "." in path.name else path.name
 
 
 def load_object(

@@ -1,5 +1,5 @@
-"""The `bpfbind` command: bpftool's `prog show`/`load`/`loadall` grammar and output, plus
-offline `metadata` of object files and `feature probe`."""
+"""The `bpfbind` command: bpftool's `prog show`/`load`/`loadall` grammar and output,
+plus offline `metadata` of object files and `feature probe`."""
 
 from __future__ import annotations
 
@@ -129,7 +129,9 @@ def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
     return _print(recs, flags, single or (bool(rest) and len(recs) == 1))
 
 
-def _print(recs: list[_native.ProgramInfo], flags: dict[str, bool], single: bool) -> int:
+def _print(
+    recs: list[_native.ProgramInfo], flags: dict[str, bool], single: bool
+) -> int:
     if flags["json"]:
         _out(_native.format_json(recs, single=single, pretty=flags["pretty"]) + "\n")
     else:

@@ -3,4 +3,11 @@ loop. The GIL is released around every syscall."""
 
 from ._core import bind_map, find_metadata, iter_scan, load_object, program_info, scan
 
-__all__ = ["bind_map", "find_metadata", "iter_scan", "load_object", "program_info", "scan"]
+__all__ = [
+    "bind_map",
+    "find_metadata",
+    "iter_scan",
+    "load_object",
+    "program_info",
+    "scan",
+]

@@ -14,6 +14,14 @@ pub(crate) const INT_SIGNED: u8 = 1;
 pub(crate) const INT_CHAR: u8 = 2;
 pub(crate) const INT_BOOL: u8 = 4;
 
+/// One DATASEC variable with its bytes: `at` is where they start in the section.
+pub(crate) struct VarSlice<'d> {
+    pub name: String,
+    pub type_id: u32,
+    pub at: usize,
+    pub data: &'d [u8],
+}
+
 /// Where we are in the caller's bytes, for errors, and how much output we may still make.
 pub(crate) struct Cursor {
     /// What the bytes are (a section, a variable, a type), for error messages.
@@ -154,7 +162,7 @@ impl Btf {
         datasec_id: u32,
         data: &'d [u8],
         prefix: Option<&str>,
-    ) -> Result<Vec<(String, u32, usize, &'d [u8])>> {
+    ) -> Result<Vec<VarSlice<'d>>> {
         let sec = self.name_of(datasec_id).to_owned();
         let mut out = Vec::new();
         for (name, type_id, offset, _) in self.datasec_vars(datasec_id)? {
@@ -176,7 +184,12 @@ impl Btf {
                     ),
                 )
             })?;
-            out.push((short, type_id, at, slice));
+            out.push(VarSlice {
+                name: short,
+                type_id,
+                at,
+                data: slice,
+            });
         }
         Ok(out)
     }
@@ -203,8 +216,11 @@ impl Btf {
         let mut cur = Cursor::new(sec, data.len());
         self.datasec_slices(datasec_id, data, prefix)?
             .into_iter()
-            .map(|(name, type_id, at, slice)| {
-                Ok((name, self.decode_checked(type_id, slice, at, &mut cur)?))
+            .map(|v| {
+                Ok((
+                    v.name,
+                    self.decode_checked(v.type_id, v.data, v.at, &mut cur)?,
+                ))
             })
             .collect()
     }
@@ -301,7 +317,14 @@ impl Btf {
                     let slice = data
                         .get(off..)
                         .ok_or_else(|| cur.short(at, format!("ARRAY type [{id}]")))?;
-                    out.push(self.decode_at(*elem, slice, 0, at + off, cur, depth + 1)?);
+                    out.push(self.decode_at(
+                        *elem,
+                        slice,
+                        0,
+                        at.saturating_add(off),
+                        cur,
+                        depth + 1,
+                    )?);
                 }
                 Ok(Value::Array(out))
             }
@@ -326,7 +349,7 @@ impl Btf {
                         .ok_or_else(|| cur.short(at, format!("variable '{name}'")))?;
                     out.push((
                         name,
-                        self.decode_at(ty, slice, 0, at + off, cur, depth + 1)?,
+                        self.decode_at(ty, slice, 0, at.saturating_add(off), cur, depth + 1)?,
                     ));
                 }
                 Ok(Value::Struct(out))
@@ -362,7 +385,7 @@ impl Btf {
                 m.type_id,
                 slice,
                 m.bit_offset % 8,
-                at + byte,
+                at.saturating_add(byte),
                 cur,
                 depth + 1,
             );

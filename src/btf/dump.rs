@@ -171,10 +171,10 @@ impl Btf {
     ) -> Result<Vec<(String, String)>> {
         let sec = self.name_of(datasec_id).to_owned();
         let mut out = Vec::new();
-        for (name, type_id, at, slice) in self.datasec_slices(datasec_id, data, prefix)? {
+        for v in self.datasec_slices(datasec_id, data, prefix)? {
             let mut text = String::new();
-            self.dump_labeled(type_id, slice, at, opts, sec.clone(), &mut text)?;
-            out.push((name, text));
+            self.dump_labeled(v.type_id, v.data, v.at, opts, sec.clone(), &mut text)?;
+            out.push((v.name, text));
         }
         Ok(out)
     }
@@ -289,8 +289,10 @@ impl Dumper<'_, '_> {
                 for v in vars {
                     let off = v.offset as usize;
                     r = match data.get(off..) {
-                        Some(slice) => self.do_type(v.type_id, 0, slice, at + off, depth + 1),
-                        None => Err(self.cur.short(at + off, "a DATASEC variable")),
+                        Some(slice) => {
+                            self.do_type(v.type_id, 0, slice, at.saturating_add(off), depth + 1)
+                        }
+                        None => Err(self.cur.short(at.saturating_add(off), "a DATASEC variable")),
                     };
                     if r.is_err() {
                         break;
@@ -392,7 +394,12 @@ impl Dumper<'_, '_> {
         let slice = data
             .get(total / 8..)
             .ok_or_else(|| self.cur.short(at, "an int bitfield"))?;
-        self.bitfield(u32::from(bits), (total % 8) as u32, slice, at + total / 8)
+        self.bitfield(
+            u32::from(bits),
+            (total % 8) as u32,
+            slice,
+            at.saturating_add(total / 8),
+        )
     }
 
     /// btf_dumper_bitfield: the bits, unsigned, in hex.
@@ -455,8 +462,8 @@ impl Dumper<'_, '_> {
         for i in 0..nelems as usize {
             let off = i.saturating_mul(esize);
             r = match data.get(off..) {
-                Some(slice) => self.do_type(elem, 0, slice, at + off, depth + 1),
-                None => Err(self.cur.short(at + off, "an array element")),
+                Some(slice) => self.do_type(elem, 0, slice, at.saturating_add(off), depth + 1),
+                None => Err(self.cur.short(at.saturating_add(off), "an array element")),
             };
             if r.is_err() {
                 break;
@@ -475,11 +482,18 @@ impl Dumper<'_, '_> {
             let byte = (m.bit_offset / 8) as usize;
             let sub = (m.bit_offset % 8) as u8;
             r = match data.get(byte..) {
-                None => Err(self.cur.short(at + byte, format!("member '{}'", m.name))),
-                Some(slice) if m.bitfield_size != 0 => {
-                    self.bitfield(m.bitfield_size, u32::from(sub), slice, at + byte)
+                None => Err(self
+                    .cur
+                    .short(at.saturating_add(byte), format!("member '{}'", m.name))),
+                Some(slice) if m.bitfield_size != 0 => self.bitfield(
+                    m.bitfield_size,
+                    u32::from(sub),
+                    slice,
+                    at.saturating_add(byte),
+                ),
+                Some(slice) => {
+                    self.do_type(m.type_id, sub, slice, at.saturating_add(byte), depth + 1)
                 }
-                Some(slice) => self.do_type(m.type_id, sub, slice, at + byte, depth + 1),
             };
             if r.is_err() {
                 break;
@@ -487,5 +501,461 @@ impl Dumper<'_, '_> {
         }
         self.w.end('}');
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::values_btf;
+    use super::*;
+
+    const PLAIN: DumpOptions = DumpOptions {
+        plain: true,
+        bpftool: BpftoolVersion::LATEST,
+    };
+    const OLD_JSON: DumpOptions = DumpOptions {
+        plain: false,
+        bpftool: BpftoolVersion::V7_1,
+    };
+    const OLD_PLAIN: DumpOptions = DumpOptions {
+        plain: true,
+        bpftool: BpftoolVersion::V7_1,
+    };
+
+    fn json(b: &Btf, id: u32, data: &[u8]) -> String {
+        let mut s = String::new();
+        b.dump_json(id, data, &mut s).unwrap();
+        s
+    }
+
+    fn with(b: &Btf, id: u32, data: &[u8], opts: DumpOptions) -> String {
+        let mut s = String::new();
+        b.dump_value(id, data, opts, &mut s).unwrap();
+        s
+    }
+
+    /// The text written before the error, and that there was one.
+    fn failing(b: &Btf, id: u32, data: &[u8], opts: DumpOptions) -> String {
+        let mut s = String::new();
+        assert!(b.dump_value(id, data, opts, &mut s).is_err(), "{s}");
+        s
+    }
+
+    #[test]
+    fn ints_by_width_and_sign() {
+        let b = values_btf();
+        assert_eq!(json(&b, 1, &(-5i32).to_le_bytes()), "-5");
+        assert_eq!(json(&b, 2, &[0xff; 4]), "4294967295");
+        assert_eq!(json(&b, 3, &[0xff]), "-1");
+        assert_eq!(json(&b, 3, b"a"), "97");
+        assert_eq!(json(&b, 4, &[0xff]), "255");
+        assert_eq!(json(&b, 5, &[0x80]), "-128");
+        assert_eq!(json(&b, 6, &(-2i16).to_le_bytes()), "-2");
+        assert_eq!(json(&b, 7, &[0xff, 0xff]), "65535");
+        assert_eq!(json(&b, 8, &i64::MIN.to_le_bytes()), "-9223372036854775808");
+        assert_eq!(json(&b, 9, &u64::MAX.to_le_bytes()), "18446744073709551615");
+        assert_eq!(json(&b, 38, &[1, 0, 0, 0]), "1");
+        assert_eq!(json(&b, 39, &[1, 0, 0, 0]), "1");
+    }
+
+    #[test]
+    fn wide_and_odd_ints_print_in_hex() {
+        let b = values_btf();
+        assert_eq!(
+            json(&b, 10, &(-5i128).to_le_bytes()),
+            "\"0xfffffffffffffffffffffffffffffffb\""
+        );
+        assert_eq!(
+            with(&b, 10, &(-5i128).to_le_bytes(), PLAIN),
+            "0xfffffffffffffffffffffffffffffffb"
+        );
+        assert_eq!(json(&b, 11, &5u128.to_le_bytes()), "\"0x5\"");
+        assert_eq!(
+            json(&b, 11, &(1u128 << 64).to_le_bytes()),
+            "\"0x10000000000000000\""
+        );
+        assert_eq!(json(&b, 11, &0u128.to_le_bytes()), "\"0x0\"");
+        assert_eq!(json(&b, 30, &[1, 2, 3, 0xff]), "\"0x30201\"");
+        assert_eq!(with(&b, 30, &[1, 2, 3, 0xff], PLAIN), "0x30201");
+    }
+
+    #[test]
+    fn bool_and_lone_chars() {
+        let b = values_btf();
+        assert_eq!(json(&b, 12, &[1]), "true");
+        assert_eq!(json(&b, 12, &[0]), "false");
+        // A char-encoded INT: printable as a one-letter string, else by code.
+        assert_eq!(json(&b, 13, b"a"), "\"a\"");
+        assert_eq!(json(&b, 13, &[1]), "\"\\u0001\"");
+        assert_eq!(json(&b, 13, &[0xff]), "\"\\u00ff\"");
+        assert_eq!(with(&b, 13, &[1], PLAIN), "0x1");
+        assert_eq!(with(&b, 13, &[0xff], PLAIN), "0xff");
+        assert_eq!(with(&b, 13, &[0], PLAIN), "0x0");
+        // bpftool does not escape it: a lone '"' makes broken JSON, faithfully.
+        assert_eq!(json(&b, 13, b"\""), "\"\"\"");
+    }
+
+    #[test]
+    fn strings_and_arrays() {
+        let b = values_btf();
+        assert_eq!(json(&b, 16, b"foo\0\0\0"), "\"foo\"");
+        assert_eq!(json(&b, 16, b"fo\x01\0\0\0"), "[102,111,1,0,0,0]");
+        assert_eq!(json(&b, 16, b"abcdef"), "[97,98,99,100,101,102]");
+        assert_eq!(json(&b, 16, b"\xff\0\0\0\0\0"), "[-1,0,0,0,0,0]");
+        assert_eq!(json(&b, 17, b"foo\0\0\0"), "[102,111,111,0,0,0]");
+        assert_eq!(json(&b, 18, b"foo\0\0\0"), "[102,111,111,0,0,0]");
+        assert_eq!(json(&b, 19, b"foo\0\0\0"), "[102,111,111,0,0,0]");
+        assert_eq!(json(&b, 20, b"foo\0\0\0"), "\"foo\"");
+        assert_eq!(json(&b, 21, b"foo\0\0\0"), "\"foo\"");
+        assert_eq!(json(&b, 16, b"a\"b\\\0\0"), r#""a\"b\\""#);
+        let data: Vec<u8> = [-1i64, 2, 3, 4]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(json(&b, 35, &data), "[[-1,2],[3,4]]");
+    }
+
+    #[test]
+    fn enums_with_bpftool_comparisons() {
+        let b = values_btf();
+        assert_eq!(json(&b, 22, &0i32.to_le_bytes()), "\"A\"");
+        assert_eq!(json(&b, 22, &(-1i32).to_le_bytes()), "\"B\"");
+        assert_eq!(json(&b, 22, &7i32.to_le_bytes()), "7");
+        // bpftool reads a 1-byte enum as signed: 200 reads as -56 and matches nothing.
+        assert_eq!(json(&b, 23, &[200]), "-56");
+        assert_eq!(json(&b, 23, &[5]), "5");
+        assert_eq!(json(&b, 46, &[0xff]), "\"M\"");
+        assert_eq!(json(&b, 47, &[0xff; 4]), "\"Big\"");
+        assert_eq!(json(&b, 47, &[0xfe, 0xff, 0xff, 0xff]), "-2");
+        assert_eq!(json(&b, 24, &u64::MAX.to_le_bytes()), "\"Y\"");
+        assert_eq!(json(&b, 24, &0x12_3456_789au64.to_le_bytes()), "\"X\"");
+        assert_eq!(json(&b, 24, &(u64::MAX - 1).to_le_bytes()), "-2");
+    }
+
+    #[test]
+    fn structs_unions_and_bitfields() {
+        let b = values_btf();
+        let data = [0x3f, 0, 0, 0, b'h', b'i', 0, 0, 65, 0, 0, 0];
+        assert_eq!(
+            json(&b, 25, &data),
+            r#"{"a":"0x7","b":"0x7","c":"hi","":{"u":65,"v":"A"}}"#
+        );
+        assert_eq!(
+            with(&b, 25, &data, PLAIN),
+            r#"{"a":0x7,"b":0x7,"c":"hi","":{"u":65,"v":"A"}}"#
+        );
+        assert_eq!(
+            json(&b, 29, &[0x17, 0, 0xfe, 0xff]),
+            r#"{"x":"0x7","y":"0x2","z":-2}"#
+        );
+        assert_eq!(json(&b, 43, &[0b111]), r#"{"e":"0x3","f":"0x1"}"#);
+    }
+
+    #[test]
+    fn pointers() {
+        let b = values_btf();
+        let p = 0x1234u64.to_le_bytes();
+        assert_eq!(json(&b, 33, &p), "4660");
+        assert_eq!(with(&b, 33, &p, PLAIN), "\"0x1234\"");
+        assert_eq!(with(&b, 33, &[0; 8], PLAIN), "\"(nil)\"");
+        assert_eq!(with(&b, 33, &p, OLD_PLAIN), "0x1234");
+        assert_eq!(with(&b, 33, &[0; 8], OLD_PLAIN), "(nil)");
+        assert_eq!(with(&b, 33, &p, OLD_JSON), "4660");
+    }
+
+    #[test]
+    fn vars_datasecs_and_what_bpftool_cannot_print() {
+        let b = values_btf();
+        let data = [7, 0, 0, 0, b'h', b'i', 0, 0];
+        assert_eq!(json(&b, 40, &data), r#"{"v":7}"#);
+        assert_eq!(json(&b, 41, &data), r#"{".rodata":[{"v":7},{"w":"hi"}]}"#);
+        assert_eq!(json(&b, 0, &data), "(unknown)");
+        assert_eq!(
+            failing(&b, 31, &data, DumpOptions::default()),
+            "(unsupported-kind)"
+        );
+        assert_eq!(failing(&b, 31, &data, OLD_JSON), "(unsupported-kind");
+        assert_eq!(
+            failing(&b, 44, &data, DumpOptions::default()),
+            "(unsupported-kind)"
+        );
+        assert_eq!(
+            failing(&b, 36, &data, DumpOptions::default()),
+            "(unsupported-kind)"
+        );
+        assert_eq!(
+            failing(&b, 37, &data, DumpOptions::default()),
+            "(fwd-kind-invalid)"
+        );
+        assert_eq!(failing(&b, 48, &data, DumpOptions::default()), "");
+        assert_eq!(
+            failing(&b, 49, &data, DumpOptions::default()),
+            r#"{"i":7,"f":(unsupported-kind)}"#
+        );
+        assert_eq!(failing(&b, 1, &[1, 2], DumpOptions::default()), "");
+    }
+
+    #[test]
+    fn datasec_dump_with_prefix() {
+        let b = values_btf();
+        let data = [7, 0, 0, 0, b'h', b'i', 0, 0];
+        assert_eq!(
+            b.dump_datasec_json(41, &data, None).unwrap(),
+            vec![
+                ("v".to_owned(), "7".to_owned()),
+                ("w".to_owned(), "\"hi\"".to_owned())
+            ]
+        );
+        assert_eq!(
+            b.dump_datasec_json(41, &data, Some("v")).unwrap(),
+            vec![("".to_owned(), "7".to_owned())]
+        );
+        assert!(b.dump_datasec_json(41, &data[..2], None).is_err());
+        assert!(b.dump_datasec_json(40, &data, None).is_err());
+    }
+
+    #[test]
+    fn escaping_by_release() {
+        let s = "a\"b\\c'\t\n\r\x0c\x08\x01é";
+        let mut new = String::new();
+        json_escape_str(s, &mut new);
+        assert_eq!(new, "\"a\\\"b\\\\c'\\t\\n\\r\\f\\b\x01é\"");
+        let mut old = String::new();
+        json_escape_str_for(s, BpftoolVersion::V7_1, &mut old);
+        assert_eq!(old, "\"a\\\"b\\nc\\'\\t\\n\\r\\f\\b\x01é\"");
+        let mut cut = String::new();
+        json_escape_str("ab\0cd", &mut cut);
+        assert_eq!(cut, "\"ab\"");
+        let v = |major, minor| BpftoolVersion { major, minor };
+        assert!(v(7, 2).at_least(7, 2) && v(8, 0).at_least(7, 7) && !v(7, 1).at_least(7, 2));
+    }
+
+    /// Sizes and symbol values of the clang-built objects in testdata/ (llvm-readelf -S/-s).
+    fn fixed(btf: &[u8], sections: &[(&str, u32)], symbols: &[(&str, u32)]) -> Btf {
+        let mut b = Btf::parse(btf).unwrap();
+        b.fixup_datasecs(
+            &|sec| sections.iter().find(|s| s.0 == sec).map(|s| s.1),
+            &|_, var| symbols.iter().find(|s| s.0 == var).map(|s| s.1),
+        )
+        .unwrap();
+        b
+    }
+
+    fn metadata_object() -> Btf {
+        let syms = [
+            ("bpf_metadata_a", 0x0),
+            ("bpf_metadata_b", 0x4),
+            ("bpf_metadata_uc", 0x8),
+            ("bpf_metadata_sc", 0xc),
+            ("bpf_metadata_bo", 0x10),
+            ("bpf_metadata_col", 0x14),
+            ("bpf_metadata_big", 0x18),
+            ("bpf_metadata_st", 0x20),
+            ("bpf_metadata_ll", 0x28),
+            ("bpf_metadata_np", 0x48),
+            ("bpf_metadata_c", 0x4c),
+            ("bpf_metadata_i128", 0x50),
+            ("bpf_metadata_us", 0x60),
+            ("bpf_metadata_stat", 0x64),
+            ("bpf_metadata_p", 0),
+            ("gdata", 0),
+            ("ccc", 0),
+            ("LICENSE", 0),
+        ];
+        let secs = [
+            (".rodata", 0x68),
+            (".bss", 8),
+            (".data", 4),
+            (".metadata", 4),
+            ("license", 4),
+        ];
+        fixed(include_bytes!("testdata/metadata.btf"), &secs, &syms)
+    }
+
+    /// `bpftool prog show` (Debian's 7.1.0) of testdata/metadata.bpf.c loaded on 6.18.
+    #[test]
+    fn matches_bpftool_on_clang_output() {
+        let btf = metadata_object();
+        let rodata = include_bytes!("testdata/metadata.rodata");
+        let sec = btf.find(".rodata", crate::btf::kind::DATASEC).unwrap();
+        let expect_json = r#"{"a":"foo","b":1,"uc":[98,97,114,0],"sc":[98,97,122,0],"bo":true,"col":"GREEN","big":78187493530,"st":{"a":"0x7","b":"0x7","c":120,"inner":{"x":-2},"":{"u":65,"v":"A"}},"ll":[[-1,2],[3,4]],"np":[1,2,0,0],"c":97,"i128":"0xfffffffffffffffffffffffffffffffb","us":65535,"stat":7}"#;
+        let expect_plain = "
+		a = \"foo\"
+		b = 1
+		uc = [98,97,114,0]
+		sc = [98,97,122,0]
+		bo = true
+		col = \"GREEN\"
+		big = 78187493530
+		st = {\"a\":0x7,\"b\":0x7,\"c\":120,\"inner\":{\"x\":-2},\"\":{\"u\":65,\"v\":\"A\"}}
+		ll = [[-1,2],[3,4]]
+		np = [1,2,0,0]
+		c = 97
+		i128 = 0xfffffffffffffffffffffffffffffffb
+		us = 65535
+		stat = 7";
+        for version in [BpftoolVersion::V7_1, BpftoolVersion::LATEST] {
+            let opts = DumpOptions {
+                plain: false,
+                bpftool: version,
+            };
+            let vars = btf
+                .dump_datasec(sec, rodata, Some("bpf_metadata_"), opts)
+                .unwrap();
+            let mut got = String::from("{");
+            for (i, (name, text)) in vars.iter().enumerate() {
+                if i > 0 {
+                    got.push(',');
+                }
+                json_escape_str_for(name, version, &mut got);
+                got.push(':');
+                got.push_str(text);
+            }
+            got.push('}');
+            assert_eq!(got, expect_json);
+
+            let opts = DumpOptions {
+                plain: true,
+                bpftool: version,
+            };
+            let vars = btf
+                .dump_datasec(sec, rodata, Some("bpf_metadata_"), opts)
+                .unwrap();
+            let got: String = vars
+                .iter()
+                .map(|(n, t)| format!("\n\t\t{n} = {t}"))
+                .collect();
+            assert_eq!(got, expect_plain);
+        }
+        assert_eq!(
+            btf.dump_datasec_json(sec, rodata, Some("bpf_metadata_"))
+                .unwrap()
+                .len(),
+            14
+        );
+    }
+
+    #[test]
+    fn decodes_clang_output() {
+        use crate::btf::Value;
+        let btf = metadata_object();
+        let rodata = include_bytes!("testdata/metadata.rodata");
+        let sec = btf.find(".rodata", crate::btf::kind::DATASEC).unwrap();
+        let vals = btf
+            .decode_datasec(sec, rodata, Some("bpf_metadata_"))
+            .unwrap();
+        let get = |n: &str| vals.iter().find(|v| v.0 == n).unwrap().1.clone();
+        let ints = |v: &[i128]| Value::Array(v.iter().map(|&i| Value::Int(i)).collect());
+        assert_eq!(get("a"), Value::Str("foo".into()));
+        assert_eq!(get("b"), Value::Int(1));
+        assert_eq!(get("uc"), ints(&[98, 97, 114, 0]));
+        assert_eq!(get("bo"), Value::Bool(true));
+        assert_eq!(
+            get("col"),
+            Value::Enum {
+                name: Some("GREEN".into()),
+                value: 5
+            }
+        );
+        // clang 14 has no ENUM64: it wrote a 32-bit enumerator, which the value does not match.
+        assert_eq!(
+            get("big"),
+            Value::Enum {
+                name: None,
+                value: 0x12_3456_789a
+            }
+        );
+        assert_eq!(
+            get("st"),
+            Value::Struct(vec![
+                ("a".into(), Value::Int(-1)),
+                ("b".into(), Value::Int(7)),
+                ("c".into(), Value::Int(120)),
+                (
+                    "inner".into(),
+                    Value::Struct(vec![("x".into(), Value::Int(-2))])
+                ),
+                (
+                    "".into(),
+                    Value::Struct(vec![
+                        ("u".into(), Value::Int(65)),
+                        ("v".into(), Value::Str("A".into()))
+                    ])
+                ),
+            ])
+        );
+        assert_eq!(get("ll"), Value::Array(vec![ints(&[-1, 2]), ints(&[3, 4])]));
+        assert_eq!(get("i128"), Value::Int(-5));
+        assert_eq!(get("us"), Value::Int(65535));
+        assert_eq!(get("stat"), Value::Int(7));
+        assert_eq!(vals.len(), 14);
+    }
+
+    /// testdata/quirks.bpf.c as bpftool 7.1.0 printed it: `\` as `\n`, bare pointers, and
+    /// a float it cannot print (it stops there).
+    #[test]
+    fn matches_bpftool_quirks() {
+        let syms = [
+            ("bpf_metadata_p", 0),
+            ("bpf_metadata_n", 8),
+            ("bpf_metadata_q", 0x10),
+            ("bpf_metadata_f", 0x18),
+            ("bpf_metadata_after", 0x1c),
+            ("LICENSE", 0),
+        ];
+        let btf = fixed(
+            include_bytes!("testdata/quirks.btf"),
+            &[(".rodata", 0x20), ("license", 4)],
+            &syms,
+        );
+        let rodata = include_bytes!("testdata/quirks.rodata");
+        let sec = btf.find(".rodata", crate::btf::kind::DATASEC).unwrap();
+        let dump = |opts: DumpOptions| -> Vec<String> {
+            let mut out = Vec::new();
+            for (name, ty, off, _) in btf.datasec_vars(sec).unwrap() {
+                let mut s = String::new();
+                let r = btf.dump_value(ty, &rodata[off as usize..], opts, &mut s);
+                out.push(format!("{} = {s}", &name["bpf_metadata_".len()..]));
+                if r.is_err() {
+                    break;
+                }
+            }
+            out
+        };
+        assert_eq!(
+            dump(OLD_PLAIN),
+            [
+                "p = 0x1234",
+                "n = (nil)",
+                r#"q = "a\"b\nc""#,
+                "f = (unsupported-kind"
+            ]
+        );
+        assert_eq!(
+            dump(OLD_JSON),
+            [
+                "p = 4660",
+                "n = 0",
+                r#"q = "a\"b\nc""#,
+                "f = (unsupported-kind"
+            ]
+        );
+        assert_eq!(
+            dump(PLAIN),
+            [
+                r#"p = "0x1234""#,
+                r#"n = "(nil)""#,
+                r#"q = "a\"b\\c""#,
+                "f = (unsupported-kind)"
+            ]
+        );
+        assert!(btf
+            .dump_datasec_json(sec, rodata, Some("bpf_metadata_"))
+            .is_err());
+        assert_eq!(
+            btf.dump_datasec_json(sec, rodata, Some("bpf_metadata_q"))
+                .unwrap(),
+            [("".to_owned(), r#""a\"b\\c""#.to_owned())]
+        );
     }
 }

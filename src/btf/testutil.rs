@@ -202,7 +202,7 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
     ); // 5
     let un = b.composite(kind::UNION, "", 4, false, &[("u", int, 0), ("v", arr, 0)]); // 6
     let en = b.enum32("e", 4, true, &[("A", 0), ("B", (-1i32) as u32)]); // 7
-    let en64 = b.enum64("big", false, &[("X", 0x1234_5678_9a), ("Y", u64::MAX)]); // 8
+    let en64 = b.enum64("big", false, &[("X", 0x0012_3456_789a), ("Y", u64::MAX)]); // 8
     let fwd = b.ty("fw", kind::FWD, true, 0, 0, &[]); // 9
     let td = b.refer(kind::TYPEDEF, "u32", uint); // 10
     let vol = b.refer(kind::VOLATILE, "", int); // 11
@@ -212,7 +212,7 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
     let x = b.str("x");
     let y = b.str("y");
     let proto = b.ty("", kind::FUNC_PROTO, false, 2, int, &[x, td, y, rst]); // 15
-    let func = b.ty("main", kind::FUNC, false, 1, proto, &[]); // 16
+    let _func = b.ty("main", kind::FUNC, false, 1, proto, &[]); // 16
     let var = b.var("v", cst, 1); // 17
     let ds = b.datasec(".data", 4, &[(var, 0, 4)]); // 18
     let fl = b.ty("float", kind::FLOAT, false, 0, 4, &[]); // 19
@@ -285,7 +285,7 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
             name: s("big"),
             size: 8,
             signed: false,
-            values: vec![(s("X"), 0x1234_5678_9a), (s("Y"), -1)],
+            values: vec![(s("X"), 0x0012_3456_789a), (s("Y"), -1)],
             is64: true,
         },
         Type::Fwd {
