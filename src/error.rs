@@ -62,7 +62,12 @@ impl Error {
 }
 
 fn strerror(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno).to_string()
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    // std appends " (os error N)"; the errno is carried separately.
+    match text.rfind(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 impl fmt::Display for Error {

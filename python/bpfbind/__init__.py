@@ -4,7 +4,7 @@ read metadata back from any running program, from asyncio, trio or plain code.""
 from . import sync
 from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
 from ._core import BpfObject, Id, open_map, open_program
-from ._native import Map, Program, ProgramInfo, __version__
+from ._native import Map, Program, ProgramInfo, __version__, create_map
 from .errors import (
     BindMapUnsupported,
     BpfError,
@@ -29,6 +29,7 @@ __all__ = [
     "VerifierError",
     "__version__",
     "bind_map",
+    "create_map",
     "find_metadata",
     "load_object",
     "open_map",

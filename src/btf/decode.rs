@@ -55,6 +55,14 @@ impl Cursor {
     }
 }
 
+/// How errors name a value decoded by type rather than from a section.
+pub(crate) fn value_label(btf: &Btf, type_id: u32) -> String {
+    match btf.name_of(type_id) {
+        "" => format!("value of BTF type [{type_id}]"),
+        n => format!("value of BTF type [{type_id}] {n}"),
+    }
+}
+
 /// `nr_bits` bits starting `bit_off` bits into `data` (little-endian bitfield layout), or
 /// None when they are not all inside `data` or `nr_bits` exceeds 128.
 pub(crate) fn read_bits(data: &[u8], bit_off: usize, nr_bits: u32) -> Option<u128> {
@@ -196,10 +204,7 @@ impl Btf {
 
     /// Decodes a value of type `type_id` from `data` (which must hold all of it).
     pub fn decode(&self, type_id: u32, data: &[u8]) -> Result<Value> {
-        let label = match self.name_of(type_id) {
-            "" => format!("BTF type [{type_id}]"),
-            n => n.to_owned(),
-        };
+        let label = value_label(self, type_id);
         let mut cur = Cursor::new(label, data.len());
         self.decode_checked(type_id, data, 0, &mut cur)
     }
@@ -225,7 +230,7 @@ impl Btf {
             .collect()
     }
 
-    /// `decode` once `data` is known to hold the whole type (when it has a size).
+    /// Checks that `data` holds the whole type (when it has a size), then decodes it.
     fn decode_checked(
         &self,
         type_id: u32,

@@ -1,7 +1,9 @@
 //! Values as bpftool's btf_dumper prints them (compact json_writer output, as in `prog show`
 //! metadata), byte for byte, including the quirks of the bpftool release being mimicked.
 
-use super::decode::{le_u64, read_bits, Cursor, INT_BOOL, INT_CHAR, INT_SIGNED, MAX_NEST};
+use super::decode::{
+    le_u64, read_bits, value_label, Cursor, INT_BOOL, INT_CHAR, INT_SIGNED, MAX_NEST,
+};
 use super::lookup::MAX_CHAIN;
 use super::types::{Btf, Member, Type};
 use crate::error::{Error, Result};
@@ -142,10 +144,7 @@ impl Btf {
         opts: DumpOptions,
         out: &mut String,
     ) -> Result<()> {
-        let label = match self.name_of(type_id) {
-            "" => format!("BTF type [{type_id}]"),
-            n => n.to_owned(),
-        };
+        let label = value_label(self, type_id);
         self.dump_labeled(type_id, data, 0, opts, label, out)
     }
 

@@ -12,38 +12,45 @@ const VLEN_MAX: usize = 0x00ff_ffff;
 /// The string table being written: the original bytes, then any names it lacked.
 struct StrTab<'a> {
     base: &'a [u8],
-    known: HashMap<&'a [u8], u32>,
+    /// Every whole string of `base` at its first offset.
+    whole: HashMap<&'a [u8], u32>,
+    /// Every tail of a string ("har" inside "char"): a name may have been given as an
+    /// offset into a longer string. Built on the first name `whole` lacks.
+    tails: Option<HashMap<&'a [u8], u32>>,
     extra: Vec<u8>,
     added: HashMap<String, u32>,
 }
 
-impl<'a> StrTab<'a> {
-    fn new(base: &'a [u8]) -> Self {
-        let mut known = HashMap::new();
-        // Whole strings first so they win; then their tails, since a name may have been
-        // given as an offset into the middle of a longer string.
-        for tails in [false, true] {
-            let mut start = 0usize;
-            for (i, &b) in base.iter().enumerate() {
-                if b != 0 {
-                    continue;
-                }
-                let firsts = if tails {
-                    start + 1..i
-                } else {
-                    start..start + 1
-                };
-                for s in firsts {
-                    if let (Some(key), Ok(off)) = (base.get(s..i), u32::try_from(s)) {
-                        known.entry(key).or_insert(off);
-                    }
-                }
-                start = i + 1;
+/// (offset, bytes) for each NUL-terminated string of `base`, and with `tails` for each
+/// proper tail of one too.
+fn index(base: &[u8], tails: bool) -> HashMap<&[u8], u32> {
+    let mut map = HashMap::new();
+    let mut start = 0usize;
+    for (i, &b) in base.iter().enumerate() {
+        if b != 0 {
+            continue;
+        }
+        let firsts = if tails {
+            start + 1..i
+        } else {
+            start..start + 1
+        };
+        for s in firsts {
+            if let (Some(key), Ok(off)) = (base.get(s..i), u32::try_from(s)) {
+                map.entry(key).or_insert(off);
             }
         }
+        start = i + 1;
+    }
+    map
+}
+
+impl<'a> StrTab<'a> {
+    fn new(base: &'a [u8]) -> Self {
         StrTab {
             base,
-            known,
+            whole: index(base, false),
+            tails: None,
             extra: Vec::new(),
             added: HashMap::new(),
         }
@@ -51,10 +58,15 @@ impl<'a> StrTab<'a> {
 
     /// The offset of `name`, appending it when no string of the table spells it.
     fn offset(&mut self, name: &str) -> u32 {
-        if let Some(&off) = self.known.get(name.as_bytes()) {
+        if let Some(&off) = self.whole.get(name.as_bytes()) {
             return off;
         }
         if let Some(&off) = self.added.get(name) {
+            return off;
+        }
+        let base = self.base;
+        let tails = self.tails.get_or_insert_with(|| index(base, true));
+        if let Some(&off) = tails.get(name.as_bytes()) {
             return off;
         }
         let off = u32::try_from(self.base.len() + self.extra.len()).unwrap_or(u32::MAX);

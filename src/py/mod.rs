@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 mod _native {
     #[pymodule_export]
     use super::objects::{
-        bind_map, features, load_object, object_metadata, open_map, open_program, PyMap, PyObject_,
+        bind_map, create_map, features, load_object, object_metadata, open_map, open_program, PyMap, PyObject_,
         PyProgram,
     };
     #[pymodule_export]

@@ -496,6 +496,34 @@ fn open_any(
     Ok(fd)
 }
 
+/// A new map (BPF_MAP_CREATE), e.g. to bind to programs or to share between them.
+#[pyfunction]
+#[pyo3(signature = (map_type, key_size, value_size, max_entries, name="", flags=0))]
+pub fn create_map(
+    py: Python<'_>,
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    name: &str,
+    flags: u32,
+) -> PyResult<PyMap> {
+    let fd = py.detach(|| {
+        sys::map_create(&sys::MapCreate {
+            name,
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            flags,
+            btf: None,
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
+        })
+    })?;
+    Ok(py.detach(|| PyMap::from_fd(fd))?)
+}
+
 /// BPF_PROG_BIND_MAP, recorded in the program's used maps.
 #[pyfunction]
 #[pyo3(signature = (prog, map, flags=0))]

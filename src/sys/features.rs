@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys::{self, info};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +74,25 @@ fn map_id(fd: &OwnedFd) -> Result<u32> {
     Ok(info::map_info(fd.as_fd())?.id)
 }
 
+/// The answers of a kernel that lacks an attr field or command.
+fn refused(e: &Error) -> bool {
+    matches!(e.errno(), Some(libc::EINVAL) | Some(libc::E2BIG))
+        || matches!(e, Error::Verifier { .. })
+}
+
+fn probing(e: Error) -> Error {
+    match e {
+        Error::Sys { cmd, errno, .. } => {
+            Error::sys(cmd, errno, "probing what the kernel supports")
+        }
+        other => other,
+    }
+}
+
 /// Probes the kernel. Errors (EPERM above all) propagate: without map and program loads
 /// there is nothing to probe, and the caller's own load would fail the same way.
 pub fn probe() -> Result<Features> {
-    let map = probe_map()?;
+    let map = probe_map().map_err(probing)?;
     let id = map_id(&map)?;
     // An older kernel refuses the unknown tail of bpf_attr (E2BIG) or the field (EINVAL);
     // one that ignored it would not list the map, so check the map ids rather than success.
@@ -87,10 +102,17 @@ pub fn probe() -> Result<Features> {
             info::prog_info(prog.as_fd(), &mut ids)?;
             ids.contains(&id)
         }
-        Err(_) => false,
+        Err(e) if refused(&e) => false,
+        Err(e) => return Err(probing(e)),
     };
-    let prog = probe_prog(&[])?;
-    let prog_bind_map = sys::prog_bind_map(prog.as_fd(), map.as_fd(), 0).is_ok();
+    let prog = probe_prog(&[]).map_err(probing)?;
+    // Only EINVAL says the command does not exist; ENOMEM and the like are this call's
+    // failure, and say nothing about the kernel.
+    let prog_bind_map = match sys::prog_bind_map(prog.as_fd(), map.as_fd(), 0) {
+        Ok(()) => true,
+        Err(e) if refused(&e) => false,
+        Err(e) => return Err(probing(e)),
+    };
     // r1 = &map[0] (ld_imm64, src BPF_PSEUDO_MAP_VALUE); r0 = 0; exit
     let fd = map.as_raw_fd() as u32 as u64;
     let global = [0x18 | (0x21 << 8) | (fd << 32), 0, RET0[0], RET0[1]];

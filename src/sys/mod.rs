@@ -265,8 +265,8 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
         Err(errno) => errno,
     };
-    if first == libc::EPERM || first == libc::E2BIG || first == libc::ENOMEM {
-        // Not the verifier's verdict: no log would explain it.
+    if first != libc::EACCES && first != libc::EINVAL {
+        // Not the verifier's verdict (EPERM, E2BIG, ENOMEM, EINTR...): no log explains it.
         return Err(Error::sys(
             "BPF_PROG_LOAD",
             first,
@@ -285,6 +285,9 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
             Err(libc::ENOSPC) if size < (1 << 30) => {
                 size = (attr.log_true_size as usize).max(size * 4).min(1 << 30);
                 continue;
+            }
+            Err(errno) if errno != libc::EACCES && errno != libc::EINVAL => {
+                return Err(Error::sys("BPF_PROG_LOAD", errno, format!("program '{}'", spec.name)));
             }
             Err(errno) => {
                 return Err(Error::Verifier {

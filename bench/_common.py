@@ -1,0 +1,159 @@
+"""What every bench script shares: building the C anchors and test objects, running an
+anchor, a bpffs pin dir that is removed however the run ends, and the table + JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+ANCHORS = BENCH / "out"
+BPF_OUT = ROOT / "build" / "bpf"
+BPFFS = Path("/sys/fs/bpf")
+
+# bpf(2) has no libc wrapper; counting programs must not depend on the code under test.
+_BPF_SYSCALL = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361}
+_BPF_PROG_GET_NEXT_ID = 11
+
+
+def build() -> None:
+    """The C anchors (bench/out) and the test objects (build/bpf), rebuilt if stale."""
+    for args in (["-C", str(BENCH)], ["-C", str(ROOT / "tests" / "bpf"), f"O={BPF_OUT}"]):
+        subprocess.run(["make", "-s", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def bpf_object(name: str) -> Path:
+    return BPF_OUT / f"{name}.bpf.o"
+
+
+def anchor(name: str, *args: object, timeout: float = 600) -> dict[str, Any]:
+    """Runs bench/out/NAME ARGS and returns the JSON line it prints last."""
+    proc = subprocess.run(
+        [str(ANCHORS / name), *map(str, args)],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def host_programs() -> int:
+    """How many programs the kernel holds right now (every process's, not only ours)."""
+    nr = _BPF_SYSCALL.get(platform.machine())
+    if nr is None:
+        return -1
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = (ctypes.c_uint32 * 4)()  # start_id, next_id, open_flags, pad
+    count = 0
+    while True:
+        if libc.syscall(nr, _BPF_PROG_GET_NEXT_ID, attr, ctypes.sizeof(attr)) < 0:
+            return count  # ENOENT: the walk is over
+        attr[0] = attr[1]
+        count += 1
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the scripts' finally blocks still clean up."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def pin_dir(script: str) -> Iterator[Path]:
+    """A fresh /sys/fs/bpf/bpfbind-bench-* directory, removed with all its pins on exit."""
+    path = BPFFS / f"bpfbind-bench-{script}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir(mode=0o700)
+    try:
+        yield path
+    finally:
+        # Unpinning is what frees the programs: retry once, then say what was left.
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            print(f"warning: could not remove {path}", file=sys.stderr)
+
+
+def clock(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    return p
+
+
+def int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+class Report:
+    """Rows of a human table, and every figure for the final JSON line."""
+
+    def __init__(self, bench: str) -> None:
+        self.figures: dict[str, Any] = {
+            "bench": bench,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        }
+        self.rows: list[Sequence[str]] = []
+
+    def row(self, *cells: object) -> None:
+        self.rows.append([_cell(c) for c in cells])
+
+    def table(self, header: Sequence[str]) -> None:
+        rows = [list(header), *self.rows]
+        widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(header))]
+        for n, r in enumerate(rows):
+            print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                            enumerate(zip(r, widths, strict=False))))
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+        self.rows = []
+
+    def emit(self) -> None:
+        print(json.dumps(self.figures, sort_keys=True))
+
+
+def _cell(c: object) -> str:
+    if isinstance(c, float):
+        return f"{c:.3f}" if abs(c) < 1000 else f"{c:.0f}"
+    return str(c)
+
+
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b > 0 else None
+
+
+def goal(value: float | None, limit: float, at_most: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    ok = value <= limit if at_most else value >= limit
+    return "met" if ok else "missed"
