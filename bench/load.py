@@ -26,7 +26,8 @@ Source = Path | bytes
 def load_in_a_row(source: Source, n: int) -> float:
     def loop() -> None:
         for _ in range(n):
-            sync.load_object(source).close()
+            with sync.load_object(source):
+                pass
 
     return c.clock(loop)
 
