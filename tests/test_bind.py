@@ -202,16 +202,20 @@ async def test_cancellation_storm_leaves_nothing_behind(
     holder = await bpfbind.load_object(bpf_objs["nometa"])
     target = holder.programs["nometa_prog"]
     spare = bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "storm")
+    # Other processes may load the same object: mark this run's copies with a unique
+    # build_id (the object's `.metadata` string) to find survivors among them.
+    token = os.urandom(8).hex()
+    image = bpf_objs["multi"].read_bytes()
+    assert image.count(b"0123456789abcdef") == 1
+    image = image.replace(b"0123456789abcdef", token.encode())
     fds_before = open_fds()
-    # Ids grow (cyclically, far from wrapping here): the storm's programs are above this.
-    first_new_id = max(r.id for r in bpfbind.sync.scan()) + 1
     loaded_ids: set[int] = set()
     started = completed = 0
 
     async def load_once() -> None:
         nonlocal started, completed
         started += 1
-        obj = await bpfbind.load_object(bpf_objs["multi"])
+        obj = await bpfbind.load_object(image, name="multi")
         # Completed despite the deadline: record its ids, then close.
         loaded_ids.update(p.id for p in obj.programs.values())
         completed += 1
@@ -238,7 +242,11 @@ async def test_cancellation_storm_leaves_nothing_behind(
     assert not leaked
     await wait_gone("prog", loaded_ids)
     # No program of the storm's object survives, whether its load completed or not.
-    survivors = [r.id for r in bpfbind.sync.scan(name="multi_xdp") if r.id >= first_new_id]
+    survivors = [
+        r.id
+        for r in bpfbind.sync.scan(with_metadata_only=True)
+        if r.metadata.get("build_id") == token
+    ]
     assert survivors == []
     # The deadlines let some loads finish and cut others short: both paths were taken.
     assert 0 < completed < started
