@@ -242,11 +242,14 @@ async def test_cancellation_storm_leaves_nothing_behind(
     assert not leaked
     await wait_gone("prog", loaded_ids)
     # No program of the storm's object survives, whether its load completed or not.
-    survivors = [
-        r.id
-        for r in bpfbind.sync.scan(with_metadata_only=True)
-        if r.metadata.get("build_id") == token
-    ]
-    assert survivors == []
+    def survivors() -> list[int]:
+        recs = bpfbind.sync.scan(with_metadata_only=True)
+        return [r.id for r in recs if r.metadata.get("build_id") == token]
+
+    # Freed after an RCU grace period: poll, bounded.
+    with anyio.move_on_after(10):
+        while survivors():
+            await anyio.sleep(0.05)
+    assert survivors() == []
     # The deadlines let some loads finish and cut others short: both paths were taken.
     assert 0 < completed < started
