@@ -1,10 +1,11 @@
 # One entry point for everything: `make demo` (set up, load an example, show it),
-# `make test` (set up, run every test), `make check` (lints + tests), `make bench`.
+# `make test` (set up, run every test), `make check` (lints + tests), `make bench`,
+# `make wheel` (dist/: the manylinux abi3 wheel and the sdist).
 
 PY ?= python3
 BPF_OUT ?= build/bpf
 
-.PHONY: setup demo test test-rust test-py check lint bench clean
+.PHONY: setup demo test test-rust test-py wheel wheel-test check lint bench clean
 
 setup:
 	./scripts/setup.sh
@@ -13,7 +14,7 @@ demo: setup
 	$(MAKE) -s -C tests/bpf O=$(CURDIR)/$(BPF_OUT)
 	$(PY) examples/demo.py $(BPF_OUT)/seed.bpf.o $(BPF_OUT)/metadata_used.bpf.o
 
-test: setup test-rust test-py
+test: setup test-rust test-py wheel-test
 
 test-rust:
 	cargo test --no-default-features --lib
@@ -28,7 +29,15 @@ lint:
 	$(PY) -m ruff check python tests bench examples
 	$(PY) -m mypy python/bpfbind
 
-check: setup lint test-rust test-py
+# The release wheel and sdist into dist/; wheel-test also installs the wheel in a fresh
+# venv without Rust and runs the tests, the CLI and mypy against it.
+wheel: setup
+	PY=$(PY) ./scripts/wheel_test.sh --build-only
+
+wheel-test: setup
+	PY=$(PY) ./scripts/wheel_test.sh
+
+check: setup lint test-rust test-py wheel-test
 
 bench: setup
 	$(MAKE) -s -C bench
@@ -36,6 +45,7 @@ bench: setup
 	$(PY) bench/load.py
 	$(PY) bench/bind.py
 	$(PY) bench/scan.py
+	$(PY) bench/import_time.py
 
 clean:
-	rm -rf build target bench/out
+	rm -rf build target bench/out dist

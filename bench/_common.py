@@ -1,5 +1,5 @@
-"""What every bench script shares: building the C anchors and test objects, running an
-anchor, a bpffs pin dir that is removed however the run ends, and the table + JSON report."""
+"""What every bench script shares: building the C anchors and test objects, running
+an anchor, a bpffs pin dir removed however the run ends, and the table + JSON report."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ _BPF_PROG_GET_NEXT_ID = 11
 
 def build() -> None:
     """The C anchors (bench/out) and the test objects (build/bpf), rebuilt if stale."""
-    for args in (["-C", str(BENCH)], ["-C", str(ROOT / "tests" / "bpf"), f"O={BPF_OUT}"]):
+    for args in (
+        ["-C", str(BENCH)],
+        ["-C", str(ROOT / "tests" / "bpf"), f"O={BPF_OUT}"],
+    ):
         subprocess.run(["make", "-s", *args], check=True, stdout=subprocess.DEVNULL)
 
 
@@ -80,7 +83,7 @@ def interrupt_on_sigterm() -> None:
 
 @contextlib.contextmanager
 def pin_dir(script: str) -> Iterator[Path]:
-    """A fresh /sys/fs/bpf/bpfbind-bench-* directory, removed with all its pins on exit."""
+    """A fresh /sys/fs/bpf/bpfbind-bench-* directory, removed with its pins on exit."""
     path = BPFFS / f"bpfbind-bench-{script}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     path.mkdir(mode=0o700)
     try:
@@ -98,6 +101,12 @@ def clock(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def progress(text: str) -> None:
+    """A note on stderr, after whatever stdout holds so far."""
+    sys.stdout.flush()
+    print(text, file=sys.stderr, flush=True)
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -130,21 +139,28 @@ class Report:
 
     def table(self, header: Sequence[str]) -> None:
         rows = [list(header), *self.rows]
-        widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(header))]
+        widths = [
+            max(len(r[i]) for r in rows if i < len(r)) for i in range(len(header))
+        ]
         for n, r in enumerate(rows):
-            print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                            enumerate(zip(r, widths, strict=False))))
+            cells = zip(r, widths, strict=False)
+            print(
+                "  ".join(
+                    c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(cells)
+                )
+            )
             if n == 0:
                 print("  ".join("-" * w for w in widths))
         self.rows = []
 
     def emit(self) -> None:
-        print(json.dumps(self.figures, sort_keys=True))
+        print(json.dumps(self.figures, sort_keys=True), flush=True)
 
 
 def _cell(c: object) -> str:
     if isinstance(c, float):
-        return f"{c:.3f}" if abs(c) < 1000 else f"{c:.0f}"
+        return f"{c:.4g}" if abs(c) < 10000 else f"{c:.0f}"
     return str(c)
 
 

@@ -1,5 +1,5 @@
-"""Load benchmark (issue 2): open, load and close multi.bpf.o N times with bpfbind, from a
-path and from bytes, in a row and from 2/4 concurrent asyncio tasks, against libbpf.
+"""Load benchmark (issue 2): open, load and close multi.bpf.o N times with bpfbind, from
+a path and from bytes, in a row and from 2/4 concurrent asyncio tasks, against libbpf.
 
 The anchor is bench/out/load_libbpf (libbpf's open + load + close of the same object, N
 times in a row), run in the same process tree, interleaved with the bpfbind runs. Ratios
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import _common as c
 import anyio
-
 import bpfbind
 from bpfbind import sync
 
@@ -77,7 +76,7 @@ def main() -> int:
             for t in args.tasks:
                 secs = anyio.run(load_concurrently, src, n, t, backend="asyncio")
                 runs.setdefault(f"async{t}_{kind}", []).append(secs)
-        print(f"run {r + 1}/{args.repeat} done", file=sys.stderr)
+        c.progress(f"run {r + 1}/{args.repeat} done")
 
     best = {k: min(v) for k, v in runs.items()}
     anchor_s = best["libbpf"]

@@ -61,6 +61,21 @@ impl Error {
     }
 }
 
+/// Whether this process holds CAP_BPF or CAP_SYS_ADMIN (from /proc/self/status), so an
+/// EPERM can be blamed on privileges only where they are missing.
+fn has_bpf_capability() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_BPF) != 0 || caps & (1 << CAP_SYS_ADMIN) != 0)
+}
+
 fn strerror(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     // std appends " (os error N)"; the errno is carried separately.
@@ -83,7 +98,11 @@ impl fmt::Display for Error {
                     write!(f, " ({context})")?;
                 }
                 if *errno == libc::EPERM {
-                    write!(f, "; bpf(2) needs root or CAP_BPF (with CAP_PERFMON/CAP_NET_ADMIN for most program types)")?;
+                    if !has_bpf_capability() {
+                        write!(f, "; bpf(2) needs root or CAP_BPF (with CAP_PERFMON/CAP_NET_ADMIN for most program types)")?;
+                    } else if *cmd == "BPF_MAP_UPDATE_ELEM" || *cmd == "BPF_MAP_DELETE_ELEM" {
+                        write!(f, "; the map is frozen or read-only to user space")?;
+                    }
                 }
                 Ok(())
             }

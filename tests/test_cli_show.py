@@ -23,9 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import bpfbind
+import pytest
 
 # What each test object declares in its `.metadata` section (from tests/bpf/*.bpf.c).
 # libbpf skips that section, so bpftool never shows these; bpfbind shows them when it
@@ -48,6 +47,7 @@ COMPARED = [
 ]
 MODES = ["", "-j", "-p"]
 
+
 def run_bpfbind(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
     """`python3 -m bpfbind ARGS` in a fresh process, as a user runs it."""
     return subprocess.run(
@@ -60,7 +60,9 @@ def run_bpfbind(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[st
 
 def bpfbind_out(*args: str | os.PathLike[str]) -> str:
     proc = run_bpfbind(*args)
-    assert proc.returncode == 0, f"bpfbind {args} exited {proc.returncode}: {proc.stderr}"
+    assert proc.returncode == 0, (
+        f"bpfbind {args} exited {proc.returncode}: {proc.stderr}"
+    )
     return proc.stdout
 
 
@@ -68,12 +70,12 @@ def mode_args(mode: str) -> list[str]:
     return [mode] if mode else []
 
 
-# --- loaded_at: the one field allowed to differ ------------------------------------------
+# --- loaded_at: the one field allowed to differ ---------------------------------------
 #
 # Both tools turn the kernel's boot-relative load time into wall time as
-# now(REALTIME) - now(BOOTTIME) + load_time, truncated to whole seconds. The two clocks are
-# read at different instants in two processes, so the sum can land on either side of a
-# second boundary: the value may differ by one second, and by nothing else.
+# now(REALTIME) - now(BOOTTIME) + load_time, truncated to whole seconds. The two clocks
+# are read at different instants in two processes, so the sum can land on either side
+# of a second boundary: the value may differ by one second, and by nothing else.
 
 _LOADED_AT = re.compile(
     r"(?P<plain>(?<=\tloaded_at )\S+(?=  uid ))|(?P<json>(?<=\"loaded_at\":) ?\d+)"
@@ -108,18 +110,22 @@ def align_entry(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     """A parsed JSON entry with loaded_at taken from bpftool's when within one second
     (see above)."""
     out = dict(ours)
-    if "loaded_at" in out and "loaded_at" in theirs:
-        if abs(out["loaded_at"] - theirs["loaded_at"]) <= 1:
-            out["loaded_at"] = theirs["loaded_at"]
+    if (
+        "loaded_at" in out
+        and "loaded_at" in theirs
+        and abs(out["loaded_at"] - theirs["loaded_at"]) <= 1
+    ):
+        out["loaded_at"] = theirs["loaded_at"]
     return out
 
 
-# --- the design point: .metadata variables after bpftool's lines ---------------------------
+# --- the design point: .metadata variables after bpftool's lines ----------------------
 
 
 def with_section_metadata(tool_text: str, mode: str, extra: Mapping[str, Any]) -> str:
-    """bpftool's output of ONE program with `extra` (.metadata variables) appended to the
-    metadata block, creating the block when bpftool printed none: what bpfbind prints."""
+    """bpftool's output of ONE program with `extra` (.metadata variables) appended to
+    its metadata block, creating the block when bpftool printed none: what bpfbind
+    prints."""
     if not extra:
         return tool_text
     if mode == "":
@@ -140,7 +146,9 @@ def with_section_metadata(tool_text: str, mode: str, extra: Mapping[str, Any]) -
     lines = tool_text.rstrip("\n").split("\n")
     trailer = tool_text[len(tool_text.rstrip("\n")) :]
     assert lines[-1] == "}"
-    extra_lines = [f"        {json.dumps(k)}: {json.dumps(v)}" for k, v in extra.items()]
+    extra_lines = [
+        f"        {json.dumps(k)}: {json.dumps(v)}" for k, v in extra.items()
+    ]
     extra_lines = [line + "," for line in extra_lines[:-1]] + extra_lines[-1:]
     if '    "metadata": {' in lines:
         assert lines[-2] == "    }"
@@ -154,7 +162,7 @@ def with_section_metadata(tool_text: str, mode: str, extra: Mapping[str, Any]) -
     return "\n".join(lines) + trailer
 
 
-# --- loading -----------------------------------------------------------------------------
+# --- loading --------------------------------------------------------------------------
 
 
 def load_with(loader: str, obj: Path, where: Path, bpftool: Callable[..., str]) -> Path:
@@ -173,14 +181,12 @@ def prog_id(bpftool: Callable[..., str], pin: Path) -> int:
     return int(json.loads(bpftool(["-j", "prog", "show", "pinned", pin]))["id"])
 
 
-def expected(
-    loader: str, obj_name: str, mode: str, tool_text: str
-) -> str:
+def expected(loader: str, obj_name: str, mode: str, tool_text: str) -> str:
     extra = SECTION_METADATA.get(obj_name, {}) if loader == "bpfbind" else {}
     return with_section_metadata(tool_text, mode, extra)
 
 
-# --- output compatibility: prog show pinned / id -------------------------------------------
+# --- output compatibility: prog show pinned / id --------------------------------------
 
 
 @pytest.mark.kernel
@@ -215,7 +221,7 @@ def test_kinds_values_as_recorded(
     """The metadata block equals the one recorded in kinds.bpf.c's header, whichever
     loader: bitfields bare hex in plain, strings in JSON; nonprint arrays; enums."""
     header = (Path(__file__).parent / "bpf" / "kinds.bpf.c").read_text()
-    recorded = re.search(r"\t metadata:\n((?: \* \t\t.*\n)+)", header)
+    recorded = re.search(r" \* \tmetadata:\n((?: \* \t\t.*\n)+)", header)
     assert recorded is not None
     want_block = "\tmetadata:\n" + "".join(
         line.removeprefix(" * ") + "\n" for line in recorded.group(1).splitlines()
@@ -270,7 +276,7 @@ def test_show_id_matches_bpftool(
             assert align_loaded_at(ours, want) == want, (pin.name, mode)
 
 
-# --- name and tag: objects of our own, so no other process can match ------------------------
+# --- name and tag: objects of our own, so no other process can match ------------------
 
 
 @dataclass(frozen=True)
@@ -376,7 +382,9 @@ def test_show_name_tag_several_matches_is_list(
         assert align_loaded_at(ours, theirs) == theirs, mode
         if mode:
             got = json.loads(ours)
-            assert isinstance(got, list), "several matches are a JSON list, like bpftool"
+            assert isinstance(got, list), (
+                "several matches are a JSON list, like bpftool"
+            )
             assert [e["id"] for e in got] == ids
         else:
             headers = [line for line in ours.splitlines() if not line.startswith("\t")]
@@ -400,14 +408,17 @@ def test_show_name_matches_full_name(
 
 @pytest.mark.kernel
 def test_show_name_and_tag_not_found(bpftool: Callable[..., str]) -> None:
-    for selector in (["name", f"n{uuid.uuid4().hex[:12]}"], ["tag", "00112233aabbccdd"]):
+    for selector in (
+        ["name", f"n{uuid.uuid4().hex[:12]}"],
+        ["tag", "00112233aabbccdd"],
+    ):
         proc = run_bpfbind("prog", "show", *selector)
         assert proc.returncode != 0
         assert proc.stdout == ""
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
-# --- full listing, restricted to our programs ----------------------------------------------
+# --- full listing, restricted to our programs -----------------------------------------
 
 
 @pytest.fixture
@@ -418,8 +429,9 @@ def many_loaded(
     ours: dict[int, tuple[str, str]] = {}
     for loader in ("bpftool", "bpfbind"):
         for obj_name in ("kinds", "multi", "seed", "nometa", "long_name"):
-            where = load_with(loader, bpf_objs[obj_name], pin_dir / f"{loader}-{obj_name}",
-                              bpftool)
+            where = load_with(
+                loader, bpf_objs[obj_name], pin_dir / f"{loader}-{obj_name}", bpftool
+            )
             for pin in where.iterdir():
                 ours[prog_id(bpftool, pin)] = (loader, obj_name)
     return ours
@@ -463,12 +475,17 @@ def test_full_show_plain_matches_bpftool_for_our_ids(
 ) -> None:
     theirs = _plain_blocks(bpftool(["prog", "show"]))
     ours = _plain_blocks(bpfbind_out("prog", "show"))
+    meta_only = _plain_blocks(bpfbind_out("prog", "show", "--metadata"))
     for ident, (loader, obj_name) in many_loaded.items():
         want = expected(loader, obj_name, "", theirs[ident])
         assert align_loaded_at(ours[ident], want) == want, (loader, obj_name)
+        # --metadata over the whole listing: each program's header line and block.
+        header = want.splitlines(keepends=True)[0]
+        block = want[want.index("\tmetadata:\n") :] if "\tmetadata:\n" in want else ""
+        assert meta_only[ident] == header + block, (loader, obj_name)
 
 
-# --- --metadata -----------------------------------------------------------------------------
+# --- --metadata -----------------------------------------------------------------------
 
 
 @pytest.mark.kernel
@@ -492,7 +509,7 @@ def test_metadata_flag_prints_header_and_block(
             assert short.count("\n") == 1
 
 
-# --- whole host: printable plain, parseable JSON ------------------------------------------
+# --- whole host: printable plain, parseable JSON --------------------------------------
 
 
 _RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -520,8 +537,17 @@ def test_host_plain_has_no_control_chars_and_json_parses(
     )
     tricky = tmp_path / "tricky.bpf.o"
     subprocess.run(
-        [os.environ.get("CLANG", "clang"), "-g", "-O2", "-target", "bpf", "-c",
-         str(tricky_src), "-o", str(tricky)],
+        [
+            os.environ.get("CLANG", "clang"),
+            "-g",
+            "-O2",
+            "-target",
+            "bpf",
+            "-c",
+            str(tricky_src),
+            "-o",
+            str(tricky),
+        ],
         check=True,
     )
     pins = [
@@ -531,12 +557,14 @@ def test_host_plain_has_no_control_chars_and_json_parses(
     ours = {prog_id(bpftool, p) for p in pins}
 
     proc = subprocess.run(
-        [sys.executable, "-m", "bpfbind", "prog", "show"], capture_output=True, check=False
+        [sys.executable, "-m", "bpfbind", "prog", "show"],
+        capture_output=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout.decode("utf-8")
     bad = _RAW_CONTROL.search(text)
-    assert bad is None, f"raw control character in plain output near {text[bad.start()-80:bad.end()+20]!r}"
+    assert bad is None, f"raw control character: {text[bad.start() - 80 : bad.end()]!r}"
     assert ours <= set(_plain_blocks(text))
     meta_only = bpfbind_out("prog", "show", "--metadata")
     assert _RAW_CONTROL.search(meta_only) is None
@@ -545,7 +573,9 @@ def test_host_plain_has_no_control_chars_and_json_parses(
         entries = json.loads(bpfbind_out(mode, "prog", "show"))
         by_id = {e["id"]: e for e in entries}
         assert ours <= set(by_id)
-        tricky_entry = next(e for e in entries if e["id"] in ours and e.get("name") == "tricky_prog")
+        tricky_entry = next(
+            e for e in entries if e["id"] in ours and e.get("name") == "tricky_prog"
+        )
         assert tricky_entry["metadata"] == {
             "q": "a\"b\\c'd",
             "esc": [27, 91, 51, 49, 109, 114, 101, 100, 0],
@@ -553,7 +583,7 @@ def test_host_plain_has_no_control_chars_and_json_parses(
         }
 
 
-# --- errors ---------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------
 
 
 @pytest.mark.kernel
@@ -602,7 +632,7 @@ def test_unprivileged_gets_clear_permission_error(args: list[str]) -> None:
     assert "CAP_BPF" in lines[0] or "root" in lines[0], lines[0]
 
 
-# --- offline metadata OBJ -------------------------------------------------------------------
+# --- offline metadata OBJ -------------------------------------------------------------
 
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _BPF_NR = {"x86_64": 321, "aarch64": 280}
@@ -639,8 +669,14 @@ def run_without_bpf(*args: str | os.PathLike[str]) -> subprocess.CompletedProces
     if machine not in _AUDIT_ARCH:
         pytest.skip(f"no seccomp arch constant for {machine}")
     return subprocess.run(
-        [sys.executable, "-c", _NO_BPF_SYSCALL, str(_AUDIT_ARCH[machine]),
-         str(_BPF_NR[machine]), *map(str, args)],
+        [
+            sys.executable,
+            "-c",
+            _NO_BPF_SYSCALL,
+            str(_AUDIT_ARCH[machine]),
+            str(_BPF_NR[machine]),
+            *map(str, args),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -702,21 +738,29 @@ def test_metadata_command_offline_matches(
     tool_json = bpftool(["-j", "prog", "show", "pinned", pin])
     tool_plain = bpftool(["prog", "show", "pinned", pin])
     extra = SECTION_METADATA.get(obj_name, {})
-    want_json = "{" + ",".join(
-        filter(
-            None,
-            [
-                _tool_metadata_json(tool_json)[1:-1] if '"metadata"' in tool_json else "",
-                *(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in extra.items()),
-            ],
+    want_json = (
+        "{"
+        + ",".join(
+            filter(
+                None,
+                [
+                    _tool_metadata_json(tool_json)[1:-1]
+                    if '"metadata"' in tool_json
+                    else "",
+                    *(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in extra.items()),
+                ],
+            )
         )
-    ) + "}"
+        + "}"
+    )
     assert compact.stdout == want_json + "\n"
-    want_plain = [
-        *(_tool_metadata_plain(tool_plain) if "\tmetadata:" in tool_plain else []),
-        *(f"{k} = {json.dumps(v)}" for k, v in extra.items()),
-    ]
-    assert plain.stdout.splitlines() == want_plain
+    # Plain: one `name = value` line per variable, the value being the same bpftool JSON
+    # text (so bitfields read "0x5" here, where `prog show`'s plain block has bare 0x5).
+    pairs = [line.split(" = ", 1) for line in plain.stdout.splitlines()]
+    assert "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}" == want_json
+    if "\tmetadata:" in tool_plain:
+        tool_names = [ln.split(" = ", 1)[0] for ln in _tool_metadata_plain(tool_plain)]
+        assert [k for k, _ in pairs][: len(tool_names)] == tool_names
 
 
 def test_metadata_command_needs_no_kernel(bpf_objs: Mapping[str, Path]) -> None:
@@ -729,7 +773,7 @@ def test_metadata_command_needs_no_kernel(bpf_objs: Mapping[str, Path]) -> None:
     assert proc.stdout == 'a = "foo"\nb = 1\n'
 
 
-# --- feature probe --------------------------------------------------------------------------
+# --- feature probe --------------------------------------------------------------------
 
 
 @pytest.mark.kernel

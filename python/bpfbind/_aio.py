@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -29,12 +30,18 @@ async def load_object(
     pin_maps: str | os.PathLike[str] | None = None,
     name: str | None = None,
     bind: str = "auto",
+    initial: Mapping[str, bytes] | None = None,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program (see
     `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``."""
     return await run_owned(
         lambda: _core.load_object(
-            source, pin_dir=pin_dir, pin_maps=pin_maps, name=name, bind=bind
+            source,
+            pin_dir=pin_dir,
+            pin_maps=pin_maps,
+            name=name,
+            bind=bind,
+            initial=initial,
         ),
         BpfObject.close,
     )

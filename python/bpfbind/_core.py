@@ -126,12 +126,14 @@ def load_object(
     pin_maps: str | os.PathLike[str] | None = None,
     name: str | None = None,
     bind: str = "auto",
+    initial: Mapping[str, bytes] | None = None,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program.
 
     ``pin_dir`` pins every program as ``pin_dir/<name>``; ``pin_maps`` is where maps
     declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused). ``bind`` forces a binding
-    path: "auto", "bind_map" (no fd_array) or "none"."""
+    path: "auto", "bind_map" (no fd_array) or "none". ``initial`` replaces the initial
+    value of data sections by name (``{".rodata": bytes}``), as skeletons do."""
     if bind not in ("auto", "bind_map", "none"):
         raise ValueError(f"bind must be 'auto', 'bind_map' or 'none', not {bind!r}")
     data, default_name = _object_bytes(source)
@@ -142,6 +144,7 @@ def load_object(
         pin_maps=os.fspath(pin_maps) if pin_maps is not None else None,
         no_fd_array=bind != "auto",
         no_bind_map=bind == "none",
+        initial=dict(initial) if initial is not None else None,
     )
     return BpfObject(native)
 

@@ -152,7 +152,9 @@ def load_object(
     pin_maps: str | None = None,
     no_fd_array: bool = False,
     no_bind_map: bool = False,
+    initial: dict[str, bytes] | None = None,
 ) -> Object: ...
+def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
 def object_metadata(data: bytes, name: str) -> list[tuple[str, Any, str, str]]: ...
 def open_program(
     id: int | None = None, path: str | None = None, fd: int | None = None

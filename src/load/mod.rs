@@ -81,13 +81,16 @@ pub struct LoadedObject {
     pub warnings: Vec<String>,
 }
 
-/// Pins created during a load, removed again if the load fails halfway.
-struct PinGuard(Vec<PathBuf>);
+/// Pins and directories created during a load, removed again if the load fails halfway.
+struct PinGuard(Vec<PathBuf>, Vec<PathBuf>);
 
 impl Drop for PinGuard {
     fn drop(&mut self) {
         for p in &self.0 {
             let _ = std::fs::remove_file(p);
+        }
+        for d in self.1.iter().rev() {
+            let _ = std::fs::remove_dir(d);
         }
     }
 }
@@ -231,6 +234,33 @@ pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
     Ok(out)
 }
 
+fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard) -> Result<()> {
+    // The directories this call creates, outermost first, for the guard to remove.
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    for d in &missing {
+        std::fs::create_dir(d).map_err(|e| {
+            Error::sys(
+                "mkdir",
+                e.raw_os_error().unwrap_or(libc::EIO),
+                d.display().to_string(),
+            )
+        })?;
+        pins.1.push(d.clone());
+    }
+    for p in programs.iter_mut() {
+        let path = dir.join(&p.name);
+        sys::obj_pin(p.fd.as_fd(), path_str(&path)?)?;
+        pins.0.push(path.clone());
+        p.pinned = Some(path);
+    }
+    Ok(())
+}
+
 pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     let mut warnings = Vec::new();
     let btf_fd = match &spec.btf {
@@ -239,7 +269,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     };
     let btf_borrow = btf_fd.as_ref().map(|f| f.as_fd());
 
-    let mut pins = PinGuard(Vec::new());
+    let mut pins = PinGuard(Vec::new(), Vec::new());
     let mut maps = Vec::with_capacity(spec.maps.len());
     for m in &spec.maps {
         let pin_path = match (&opts.pin_maps, m.pinning) {
@@ -284,11 +314,13 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
         } else if f.prog_bind_map && !opts.no_bind_map {
             Binding::BindMap
         } else {
-            warnings.push(
-                "the kernel supports neither fd_array_cnt nor BPF_PROG_BIND_MAP: metadata maps are \
-                 not bound to the programs"
-                    .to_string(),
-            );
+            warnings.push(if opts.no_bind_map {
+                "binding was turned off: metadata maps are not bound to the programs".to_string()
+            } else {
+                "the kernel supports neither fd_array_cnt nor BPF_PROG_BIND_MAP: metadata maps \
+                 are not bound to the programs"
+                    .to_string()
+            });
             Binding::Unbound
         }
     };
@@ -327,24 +359,6 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
         }
         let mut ids = Vec::new();
         let pi = info::prog_info(fd.as_fd(), &mut ids)?;
-        let pinned = match &opts.pin_programs {
-            Some(dir) => {
-                if !dir.exists() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::sys(
-                            "mkdir",
-                            e.raw_os_error().unwrap_or(libc::EIO),
-                            dir.display().to_string(),
-                        )
-                    })?;
-                }
-                let path = dir.join(&p.name);
-                sys::obj_pin(fd.as_fd(), path_str(&path)?)?;
-                pins.0.push(path.clone());
-                Some(path)
-            }
-            None => None,
-        };
         programs.push(LoadedProgram {
             name: p.name.clone(),
             section: p.section.clone(),
@@ -354,12 +368,18 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
             id: pi.id,
             tag: pi.tag,
             map_ids: ids,
-            pinned,
+            pinned: None,
         });
+    }
+    // Pinned only once every program loaded, as bpftool does: a rejected program
+    // leaves no directory and no pin behind.
+    if let Some(dir) = &opts.pin_programs {
+        pin_programs(dir, &mut programs, &mut pins)?;
     }
 
     let metadata = spec_metadata(spec)?;
     pins.0.clear();
+    pins.1.clear();
     Ok(LoadedObject {
         name: spec.name.clone(),
         license: spec.license.clone(),

@@ -2,6 +2,7 @@
 //! which re-exports what is public.
 
 mod errors;
+mod layout;
 mod objects;
 mod scan;
 mod values;
@@ -11,9 +12,11 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _native {
     #[pymodule_export]
+    use super::layout::object_layout;
+    #[pymodule_export]
     use super::objects::{
-        bind_map, create_map, features, load_object, object_metadata, open_map, open_program, PyMap, PyObject_,
-        PyProgram,
+        bind_map, create_map, features, load_object, object_metadata, open_map, open_program,
+        PyMap, PyObject_, PyProgram,
     };
     #[pymodule_export]
     use super::scan::{format_json, format_plain, read_program, PyProgramInfo, PyScanner};

@@ -382,7 +382,8 @@ fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
 
 /// Parses and loads an object; every syscall runs without the GIL.
 #[pyfunction]
-#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false))]
+#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn load_object(
     py: Python<'_>,
     data: Vec<u8>,
@@ -391,6 +392,7 @@ pub fn load_object(
     pin_maps: Option<PathBuf>,
     no_fd_array: bool,
     no_bind_map: bool,
+    initial: Option<std::collections::HashMap<String, Vec<u8>>>,
 ) -> PyResult<PyObject_> {
     let opts = LoadOptions {
         pin_maps,
@@ -399,10 +401,35 @@ pub fn load_object(
         no_bind_map,
     };
     let loaded = py.detach(|| {
-        let spec = ObjectSpec::parse(&data, &name)?;
+        let mut spec = ObjectSpec::parse(&data, &name)?;
+        for (section, value) in initial.into_iter().flatten() {
+            set_initial(&mut spec, &section, value)?;
+        }
         load::load(&spec, &opts)
     })?;
     wrap(py, loaded)
+}
+
+/// Replaces the initial value of a data section's map (a skeleton's writes before load).
+fn set_initial(spec: &mut ObjectSpec, section: &str, value: Vec<u8>) -> Result<()> {
+    let m = spec
+        .maps
+        .iter_mut()
+        .find(|m| match &m.origin {
+            MapOrigin::Data { section: s } => s == section,
+            MapOrigin::Metadata => section == ".metadata",
+            MapOrigin::Btf => false,
+        })
+        .ok_or_else(|| Error::Invalid(format!("the object has no data section {section}")))?;
+    if value.len() != m.value_size as usize {
+        return Err(Error::Invalid(format!(
+            "initial value of {section} must be {} bytes, got {}",
+            m.value_size,
+            value.len()
+        )));
+    }
+    m.initial = Some(value);
+    Ok(())
 }
 
 /// The metadata of an object file, read offline: [(name, value, bpftool_json, convention)].

@@ -362,7 +362,12 @@ impl Scanner {
             opts,
             caches: Caches::default(),
             cursor: 0,
-            ids: ids.map(|v| v.into_iter()),
+            // Records come in id order, once each, whatever order the caller gave.
+            ids: ids.map(|mut v| {
+                v.sort_unstable();
+                v.dedup();
+                v.into_iter()
+            }),
             done: false,
         }
     }

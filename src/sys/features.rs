@@ -82,9 +82,7 @@ fn refused(e: &Error) -> bool {
 
 fn probing(e: Error) -> Error {
     match e {
-        Error::Sys { cmd, errno, .. } => {
-            Error::sys(cmd, errno, "probing what the kernel supports")
-        }
+        Error::Sys { cmd, errno, .. } => Error::sys(cmd, errno, "probing what the kernel supports"),
         other => other,
     }
 }

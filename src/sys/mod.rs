@@ -193,8 +193,11 @@ pub fn btf_load(data: &[u8]) -> Result<OwnedFd> {
         btf_size: data.len() as u32,
         ..Default::default()
     };
-    if let Ok(fd) = bpf_fd(BPF_BTF_LOAD, &mut attr, String::new) {
-        return Ok(fd);
+    match bpf_fd(BPF_BTF_LOAD, &mut attr, String::new) {
+        Ok(fd) => return Ok(fd),
+        // Privileges, memory: no log would explain those.
+        Err(e) if e.errno() != Some(libc::EINVAL) => return Err(e),
+        Err(_) => {}
     }
     // Only pay for a log when the first attempt failed.
     let mut log = vec![0u8; 1 << 20];
@@ -203,7 +206,10 @@ pub fn btf_load(data: &[u8]) -> Result<OwnedFd> {
     attr.btf_log_level = 1;
     bpf_fd(BPF_BTF_LOAD, &mut attr, || {
         let text = c_text(&log);
-        format!("the kernel refused the object's BTF: {}", text.trim_end())
+        match text.trim_end() {
+            "" => "the kernel refused the object's BTF".to_string(),
+            t => format!("the kernel refused the object's BTF: {t}"),
+        }
     })
 }
 
@@ -287,7 +293,11 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
                 continue;
             }
             Err(errno) if errno != libc::EACCES && errno != libc::EINVAL => {
-                return Err(Error::sys("BPF_PROG_LOAD", errno, format!("program '{}'", spec.name)));
+                return Err(Error::sys(
+                    "BPF_PROG_LOAD",
+                    errno,
+                    format!("program '{}'", spec.name),
+                ));
             }
             Err(errno) => {
                 return Err(Error::Verifier {

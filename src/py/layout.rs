@@ -1,0 +1,254 @@
+//! An object file's layout for skeleton generation: programs, maps, and each data
+//! section's variables with their offsets and BTF types as plain Python dicts.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::btf::{Btf, Type};
+use crate::elf::{MapOrigin, ObjectSpec};
+use crate::error::{Error, Result};
+
+/// A BTF type reduced to what Python code needs to read and write it.
+#[derive(Debug, Clone)]
+enum Desc {
+    Int {
+        size: u32,
+        signed: bool,
+    },
+    Bool {
+        size: u32,
+    },
+    Char {
+        size: u32,
+    },
+    Float {
+        size: u32,
+    },
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, i64)>,
+    },
+    /// Bitfield member of a struct: `bits` wide at `bit_offset` within its storage.
+    Array {
+        elem: Box<Desc>,
+        len: u32,
+        is_char: bool,
+    },
+    Struct {
+        name: String,
+        size: u32,
+        union: bool,
+        fields: Vec<(String, u32, u32, Desc)>,
+    },
+    Bytes {
+        size: u32,
+    },
+}
+
+const MAX_DEPTH: u32 = 16;
+
+fn desc(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Invalid("BTF type nesting is too deep".into()));
+    }
+    let rid = btf.resolve(id)?;
+    let size = || btf.size_of(rid).unwrap_or(0);
+    Ok(match btf.type_by_id(rid) {
+        Some(Type::Int {
+            name,
+            size,
+            encoding,
+            ..
+        }) => {
+            if encoding & 4 != 0 {
+                Desc::Bool { size: *size }
+            } else if *size == 1 && (name == "char" || encoding & 2 != 0) {
+                Desc::Char { size: 1 }
+            } else {
+                Desc::Int {
+                    size: *size,
+                    signed: encoding & 1 != 0,
+                }
+            }
+        }
+        Some(Type::Float { size, .. }) => Desc::Float { size: *size },
+        Some(Type::Enum {
+            name,
+            size,
+            signed,
+            values,
+            ..
+        }) => Desc::Enum {
+            name: name.clone(),
+            size: *size,
+            signed: *signed,
+            values: values.clone(),
+        },
+        Some(Type::Array { elem, nelems, .. }) => {
+            let e = desc(btf, *elem, depth + 1)?;
+            let is_char = matches!(e, Desc::Char { .. });
+            Desc::Array {
+                elem: Box::new(e),
+                len: *nelems,
+                is_char,
+            }
+        }
+        Some(
+            t @ (Type::Struct {
+                name,
+                size,
+                members,
+            }
+            | Type::Union {
+                name,
+                size,
+                members,
+            }),
+        ) => {
+            let mut fields = Vec::with_capacity(members.len());
+            for m in members {
+                fields.push((
+                    m.name.clone(),
+                    m.bit_offset,
+                    m.bitfield_size,
+                    desc(btf, m.type_id, depth + 1)?,
+                ));
+            }
+            Desc::Struct {
+                name: name.clone(),
+                size: *size,
+                union: matches!(t, Type::Union { .. }),
+                fields,
+            }
+        }
+        _ => Desc::Bytes { size: size() },
+    })
+}
+
+fn desc_to_py<'py>(py: Python<'py>, d: &Desc) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    match d {
+        Desc::Int { size, signed } => {
+            out.set_item("kind", "int")?;
+            out.set_item("size", size)?;
+            out.set_item("signed", signed)?;
+        }
+        Desc::Bool { size } => {
+            out.set_item("kind", "bool")?;
+            out.set_item("size", size)?;
+        }
+        Desc::Char { size } => {
+            out.set_item("kind", "char")?;
+            out.set_item("size", size)?;
+        }
+        Desc::Float { size } => {
+            out.set_item("kind", "float")?;
+            out.set_item("size", size)?;
+        }
+        Desc::Enum {
+            name,
+            size,
+            signed,
+            values,
+        } => {
+            out.set_item("kind", "enum")?;
+            out.set_item("name", name)?;
+            out.set_item("size", size)?;
+            out.set_item("signed", signed)?;
+            out.set_item("values", values.clone())?;
+        }
+        Desc::Array { elem, len, is_char } => {
+            out.set_item("kind", if *is_char { "chars" } else { "array" })?;
+            out.set_item("len", len)?;
+            out.set_item("elem", desc_to_py(py, elem)?)?;
+        }
+        Desc::Struct {
+            name,
+            size,
+            union,
+            fields,
+        } => {
+            out.set_item("kind", if *union { "union" } else { "struct" })?;
+            out.set_item("name", name)?;
+            out.set_item("size", size)?;
+            let list = PyList::empty(py);
+            for (n, bit_off, bits, fd) in fields {
+                list.append((n, bit_off, bits, desc_to_py(py, fd)?))?;
+            }
+            out.set_item("fields", list)?;
+        }
+        Desc::Bytes { size } => {
+            out.set_item("kind", "bytes")?;
+            out.set_item("size", size)?;
+        }
+    }
+    Ok(out)
+}
+
+/// {"name", "programs": [{name, section, type}], "maps": [{name, kernel_name, section,
+/// map_type, key_size, value_size, max_entries, flags, frozen, initial}],
+/// "sections": {section: [(var, offset, size, type desc)]}}
+#[pyfunction]
+pub fn object_layout<'py>(
+    py: Python<'py>,
+    data: Vec<u8>,
+    name: String,
+) -> PyResult<Bound<'py, PyDict>> {
+    let spec = py.detach(|| ObjectSpec::parse(&data, &name))?;
+    let out = PyDict::new(py);
+    out.set_item("name", &spec.name)?;
+    let progs = PyList::empty(py);
+    for p in &spec.programs {
+        let d = PyDict::new(py);
+        d.set_item("name", &p.name)?;
+        d.set_item("section", &p.section)?;
+        d.set_item(
+            "type",
+            crate::scan::format::prog_type_name(p.prog_type).unwrap_or("unknown"),
+        )?;
+        progs.append(d)?;
+    }
+    out.set_item("programs", progs)?;
+    let maps = PyList::empty(py);
+    let sections = PyDict::new(py);
+    for m in &spec.maps {
+        let d = PyDict::new(py);
+        let section = match &m.origin {
+            MapOrigin::Btf => None,
+            MapOrigin::Data { section } => Some(section.clone()),
+            MapOrigin::Metadata => Some(".metadata".to_string()),
+        };
+        d.set_item("name", &m.name)?;
+        d.set_item("kernel_name", &m.kernel_name)?;
+        d.set_item("section", &section)?;
+        d.set_item("map_type", m.map_type)?;
+        d.set_item("key_size", m.key_size)?;
+        d.set_item("value_size", m.value_size)?;
+        d.set_item("max_entries", m.max_entries)?;
+        d.set_item("flags", m.flags)?;
+        d.set_item("frozen", m.freeze)?;
+        d.set_item(
+            "initial",
+            m.initial
+                .as_deref()
+                .map(|b| pyo3::types::PyBytes::new(py, b)),
+        )?;
+        maps.append(d)?;
+        if let (Some(sec), Some(btf)) = (&section, &spec.btf) {
+            if m.btf_value_type_id == 0 {
+                continue;
+            }
+            let vars = PyList::empty(py);
+            for (vname, tid, off, size) in btf.datasec_vars(m.btf_value_type_id)? {
+                let dsc = desc(btf, tid, 0)?;
+                vars.append((vname, off, size, desc_to_py(py, &dsc)?))?;
+            }
+            sections.set_item(sec, vars)?;
+        }
+    }
+    out.set_item("maps", maps)?;
+    out.set_item("sections", sections)?;
+    Ok(out)
+}

@@ -1,0 +1,216 @@
+"""Generated skeletons: valid, typed, reproducible modules whose views read what the
+kernel holds, refuse writes where the map is frozen, and share `.bss` with programs."""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import bpfbind
+from bpfbind.skel import ReadOnlyError, generate
+
+OBJECTS = [
+    "metadata_used",
+    "metadata_unused",
+    "seed",
+    "multi",
+    "kinds",
+    "long_name",
+    "counter",
+    "nometa",
+    "odd_names",
+]
+
+
+def gen_module(obj: Path, out_dir: Path, *args: str) -> Path:
+    out = out_dir / f"{obj.name.split('.')[0]}_skel.py"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bpfbind",
+            "gen",
+            "skeleton",
+            str(obj),
+            "-o",
+            str(out),
+            *args,
+        ],
+        check=True,
+    )
+    return out
+
+
+def import_path(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def skel_class(mod: ModuleType) -> Any:
+    (cls,) = [v for k, v in vars(mod).items() if k.endswith("Skel") and k != "Skeleton"]
+    return cls
+
+
+@pytest.fixture(scope="module")
+def skels(
+    bpf_objs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("skels")
+    return {name: gen_module(bpf_objs[name], out) for name in OBJECTS}
+
+
+def test_generated_modules_pass_mypy_strict_and_ruff(skels: dict[str, Path]) -> None:
+    files = [str(p) for p in skels.values()]
+    mypy = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert mypy.returncode == 0, mypy.stdout
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout
+
+
+def test_regenerating_gives_the_same_file(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    for name in ("multi", "kinds", "odd_names"):
+        data = bpf_objs[name].read_bytes()
+        first = generate(data, name)
+        assert generate(data, name) == first
+        (tmp_path / "a").mkdir(exist_ok=True)
+        (tmp_path / "b").mkdir(exist_ok=True)
+        a = gen_module(bpf_objs[name], tmp_path / "a")
+        b = gen_module(bpf_objs[name], tmp_path / "b")
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_unusual_names_become_distinct_valid_attributes(skels: dict[str, Path]) -> None:
+    mod = import_path(skels["odd_names"])
+    s = skel_class(mod)()
+    # keywords get a trailing underscore, dotted sections become identifiers, case kept
+    assert s.data_my_custom.def_ == 1 and s.data_my_custom.Def == 2
+    assert s.rodata_cfg_v2.import_ == 7
+    assert s.rodata.None_ == 9
+    assert (s.data.await_.from_, s.data.await_.yield_) == (4, 5)
+    assert s.metadata.commit_hash == "0ddba11"
+    assert s.bss.a_variable_name_that_is_rather_long_indeed == 0
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", OBJECTS)
+def test_views_equal_what_the_kernel_and_cli_show(
+    skels: dict[str, Path], name: str, bpftool: Any
+) -> None:
+    cls = skel_class(import_path(skels[name]))
+    with cls.load_sync() as s:
+        meta = s.obj.metadata
+        for prog in s.obj.programs.values():
+            assert bpfbind.sync.find_metadata(prog) == meta
+            assert getattr(s.programs, prog.name) is prog
+        if hasattr(s, "metadata"):
+            for attr in dir(type(s.metadata)):
+                if not attr.startswith("_") and attr != "SECTION":
+                    assert meta[attr.rstrip("_")] == getattr(s.metadata, attr)
+        if hasattr(s, "rodata"):
+            for key, value in meta.items():
+                view_name = "bpf_metadata_" + key
+                if hasattr(s.rodata, view_name) and isinstance(value, int | str):
+                    got = getattr(s.rodata, view_name)
+                    # enums: the skeleton gives the IntEnum member, metadata its name
+                    assert (got.name if isinstance(got, enum.IntEnum) else got) == value
+
+
+@pytest.mark.kernel
+def test_rodata_set_before_load_is_what_the_program_sees(
+    skels: dict[str, Path],
+) -> None:
+    cls = skel_class(import_path(skels["multi"]))
+    s = cls()
+    s.rodata.len_limit = 77
+    with s.load_sync():
+        assert s.rodata.len_limit == 77
+        raw = (
+            s.maps.multi_rodata.lookup(b"\0\0\0\0")
+            if hasattr(s.maps, "multi_rodata")
+            else None
+        )
+        rodata_map = next(m for m in s.obj.maps.values() if m.section == ".rodata")
+        value = rodata_map.lookup(b"\0\0\0\0")
+        # BPF_MAP_LOOKUP_ELEM (not the mmap) returns the bytes the view decodes as 77
+        assert value is not None and value == bytes(s.rodata._sec.buf[: len(value)])
+        with pytest.raises(ReadOnlyError):
+            s.rodata.len_limit = 78
+        assert s.rodata.len_limit == 77
+
+
+@pytest.mark.kernel
+def test_metadata_view_never_takes_writes(skels: dict[str, Path]) -> None:
+    cls = skel_class(import_path(skels["seed"]))
+    s = cls()
+    with pytest.raises(AttributeError):
+        s.metadata.commit_hash = "changed"
+    with s.load_sync():
+        assert s.metadata.commit_hash == "abcdef123456"
+        with pytest.raises(AttributeError):
+            s.metadata.commit_hash = "changed"
+        sec = s.metadata._sec
+        with pytest.raises(ReadOnlyError):
+            sec.write(0, b"x")  # below the typed layer too
+        # the mmap itself is read-only
+        with pytest.raises(TypeError):
+            sec.buf[0] = 0
+
+
+@pytest.mark.kernel
+def test_bss_is_shared_with_the_program(skels: dict[str, Path]) -> None:
+    cls = skel_class(import_path(skels["counter"]))
+    with cls.load_sync() as s:
+        prog = s.programs.count_xdp
+        assert s.bss.counter == 0
+        for _ in range(3):
+            prog.test_run(bytes(64))
+        assert s.bss.counter == 3  # the program's writes, seen through the mmap
+        s.bss.counter = 100
+        prog.test_run(bytes(64))
+        assert s.bss.counter == 101  # ours, seen by the program
+        bss = next(m for m in s.obj.maps.values() if m.section == ".bss")
+        assert bss.lookup(b"\0\0\0\0") == (101).to_bytes(8, "little")
+
+
+@pytest.mark.kernel
+@pytest.mark.anyio
+async def test_async_load_and_class_level_load(skels: dict[str, Path]) -> None:
+    cls = skel_class(import_path(skels["kinds"]))
+    s = await cls.load()
+    try:
+        assert s.rodata.bpf_metadata_str == "hello, world"
+        assert s.rodata.bpf_metadata_matrix == [[1, 2, 3], [4, 5, 6]]
+        assert s.rodata.bpf_metadata_s64 == s.obj.metadata["s64"]
+    finally:
+        s.close()
+    assert s.obj is None
+
+
+def test_reference_mode_reads_the_object_at_run_time(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    path = gen_module(bpf_objs["seed"], tmp_path, "--reference")
+    text = path.read_text()
+    assert "OBJECT_PATH" in text and "_skel.b64(" not in text
+    s = skel_class(import_path(path))()
+    assert s.metadata.commit_hash == "abcdef123456"
