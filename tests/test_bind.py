@@ -11,9 +11,8 @@ import threading
 from pathlib import Path
 
 import anyio
-import pytest
-
 import bpfbind
+import pytest
 
 pytestmark = pytest.mark.kernel
 
@@ -54,7 +53,9 @@ async def test_concurrent_binds_keep_the_record_equal_to_the_kernel(
     rng = random.Random(4)
     objs = [await bpfbind.load_object(bpf_objs["nometa"]) for _ in range(50)]
     progs = [o.programs["nometa_prog"] for o in objs]
-    maps = [bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 8, 1, f"m{i}") for i in range(2000)]
+    maps = [
+        bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 8, 1, f"m{i}") for i in range(2000)
+    ]
     # Every (prog, map) pair at least once per map, plus repeats, shuffled.
     pairs = [(rng.choice(progs), m) for m in maps]
     pairs += [rng.choice(pairs) for _ in range(500)]
@@ -241,6 +242,7 @@ async def test_cancellation_storm_leaves_nothing_behind(
     leaked = open_fds() - fds_before
     assert not leaked
     await wait_gone("prog", loaded_ids)
+
     # No program of the storm's object survives, whether its load completed or not.
     def survivors() -> list[int]:
         recs = bpfbind.sync.scan(with_metadata_only=True)

@@ -1,5 +1,5 @@
-"""Kernel refusals, injected with seccomp in a child process: each bpf(2) failure gives a
-clear error naming the command and errno, or the documented fallback, and leaks nothing."""
+"""Kernel refusals, injected with seccomp in a child process: each bpf(2) failure gives
+a clear error naming the command and errno, or the documented fallback; nothing leaks."""
 
 from __future__ import annotations
 
@@ -60,9 +60,7 @@ print(json.dumps(out))
 def run_child(
     rules: list[dict[str, int]], obj: Path, bind: str = "auto", extra_bind: bool = False
 ) -> dict[str, Any]:
-    code = (
-        f"OBJ = {str(obj)!r}\nBIND = {bind!r}\nEXTRA_BIND = {extra_bind!r}\n" + CHILD
-    )
+    code = f"OBJ = {str(obj)!r}\nBIND = {bind!r}\nEXTRA_BIND = {extra_bind!r}\n" + CHILD
     proc = subprocess.run(
         [sys.executable, str(HELPER), json.dumps(rules), code],
         capture_output=True,
@@ -105,7 +103,9 @@ def test_refused_command_is_a_clear_error_and_leaks_nothing(
 def test_kernel_without_fd_array_cnt_binds_with_prog_bind_map(
     bpf_objs: dict[str, Path],
 ) -> None:
-    rules = [{"cmd": PROG_LOAD, "errno": errno.EINVAL, "size": PROG_LOAD_WITH_FD_ARRAY_CNT}]
+    rules = [
+        {"cmd": PROG_LOAD, "errno": errno.EINVAL, "size": PROG_LOAD_WITH_FD_ARRAY_CNT}
+    ]
     r = run_child(rules, bpf_objs["metadata_unused"])
     assert r["ok"], r
     assert r["binding"] == "bind_map"
@@ -121,11 +121,17 @@ def test_kernel_without_prog_bind_map_still_binds_at_load(
     assert r["ok"], r
     assert (r["binding"], r["bound"]) == ("fd_array", True)
     name, err, command, message = r["extra_bind"]
-    assert (name, err, command) == ("BindMapUnsupported", errno.EINVAL, "BPF_PROG_BIND_MAP")
+    assert (name, err, command) == (
+        "BindMapUnsupported",
+        errno.EINVAL,
+        "BPF_PROG_BIND_MAP",
+    )
     assert "5.10" in message
 
 
-def test_pre_5_10_kernel_loads_unbound_with_a_warning(bpf_objs: dict[str, Path]) -> None:
+def test_pre_5_10_kernel_loads_unbound_with_a_warning(
+    bpf_objs: dict[str, Path],
+) -> None:
     rules = [
         {"cmd": PROG_LOAD, "errno": errno.EINVAL, "size": PROG_LOAD_WITH_FD_ARRAY_CNT},
         {"cmd": PROG_BIND_MAP, "errno": errno.EINVAL},
@@ -150,6 +156,10 @@ def test_bind_map_failing_midway_fails_the_load_cleanly(
     ]
     r = run_child(rules, bpf_objs["multi"])
     assert r["ok"] is False
-    assert (r["exc"], r["errno"], r["command"]) == ("BpfError", errno.ENOMEM, "BPF_PROG_BIND_MAP")
+    assert (r["exc"], r["errno"], r["command"]) == (
+        "BpfError",
+        errno.ENOMEM,
+        "BPF_PROG_BIND_MAP",
+    )
     assert "probing what the kernel supports" in r["message"]
     assert "os error" not in r["message"]

@@ -547,13 +547,14 @@ async def test_no_stale_metadata_across_close_and_load(
     assert _meta_of(recs, seed_ids) == dict.fromkeys(seed_ids, DECLARED["seed"])
 
     # One stream whose caches live across batches: the switch happens mid-stream, after
-    # the stream has read (and cached) A's maps and BTF. Small batches, so that B's
-    # program is read in a later batch than A's.
+    # the stream has read (and cached) A's maps and BTF. One id per batch, so the walk
+    # is not over when A comes out and goes on to B; the name filter keeps the number
+    # of worker round trips small on a busy host.
     a = await bpfbind.load_object(a_path)
     a_ids = _ids(a)
     recs = []
     try:
-        async with bpfbind.stream_metadata(batch=32) as stream:
+        async with bpfbind.stream_metadata(name="tok_prog", batch=1) as stream:
             async for rec in stream:
                 recs.append(rec)
                 if rec.id in a_ids:
@@ -565,7 +566,7 @@ async def test_no_stale_metadata_across_close_and_load(
     finally:
         await a.aclose()  # closing twice is a no-op
     seen = {r.id for r in recs}
-    # B was loaded after the stream passed A's ids: ids grow, so the stream reaches it.
+    # B was loaded after the stream passed A's id: ids grow, so the walk reaches it.
     assert b_ids <= seen
     assert _meta_of(recs, a_ids) == {
         i: {"token": "aaaa", "section_token": "aaaa"} for i in a_ids

@@ -11,9 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 import bpfbind
+import pytest
 from bpfbind.skel import ReadOnlyError, generate
 
 OBJECTS = [
@@ -144,11 +143,6 @@ def test_rodata_set_before_load_is_what_the_program_sees(
     s.rodata.len_limit = 77
     with s.load_sync():
         assert s.rodata.len_limit == 77
-        raw = (
-            s.maps.multi_rodata.lookup(b"\0\0\0\0")
-            if hasattr(s.maps, "multi_rodata")
-            else None
-        )
         rodata_map = next(m for m in s.obj.maps.values() if m.section == ".rodata")
         value = rodata_map.lookup(b"\0\0\0\0")
         # BPF_MAP_LOOKUP_ELEM (not the mmap) returns the bytes the view decodes as 77

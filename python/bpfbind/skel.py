@@ -1,4 +1,4 @@
-"""Python skeletons: `bpfbind gen skeleton OBJ` writes a module with one class per object,
+"""Python skeletons: `bpfbind gen skeleton OBJ` writes a module with a class per object,
 typed attributes for its programs and maps, and typed views of its data sections.
 
 Before load, `rodata`, `data` and `bss` fields can be set and are written into the maps;
@@ -15,7 +15,6 @@ import keyword
 import mmap
 import os
 import struct
-import sys
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from . import _native
 from ._core import BpfObject
 from ._core import load_object as _load_object
-from ._native import Map, Program
+from ._native import Map
 
 __all__ = [
     "Namespace",
@@ -310,7 +309,7 @@ class _SyncLoad(Generic[_S]):
 
 
 class Skeleton:
-    """Base of generated skeletons. A subclass sets OBJECT_NAME and OBJECT (the ELF bytes)
+    """Base of generated skeletons. A subclass sets OBJECT_NAME and OBJECT (ELF bytes)
     or OBJECT_PATH, and builds its views in ``__init__`` with ``_section``."""
 
     OBJECT_NAME: ClassVar[str] = ""
@@ -613,7 +612,7 @@ def generate(
     for section, variables in layout["sections"].items():
         vcls = gen.class_name(f"{cls_name}_{_ident(section)}")
         fields = [(v, off, 0, 0, d) for v, off, _size, d in variables]
-        # Metadata is a build-time fact: its view never takes writes, before or after load.
+        # Metadata is a build-time fact: its view takes no writes, before or after load.
         gen.readonly = section == ".metadata"
         body = gen.fields(fields)
         gen.readonly = False

@@ -81,7 +81,7 @@ pub fn wallclock_secs(load_time_ns: u64) -> i64 {
         libc::clock_gettime(libc::CLOCK_REALTIME, &mut real);
         libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut boot);
     }
-    (real.tv_sec - boot.tv_sec) as i64
+    (real.tv_sec - boot.tv_sec)
         + (real.tv_nsec - boot.tv_nsec + load_time_ns as i64) / 1_000_000_000
 }
 
