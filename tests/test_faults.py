@@ -1,5 +1,5 @@
 """Kernel refusals, injected with seccomp in a child process: each bpf(2) failure gives
-a clear error naming the command and errno, or the documented fallback; nothing leaks."""
+a clear error naming the command and errno, or the documented fallback; no leaks."""
 
 from __future__ import annotations
 
