@@ -234,6 +234,53 @@ pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
     Ok(out)
 }
 
+/// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed once per process.
+fn vmlinux_btf() -> Result<&'static Btf> {
+    static VMLINUX: std::sync::OnceLock<std::result::Result<Btf, Error>> = std::sync::OnceLock::new();
+    VMLINUX
+        .get_or_init(|| {
+            let data = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
+                Error::sys(
+                    "open",
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    "/sys/kernel/btf/vmlinux (the kernel's BTF, needed for tp_btf/fentry/lsm/iter programs)",
+                )
+            })?;
+            Btf::parse(&data)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// BTF-attached programs (tp_btf, fentry/fexit/fmod_ret, lsm, iter) are verified against
+/// a kernel type, named after their section's target as the kernel spells it.
+fn attach_btf_id(p: &ProgramSpec) -> Result<u32> {
+    use crate::btf::kind;
+    use crate::elf::sections::{attach_type as at, prog_type as pt};
+    if p.prog_type != pt::TRACING && p.prog_type != pt::LSM {
+        return Ok(0);
+    }
+    let target = p.attach_target.as_deref().unwrap_or("");
+    let (name, k) = match p.expected_attach_type {
+        at::TRACE_RAW_TP => (format!("btf_trace_{target}"), kind::TYPEDEF),
+        at::LSM_MAC => (format!("bpf_lsm_{target}"), kind::FUNC),
+        at::TRACE_ITER => (format!("bpf_iter_{target}"), kind::FUNC),
+        _ => (target.to_string(), kind::FUNC),
+    };
+    if target.is_empty() {
+        return Err(Error::Invalid(format!(
+            "program '{}' in section '{}' names no attach target",
+            p.name, p.section
+        )));
+    }
+    vmlinux_btf()?.find(&name, k).ok_or_else(|| {
+        Error::Invalid(format!(
+            "program '{}': the kernel has no BTF type '{name}' to attach to (section '{}')",
+            p.name, p.section
+        ))
+    })
+}
+
 fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard) -> Result<()> {
     // The directories this call creates, outermost first, for the guard to remove.
     let mut missing: Vec<PathBuf> = dir
@@ -344,7 +391,8 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
             btf: btf_borrow,
             func_info: &fi,
             line_info: &li,
-            attach_btf_id: 0,
+            attach_btf_id: attach_btf_id(p)?,
+            prog_flags: p.prog_flags,
             fd_array,
         })?;
         if binding == Binding::BindMap {

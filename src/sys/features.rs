@@ -66,6 +66,7 @@ fn probe_insns(insns: &[u64], fd_array: &[i32]) -> Result<OwnedFd> {
         func_info: &[],
         line_info: &[],
         attach_btf_id: 0,
+        prog_flags: 0,
         fd_array,
     })
 }

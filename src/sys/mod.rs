@@ -225,6 +225,8 @@ pub struct ProgLoad<'a> {
     pub func_info: &'a [u8],
     pub line_info: &'a [u8],
     pub attach_btf_id: u32,
+    /// BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ...
+    pub prog_flags: u32,
     /// Map fds bound at load (`fd_array` + `fd_array_cnt`, Linux 6.14+); empty for none.
     pub fd_array: &'a [RawFd],
 }
@@ -243,6 +245,7 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
         prog_name: obj_name(spec.name),
         expected_attach_type: spec.expected_attach_type,
         attach_btf_id: spec.attach_btf_id,
+        prog_flags: spec.prog_flags,
         ..Default::default()
     };
     if let Some(btf) = spec.btf {

@@ -1,0 +1,39 @@
+"""Program types whose load needs more than instructions: tp_btf programs are verified
+against the kernel's BTF type of their tracepoint (attach_btf_id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bpfbind
+
+pytestmark = pytest.mark.kernel
+
+BPF_PROG_TYPE_TRACING = 26
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+
+
+def test_tp_btf_program_loads_against_vmlinux_btf(
+    bpf_objs: dict[str, Path], bpftool: object
+) -> None:
+    with bpfbind.sync.load_object(bpf_objs["btf_attach"]) as obj:
+        tp = obj.programs["on_switch"]
+        raw = obj.programs["on_switch_raw"]
+        assert (tp.prog_type, tp.type) == (BPF_PROG_TYPE_TRACING, "tracing")
+        assert raw.prog_type == BPF_PROG_TYPE_RAW_TRACEPOINT
+        info = bpfbind.sync.program_info(tp)
+        assert info.metadata == {"kind": "btf-attached"}
+
+
+def test_unknown_attach_target_is_a_clear_error(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    data = bpf_objs["btf_attach"].read_bytes()
+    # Same length, so the ELF stays well-formed: only the target changes (in the
+    # section name table and in the BTF strings that name the section for func_info).
+    assert data.count(b"tp_btf/sched_switch") >= 1
+    bad = data.replace(b"tp_btf/sched_switch", b"tp_btf/no_such_tpxy")
+    with pytest.raises(ValueError, match="btf_trace_no_such_tpxy"):
+        bpfbind.sync.load_object(bad, name="btf_attach")
