@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import anyio
+
 import bpfbind
 
 

@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 import anyio
-import bpfbind
 import pytest
+
+import bpfbind
 
 pytestmark = pytest.mark.kernel
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import bpfbind
 import pytest
+
+import bpfbind
 from bpfbind.skel import ReadOnlyError, generate
 
 OBJECTS = [
