@@ -131,6 +131,9 @@ class Report:
             "cpus": os.cpu_count(),
             "kernel": platform.release(),
             "python": platform.python_version(),
+            "code": code_version(),
+            # Other work on the host skews every figure: say how busy it was.
+            "loadavg_start": os.getloadavg()[0],
         }
         self.rows: list[Sequence[str]] = []
 
@@ -155,7 +158,36 @@ class Report:
         self.rows = []
 
     def emit(self) -> None:
+        self.figures["loadavg_end"] = os.getloadavg()[0]
+        code = self.figures["code"]
+        print(
+            f"bpfbind {code['commit']}{' (modified)' if code['sources_modified'] else ''}"
+            f", native module built {code['native_built']}; 1-min load average "
+            f"{self.figures['loadavg_start']:.2f} at start, "
+            f"{self.figures['loadavg_end']:.2f} at end ({self.figures['cpus']} CPUs)"
+        )
         print(json.dumps(self.figures, sort_keys=True), flush=True)
+
+
+def code_version() -> dict[str, Any]:
+    """Which bpfbind was measured: the commit, whether the sources differ from it, and
+    when the native module in use was built."""
+    from bpfbind import _native
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True
+        )
+        return proc.stdout.strip()
+
+    native = Path(_native.__file__ or "")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "sources_modified": bool(git("status", "--porcelain", "src", "python")),
+        "native_built": time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime(native.stat().st_mtime)
+        ),
+    }
 
 
 def _cell(c: object) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import _common as c
 import anyio
+
 import bpfbind
 from bpfbind import _native, sync
 

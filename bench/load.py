@@ -16,6 +16,7 @@ from pathlib import Path
 
 import _common as c
 import anyio
+
 import bpfbind
 from bpfbind import sync
 

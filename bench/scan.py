@@ -29,6 +29,7 @@ from typing import Any
 
 import _common as c
 import anyio
+
 import bpfbind
 from bpfbind import sync
 

@@ -43,7 +43,10 @@ arch=$(uname -m)
 step "build the wheel ($MANYLINUX, abi3) from the sdist, release"
 # --sdist builds the wheel from the unpacked sdist: the sdist is proven complete.
 # --auditwheel check: fail on a policy violation instead of bundling libraries.
-"$PY" -m maturin build --release --sdist --compatibility "$MANYLINUX" \
+# Its own target dir: dependencies stay compiled between runs (the unpacked sdist's path
+# changes each time), and a cargo build elsewhere in target/ does not hold the lock.
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/wheel} \
+    "$PY" -m maturin build --release --sdist --compatibility "$MANYLINUX" \
     --auditwheel check --out "$tmp/dist"
 
 wheels=("$tmp"/dist/*.whl)
@@ -101,8 +104,9 @@ done
 [ "$(in_venv bash -c 'command -v python')" = "$tmp/venv/bin/python" ] || fail "venv python"
 
 step "pip install the wheel (binary packages only: nothing may compile)"
-in_venv python -m pip install -q --only-binary=:all: "$wheel" \
-    "pytest>=8" "pytest-asyncio>=0.24" "trio>=0.26" "anyio>=4.4" "mypy>=1.10" auditwheel
+# [test]: pyproject's test extra (pytest, pytest-asyncio, trio, mypy, ruff); anyio comes
+# as the wheel's own dependency.
+in_venv python -m pip install -q --only-binary=:all: "$wheel[test]" auditwheel
 in_venv python -m pip check
 in_venv auditwheel show "$wheel" | tee "$tmp/auditwheel.txt"
 grep -q "${MANYLINUX}_$arch" "$tmp/auditwheel.txt" || fail "auditwheel: not $MANYLINUX"
@@ -191,7 +195,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"bpfbind imported from {where}, not the venv")
 EOF
 set +e
-in_venv python -m pytest -p wheel_guard -p no:cacheprovider -rs tests
+in_venv python -m pytest -p wheel_guard -p no:cacheprovider --basetemp "$tmp/pytest" -ra tests
 suite=$?
 set -e
 

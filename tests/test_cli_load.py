@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import bpfbind
 import pytest
+
+import bpfbind
 from bpfbind import BpfNotFoundError, Id
 
 pytestmark = pytest.mark.kernel

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import bpfbind
 import pytest
+
+import bpfbind
 from bpfbind import BpfError, ObjectFormatError, VerifierError
 
 pytestmark = pytest.mark.kernel

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import bpfbind
 import pytest
+
+import bpfbind
 from bpfbind import BpfNotFoundError, Id
 
 pytestmark = pytest.mark.kernel

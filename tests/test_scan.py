@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import bpfbind
 import pytest
+
+import bpfbind
 
 pytestmark = pytest.mark.kernel
 

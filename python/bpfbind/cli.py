@@ -160,10 +160,10 @@ def _metadata(obj: str, flags: dict[str, bool]) -> int:
     name = os.path.basename(obj).rsplit(".", 1)[0]
     items = _native.object_metadata(data, name)
     if flags["json"]:
-        text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _ in items) + "}"
+        text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _, _ in items) + "}"
         _out((_native_pretty(text) if flags["pretty"] else text) + "\n")
     else:
-        _out("".join(f"{_printable(n)} = {j}\n" for n, _, j, _ in items))
+        _out("".join(f"{_printable(n)} = {p}\n" for n, _, _, p, _ in items))
     return 0
 
 

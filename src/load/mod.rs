@@ -236,7 +236,8 @@ pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
 
 /// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed once per process.
 fn vmlinux_btf() -> Result<&'static Btf> {
-    static VMLINUX: std::sync::OnceLock<std::result::Result<Btf, Error>> = std::sync::OnceLock::new();
+    static VMLINUX: std::sync::OnceLock<std::result::Result<Btf, Error>> =
+        std::sync::OnceLock::new();
     VMLINUX
         .get_or_init(|| {
             let data = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {

@@ -432,35 +432,41 @@ fn set_initial(spec: &mut ObjectSpec, section: &str, value: Vec<u8>) -> Result<(
     Ok(())
 }
 
-/// The metadata of an object file, read offline: [(name, value, bpftool_json, convention)].
+/// The metadata of an object file, read offline:
+/// [(name, value, bpftool -j text, bpftool plain text, convention)].
 #[pyfunction]
 pub fn object_metadata(py: Python<'_>, data: Vec<u8>, name: String) -> PyResult<Py<PyList>> {
-    let items = py.detach(
-        || -> Result<Vec<(String, crate::btf::Value, String, &'static str)>> {
-            let spec = ObjectSpec::parse(&data, &name)?;
-            let mut out = Vec::new();
-            let Some(btf) = &spec.btf else { return Ok(out) };
-            for m in &spec.maps {
-                let (prefix, conv) = match &m.origin {
-                    MapOrigin::Metadata => (None, "section"),
-                    MapOrigin::Data { .. } if m.is_metadata() => (Some("bpf_metadata_"), "rodata"),
-                    _ => continue,
+    type Item = (String, crate::btf::Value, String, String, &'static str);
+    let items = py.detach(|| -> Result<Vec<Item>> {
+        let spec = ObjectSpec::parse(&data, &name)?;
+        let mut out = Vec::new();
+        let Some(btf) = &spec.btf else { return Ok(out) };
+        for m in &spec.maps {
+            let (prefix, conv) = match &m.origin {
+                MapOrigin::Metadata => (None, "section"),
+                MapOrigin::Data { .. } if m.is_metadata() => (Some("bpf_metadata_"), "rodata"),
+                _ => continue,
+            };
+            let (Some(init), true) = (&m.initial, m.btf_value_type_id != 0) else {
+                continue;
+            };
+            let dump = |plain| {
+                let opts = crate::btf::DumpOptions {
+                    plain,
+                    bpftool: crate::btf::BpftoolVersion::LATEST,
                 };
-                let (Some(init), true) = (&m.initial, m.btf_value_type_id != 0) else {
-                    continue;
-                };
-                let vals = btf.decode_datasec(m.btf_value_type_id, init, prefix)?;
-                let jsons = btf.dump_datasec_json(m.btf_value_type_id, init, prefix)?;
-                for ((n, v), (_, j)) in vals.into_iter().zip(jsons) {
-                    out.push((n, v, j, conv));
-                }
+                btf.dump_datasec(m.btf_value_type_id, init, prefix, opts)
+            };
+            let vals = btf.decode_datasec(m.btf_value_type_id, init, prefix)?;
+            for (((n, v), (_, j)), (_, p)) in vals.into_iter().zip(dump(false)?).zip(dump(true)?) {
+                out.push((n, v, j, p, conv));
             }
-            Ok(out)
-        },
-    )?;
+        }
+        Ok(out)
+    })?;
     let list = PyList::empty(py);
-    for (n, v, j, c) in items {
-        list.append((n, super::values::to_py(py, &v)?, j, c))?;
+    for (n, v, j, p, c) in items {
+        list.append((n, super::values::to_py(py, &v)?, j, p, c))?;
     }
     Ok(list.unbind())
 }

@@ -198,6 +198,9 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
         && mi.key_size == 4
         && mi.max_entries == 1
         && mi.btf_value_type_id != 0;
+    // Read before the value: a map frozen after our read could still have changed in
+    // between, and must not be cached as if its value were final.
+    let mut frozen = false;
     let entry = if !shaped {
         MapEntry::NotMetadata
     } else {
@@ -207,6 +210,7 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
             MapEntry::NotMetadata
         } else {
             let btf = load_btf(caches, mi.btf_id)?;
+            frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
             let mut value = vec![0u8; mi.value_size as usize];
             match (
                 btf,
@@ -244,9 +248,8 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
             }
         }
     };
-    // Only frozen maps (or maps whose program flags forbid writes) never change; cache the
-    // rest only as "not metadata", whose classification rests on immutable attributes.
-    let frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
+    // Only frozen maps never change; cache the rest only as "not metadata", whose
+    // classification rests on immutable attributes.
     if frozen || matches!(entry, MapEntry::NotMetadata) {
         caches
             .maps

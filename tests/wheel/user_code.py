@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
 import bpfbind
 from bpfbind import errors, sync
 
