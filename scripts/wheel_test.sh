@@ -51,8 +51,8 @@ CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/wheel} \
 
 wheels=("$tmp"/dist/*.whl)
 sdists=("$tmp"/dist/*.tar.gz)
-[ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || fail "expected one wheel: ${wheels[*]}"
-[ ${#sdists[@]} -eq 1 ] && [ -f "${sdists[0]}" ] || fail "expected one sdist: ${sdists[*]}"
+if [ ${#wheels[@]} -ne 1 ] || [ ! -f "${wheels[0]}" ]; then fail "not one wheel: ${wheels[*]}"; fi
+if [ ${#sdists[@]} -ne 1 ] || [ ! -f "${sdists[0]}" ]; then fail "not one sdist: ${sdists[*]}"; fi
 want=bpfbind-$version-cp311-abi3-${MANYLINUX}_$arch.whl
 [ "$(basename "${wheels[0]}")" = "$want" ] || fail "wheel is $(basename "${wheels[0]}"), want $want"
 [ "$(basename "${sdists[0]}")" = "bpfbind-$version.tar.gz" ] || fail "sdist is ${sdists[0]}"
@@ -106,7 +106,7 @@ done
 step "pip install the wheel (binary packages only: nothing may compile)"
 # [test]: pyproject's test extra (pytest, pytest-asyncio, trio, mypy, ruff); anyio comes
 # as the wheel's own dependency.
-in_venv python -m pip install -q --only-binary=:all: "$wheel[test]" auditwheel
+in_venv python -m pip install -q --only-binary=:all: "${wheel}[test]" auditwheel
 in_venv python -m pip check
 in_venv auditwheel show "$wheel" | tee "$tmp/auditwheel.txt"
 grep -q "${MANYLINUX}_$arch" "$tmp/auditwheel.txt" || fail "auditwheel: not $MANYLINUX"
@@ -178,6 +178,7 @@ step "the test suite against the installed wheel"
 cat >"$run/wheel_guard.py" <<'EOF'
 """pytest plugin of scripts/wheel_test.sh: the tests must import the installed wheel."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -185,8 +186,11 @@ import bpfbind
 import pytest
 
 
-def pytest_report_header() -> str:
-    return f"bpfbind {bpfbind.__version__} from {Path(bpfbind.__file__).parent}"
+def pytest_report_header() -> list[str]:
+    return [
+        f"bpfbind {bpfbind.__version__} from {Path(bpfbind.__file__).parent}",
+        f"BPFBIND_REQUIRE_KERNEL={os.environ.get('BPFBIND_REQUIRE_KERNEL', '')}",
+    ]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

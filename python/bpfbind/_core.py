@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Union
 
@@ -112,11 +111,11 @@ class BpfObject:
 def _object_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), "bpfbind"
-    path = Path(source)
-    # libbpf's object name: the file name without its last extension.
-    return path.read_bytes(), path.name.rsplit(".", 1)[
-        0
-    ] if "." in path.name else path.name
+    path = os.fspath(source)
+    with open(path, "rb") as f:
+        data = f.read()
+    # libbpf's object name: the file name up to its first dot (multi.bpf.o: multi).
+    return data, os.path.basename(path).split(".", 1)[0]
 
 
 def load_object(

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import anyio
-import anyio.lowlevel
-import anyio.to_thread
+# anyio is imported on first use: `import bpfbind` stays cheap for sync-only users.
+if TYPE_CHECKING:
+    import anyio
+    import anyio.lowlevel
 
 T = TypeVar("T")
 
-_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
-    "bpfbind_limiter"
-)
+_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] | None = None
 
 
 def limiter() -> anyio.CapacityLimiter:
     """The limiter of the running event loop: at most a few bpf(2) workers at once."""
+    global _LIMITER
+    import anyio
+    import anyio.lowlevel
+
+    if _LIMITER is None:
+        _LIMITER = anyio.lowlevel.RunVar("bpfbind_limiter")
     try:
         return _LIMITER.get()
     except LookupError:
@@ -30,12 +35,17 @@ def limiter() -> anyio.CapacityLimiter:
 
 async def run(fn: Callable[[], T]) -> T:
     """Runs ``fn`` in a worker thread; cancelling the caller waits for it."""
+    import anyio.to_thread
+
     return await anyio.to_thread.run_sync(fn, limiter=limiter())
 
 
 async def run_owned(fn: Callable[[], T], close: Callable[[T], object]) -> T:
     """Runs ``fn`` in a worker thread and hands its result to the caller; if the caller
     was cancelled while the worker ran, the result is closed instead of leaked."""
+    import anyio.lowlevel
+    import anyio.to_thread
+
     result = await anyio.to_thread.run_sync(fn, limiter=limiter())
     try:
         await anyio.lowlevel.checkpoint_if_cancelled()
