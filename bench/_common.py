@@ -72,13 +72,18 @@ def host_programs() -> int:
         count += 1
 
 
-def interrupt_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the scripts' finally blocks still clean up."""
+def run(main: Callable[[], int]) -> int:
+    """Runs a script's main: Ctrl-C or SIGTERM ends it after its cleanup, with 130."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted: what the run loaded and pinned is gone", file=sys.stderr)
+        return 130
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -89,10 +94,8 @@ def pin_dir(script: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        # Unpinning is what frees the programs: retry once, then say what was left.
+        # Unpinning is what frees the programs: a pin left behind keeps them loaded.
         shutil.rmtree(path, ignore_errors=True)
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
         if path.exists():
             print(f"warning: could not remove {path}", file=sys.stderr)
 
@@ -160,8 +163,13 @@ class Report:
     def emit(self) -> None:
         self.figures["loadavg_end"] = os.getloadavg()[0]
         code = self.figures["code"]
+        now = code_version()["native_built"]
+        if now != code["native_built"]:
+            code["rebuilt_during_run"] = now
+            print(f"warning: the native module was rebuilt during the run ({now})")
         print(
-            f"bpfbind {code['commit']}{' (modified)' if code['sources_modified'] else ''}"
+            f"bpfbind {code['commit']}"
+            f"{' (modified)' if code['sources_modified'] else ''}"
             f", native module built {code['native_built']}; 1-min load average "
             f"{self.figures['loadavg_start']:.2f} at start, "
             f"{self.figures['loadavg_end']:.2f} at end ({self.figures['cpus']} CPUs)"
@@ -175,9 +183,12 @@ def code_version() -> dict[str, Any]:
     from bpfbind import _native
 
     def git(*args: str) -> str:
-        proc = subprocess.run(
-            ["git", "-C", str(ROOT), *args], capture_output=True, text=True
-        )
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(ROOT), *args], capture_output=True, text=True
+            )
+        except OSError:
+            return ""
         return proc.stdout.strip()
 
     native = Path(_native.__file__ or "")

@@ -24,21 +24,14 @@ from bpfbind import _native, sync
 BPF_MAP_TYPE_ARRAY = 2
 
 
-def make_maps(count: int, stack: contextlib.ExitStack) -> tuple[list[bpfbind.Map], str]:
-    """`count` small maps: ARRAY maps from `create_map` where bpfbind has it, else the
-    maps of as many copies of multi.bpf.o as it takes."""
-    maps: list[bpfbind.Map] = []
-    create = getattr(bpfbind, "create_map", None)
-    if create is not None:
-        for i in range(count):
-            m = create(BPF_MAP_TYPE_ARRAY, 4, 4, 1, name=f"bench_bind{i}")
-            stack.callback(m.close)
-            maps.append(m)
-        return maps, "create_map(ARRAY)"
-    while len(maps) < count:
-        obj = stack.enter_context(sync.load_object(c.bpf_object("multi")))
-        maps.extend(obj.maps.values())
-    return maps[:count], "maps of multi.bpf.o"
+def make_maps(count: int, stack: contextlib.ExitStack) -> list[bpfbind.Map]:
+    """`count` one-entry ARRAY maps, closed when `stack` unwinds."""
+    maps = []
+    for i in range(count):
+        m = bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, name=f"bench_bind{i}")
+        stack.callback(m.close)
+        maps.append(m)
+    return maps
 
 
 async def bind_concurrently(
@@ -76,19 +69,19 @@ def main() -> int:
     p.add_argument("--binds", type=int, default=20000, help="binds per setting")
     p.add_argument("--tasks", type=c.int_list, default=[1, 8, 64], help="e.g. 1,8,64")
     p.add_argument("--maps", type=int, default=16, help="maps bound in rotation")
-    p.add_argument("--repeat", type=int, default=3, help="runs of each, best kept")
+    p.add_argument("--repeat", type=int, default=5, help="runs of each, best kept")
     args = p.parse_args()
     if args.quick:
         args.binds, args.repeat = min(args.binds, 2000), 1
-    c.interrupt_on_sigterm()
     c.build()
+    rep = c.Report("bind")
     binds = args.binds
 
     runs: dict[str, list[float]] = {}
     with contextlib.ExitStack() as stack:
         obj = stack.enter_context(sync.load_object(c.bpf_object("nometa")))
         prog = next(iter(obj.programs.values()))
-        maps, source = make_maps(args.maps, stack)
+        maps = make_maps(args.maps, stack)
         for m in maps:  # the first bind of each map takes the slow path: untimed
             sync.bind_map(prog, m)
         c.anchor("bind_loop", 100)
@@ -113,7 +106,6 @@ def main() -> int:
 
     best = {k: min(v) for k, v in runs.items()}
     per_c = best["c_loop"] / binds
-    rep = c.Report("bind")
     ratios: dict[str, float | None] = {}
     goals: dict[str, str] = {}
     labels = {
@@ -135,7 +127,6 @@ def main() -> int:
     rep.figures.update(
         binds=binds,
         maps=len(maps),
-        map_source=source,
         repeat=args.repeat,
         tasks=args.tasks,
         runs=runs,
@@ -146,7 +137,7 @@ def main() -> int:
         used_maps_divergence={"unrecorded": held[0], "missing": held[1]},
     )
     print(
-        f"\n{binds} binds per setting over {len(maps)} maps ({source}), "
+        f"\n{binds} binds per setting over {len(maps)} ARRAY maps, "
         f"best of {args.repeat} (ratio: time per bind / C loop's)"
     )
     rep.table(["binder", "seconds", "us/bind", "binds/s", "ratio", "goal"])
@@ -155,4 +146,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(c.run(main))

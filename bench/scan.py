@@ -161,9 +161,8 @@ def main() -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the RSS points")
     args = p.parse_args()
     if args.quick:
-        args.objects, args.small, args.repeat = 100, 25, 2
+        args.objects, args.small, args.repeat = 250, 25, 2
     args.small = min(args.small, args.objects)
-    c.interrupt_on_sigterm()
     c.build()
     obj = c.bpf_object("multi")
     bpftool = bpftool_path()
@@ -254,7 +253,7 @@ def main() -> int:
             note = (
                 f"{tool_over_us}x bpfbind (>= 4: {goals['bpftool_json_over_bpfbind']})"
             )
-        rep.row(label, best[key], ratios[key], counts[key], note)
+        rep.row(label, best[key], ratios[key], counts[key] or "-", note)
     rep.table(["scanner", "seconds", "x floor", "programs", "goal"])
 
     fig.update(
@@ -291,4 +290,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(c.run(main))

@@ -236,8 +236,10 @@ def test_sync_scan_and_iter_scan(loaded: dict[int, Ours]) -> None:
 def test_records_agree_with_bpftool(loaded: dict[int, Ours], bpftool: Any) -> None:
     """The fields a record shares with `bpftool -j prog show` have bpftool's values."""
     listed = {e["id"]: e for e in json.loads(bpftool(["-j", "prog", "show"]))}
-    recs = {r.id: r for r in bpfbind.sync.scan(ids=sorted(loaded))}
+    recs = {r.id: r for r in bpfbind.sync.scan(ids=sorted(loaded), memlock=True)}
     assert set(recs) == set(loaded)
+    # memlock costs a /proc read per program: only read when asked for.
+    assert all(r.bytes_memlock is None for r in bpfbind.sync.scan(ids=sorted(loaded)))
     for ident, rec in recs.items():
         tool = listed[ident]
         assert rec.type == tool["type"]

@@ -73,10 +73,12 @@ class BpfObject:
         self._native.close()
 
     async def aclose(self) -> None:
-        from ._run import run
+        # Closing waits for calls in flight on the object's fds: inline when none is,
+        # in a worker thread otherwise, never blocking the loop.
+        if not self._native.try_close():
+            from ._run import run
 
-        # Closing waits for calls in flight on the object's fds: not on the loop.
-        await run(self._native.close)
+            await run(self._native.close)
 
     def __enter__(self) -> BpfObject:
         return self
@@ -209,14 +211,14 @@ def _scanner(
     name: str | None,
     prog_type: str | int | None,
     with_metadata_only: bool,
-    threads: int = 0,
+    memlock: bool = False,
 ) -> _native.Scanner:
     return _native.Scanner(
         ids=list(ids) if ids is not None else None,
         name=name,
         prog_type=_prog_type_number(prog_type),
         with_metadata_only=with_metadata_only,
-        threads=threads,
+        memlock=memlock,
     )
 
 
@@ -236,9 +238,11 @@ def iter_scan(
     prog_type: str | int | None = None,
     with_metadata_only: bool = False,
     batch: int = 256,
+    memlock: bool = False,
 ) -> Iterator[ProgramInfo]:
-    """Every loaded program (or those selected), in id order, `batch` at a time."""
-    s = _scanner(ids, name, prog_type, with_metadata_only)
+    """Every loaded program (or those selected), in id order, `batch` at a time.
+    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``."""
+    s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
     try:
         while chunk := s.next_batch(batch):
             yield from chunk
@@ -253,6 +257,7 @@ def scan(
     prog_type: str | int | None = None,
     with_metadata_only: bool = False,
     batch: int = 256,
+    memlock: bool = False,
 ) -> list[ProgramInfo]:
     """All loaded programs (or those selected) as a list."""
     return list(
@@ -262,5 +267,6 @@ def scan(
             prog_type=prog_type,
             with_metadata_only=with_metadata_only,
             batch=batch,
+            memlock=memlock,
         )
     )

@@ -87,6 +87,7 @@ class Object:
     @property
     def closed(self) -> bool: ...
     def close(self) -> None: ...
+    def try_close(self) -> bool: ...
 
 @final
 class ProgramInfo:
@@ -139,7 +140,7 @@ class Scanner:
         tag: str | None = None,
         with_metadata_only: bool = False,
         json: bool = False,
-        memlock: bool = True,
+        memlock: bool = False,
         threads: int = 0,
     ) -> None: ...
     def next_batch(self, n: int) -> list[ProgramInfo]: ...

@@ -17,16 +17,16 @@ pub enum FdKind {
 }
 
 pub fn fd_kind(fd: BorrowedFd<'_>) -> FdKind {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())) else {
-        return FdKind::Other;
-    };
-    if text.contains("\nprog_type:") {
-        FdKind::Prog
-    } else if text.contains("\nmap_type:") {
-        FdKind::Map
-    } else {
-        FdKind::Other
-    }
+    info::with_fdinfo(fd, |text| {
+        if text.contains("\nprog_type:") {
+            FdKind::Prog
+        } else if text.contains("\nmap_type:") {
+            FdKind::Map
+        } else {
+            FdKind::Other
+        }
+    })
+    .unwrap_or(FdKind::Other)
 }
 
 /// A program held by this process: its fd, id, and the maps it holds as far as we know.

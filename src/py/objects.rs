@@ -318,6 +318,21 @@ impl PyObject_ {
             self.btf.lock().unwrap_or_else(|e| e.into_inner()).take();
         });
     }
+    /// Closes every fd no call is using right now; true when all are closed. An event
+    /// loop calls this inline and hands `close()` to a thread only when it returns false.
+    fn try_close(&self) -> bool {
+        let mut all = true;
+        for p in &self.programs {
+            all &= p.get().handle.fd.try_close();
+        }
+        for m in &self.maps {
+            all &= m.get().handle.fd.try_close();
+        }
+        if all {
+            self.btf.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+        all
+    }
     #[getter]
     fn closed(&self) -> bool {
         self.programs.iter().all(|p| p.get().handle.fd.is_closed())

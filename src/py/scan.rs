@@ -120,7 +120,7 @@ pub struct PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=true, threads=0))]
+    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=false, threads=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         ids: Option<Vec<u32>>,

@@ -5,6 +5,7 @@ pub mod format;
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::btf::{BpftoolVersion, Btf, DumpOptions, Type, Value};
@@ -406,56 +407,59 @@ impl Scanner {
             if ids.is_empty() {
                 break;
             }
+            // Caches live for one batch: memory stays bounded by the batch, and an
+            // object's programs (adjacent ids) still share one BTF and map read.
+            self.caches = Caches::default();
             out = self.read_ids(&ids)?;
         }
         Ok(out)
     }
 
     fn read_ids(&self, ids: &[u32]) -> Result<Vec<ProgRecord>> {
+        // Workers take small runs of ids from a shared counter rather than fixed halves:
+        // a worker slowed by another process's load does not hold the batch up.
+        const RUN: usize = 8;
         let threads = match self.opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             t => t,
         }
-        .min(ids.len().div_ceil(8))
+        .min(ids.len().div_ceil(RUN))
         .max(1);
         let (caches, opts) = (&self.caches, &self.opts);
-        if threads == 1 {
-            let mut out = Vec::with_capacity(ids.len());
-            for &id in ids {
-                if let Some(r) = read_id(caches, opts, id)? {
-                    out.push(r);
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Vec<ProgRecord>)>> {
+            let mut done = Vec::new();
+            loop {
+                let start = next.fetch_add(RUN, Ordering::Relaxed);
+                if start >= ids.len() {
+                    return Ok(done);
+                }
+                let mut recs = Vec::with_capacity(RUN);
+                for &id in &ids[start..(start + RUN).min(ids.len())] {
+                    if let Some(r) = read_id(caches, opts, id)? {
+                        recs.push(r);
+                    }
+                }
+                done.push((start, recs));
+            }
+        };
+        let mut runs = std::thread::scope(|s| -> Result<Vec<(usize, Vec<ProgRecord>)>> {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            // This thread works too, then collects the others.
+            let mut all = work();
+            for h in helpers {
+                let part = h
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Invalid("scan worker panicked".into())));
+                match (&mut all, part) {
+                    (Ok(all), Ok(part)) => all.extend(part),
+                    (Ok(_), Err(e)) => all = Err(e),
+                    (Err(_), _) => {}
                 }
             }
-            return Ok(out);
-        }
-        let chunk = ids.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<ProgRecord>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ids
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        let mut out = Vec::with_capacity(part.len());
-                        for &id in part {
-                            if let Some(r) = read_id(caches, opts, id)? {
-                                out.push(r);
-                            }
-                        }
-                        Ok(out)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Invalid("scan worker panicked".into())))
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(ids.len());
-        for p in parts {
-            out.extend(p?);
-        }
-        Ok(out)
+            all
+        })?;
+        runs.sort_unstable_by_key(|(start, _)| *start);
+        Ok(runs.into_iter().flat_map(|(_, recs)| recs).collect())
     }
 }

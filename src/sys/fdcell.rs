@@ -36,6 +36,22 @@ impl FdCell {
         taken.is_some()
     }
 
+    /// Closes the fd unless a call is using it right now (then returns false and leaves
+    /// it open): lets an event loop close inline and fall back to a thread only if busy.
+    pub fn try_close(&self) -> bool {
+        match self.fd.try_write() {
+            Ok(mut guard) => {
+                guard.take();
+                true
+            }
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                p.into_inner().take();
+                true
+            }
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
         self.fd.read().unwrap_or_else(|p| p.into_inner()).is_none()
     }

@@ -160,12 +160,36 @@ pub fn fdinfo_memlock(fd: BorrowedFd<'_>) -> Option<u64> {
     fdinfo_field(fd, "memlock:")
 }
 
+/// Runs `f` on the text of /proc/self/fdinfo/<fd>: one open, one read, one close into a
+/// stack buffer (bpf fdinfo is a few hundred bytes), as scans do this per program.
+pub fn with_fdinfo<R>(fd: BorrowedFd<'_>, f: impl FnOnce(&str) -> R) -> Option<R> {
+    use std::io::Read;
+    let mut path = [0u8; 40];
+    let mut w = &mut path[..];
+    std::io::Write::write_fmt(&mut w, format_args!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    let len = 40 - w.len();
+    let path = std::str::from_utf8(&path[..len]).ok()?;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    Some(f(std::str::from_utf8(&buf[..n]).unwrap_or("")))
+}
+
 /// A numeric field of /proc/self/fdinfo/<fd> (`frozen:`, `memlock:`, ...).
 pub fn fdinfo_field(fd: BorrowedFd<'_>, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().parse().ok())
+    with_fdinfo(fd, |text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    })
+    .flatten()
 }
 
 #[cfg(test)]
