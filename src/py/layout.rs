@@ -193,10 +193,10 @@ fn desc_to_py<'py>(py: Python<'py>, d: &Desc) -> PyResult<Bound<'py, PyDict>> {
 #[pyfunction]
 pub fn object_layout<'py>(
     py: Python<'py>,
-    data: Vec<u8>,
+    data: &[u8],
     name: String,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let spec = py.detach(|| ObjectSpec::parse(&data, &name))?;
+    let spec = py.detach(|| ObjectSpec::parse(data, &name))?;
     let out = PyDict::new(py);
     out.set_item("name", &spec.name)?;
     let progs = PyList::empty(py);

@@ -112,8 +112,8 @@ impl PyProgram {
     }
     /// Runs the program once on `data` with BPF_PROG_TEST_RUN: (retval, duration_ns).
     #[pyo3(signature = (data=None, repeat=1))]
-    fn test_run(&self, py: Python<'_>, data: Option<Vec<u8>>, repeat: u32) -> PyResult<(u32, u32)> {
-        let data = data.unwrap_or_else(|| vec![0u8; 64]);
+    fn test_run(&self, py: Python<'_>, data: Option<&[u8]>, repeat: u32) -> PyResult<(u32, u32)> {
+        let data = data.map_or_else(|| vec![0u8; 64], <[u8]>::to_vec);
         let r = py.detach(|| {
             self.handle
                 .fd
@@ -210,7 +210,7 @@ impl PyMap {
         Ok(py.detach(|| pin_fd(&self.handle.fd, &p))?)
     }
     /// The value stored under `key` (bytes of key_size), or None.
-    fn lookup<'py>(&self, py: Python<'py>, key: Vec<u8>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
         if key.len() != self.key_size as usize {
             return Err(Error::Invalid(format!(
                 "key must be {} bytes, got {}",
@@ -233,7 +233,7 @@ impl PyMap {
             Err(e) => Err(e.into()),
         }
     }
-    fn update(&self, py: Python<'_>, key: Vec<u8>, value: Vec<u8>) -> PyResult<()> {
+    fn update(&self, py: Python<'_>, key: &[u8], value: &[u8]) -> PyResult<()> {
         if key.len() != self.key_size as usize || value.len() != self.value_size as usize {
             return Err(Error::Invalid(format!(
                 "key and value must be {} and {} bytes",
@@ -401,7 +401,7 @@ fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
 #[allow(clippy::too_many_arguments)]
 pub fn load_object(
     py: Python<'_>,
-    data: Vec<u8>,
+    data: &[u8],
     name: String,
     pin_dir: Option<PathBuf>,
     pin_maps: Option<PathBuf>,
@@ -416,7 +416,7 @@ pub fn load_object(
         no_bind_map,
     };
     let loaded = py.detach(|| {
-        let mut spec = ObjectSpec::parse(&data, &name)?;
+        let mut spec = ObjectSpec::parse(data, &name)?;
         for (section, value) in initial.into_iter().flatten() {
             set_initial(&mut spec, &section, value)?;
         }
@@ -450,10 +450,10 @@ fn set_initial(spec: &mut ObjectSpec, section: &str, value: Vec<u8>) -> Result<(
 /// The metadata of an object file, read offline:
 /// [(name, value, bpftool -j text, bpftool plain text, convention)].
 #[pyfunction]
-pub fn object_metadata(py: Python<'_>, data: Vec<u8>, name: String) -> PyResult<Py<PyList>> {
+pub fn object_metadata(py: Python<'_>, data: &[u8], name: String) -> PyResult<Py<PyList>> {
     type Item = (String, crate::btf::Value, String, String, &'static str);
     let items = py.detach(|| -> Result<Vec<Item>> {
-        let spec = ObjectSpec::parse(&data, &name)?;
+        let spec = ObjectSpec::parse(data, &name)?;
         let mut out = Vec::new();
         let Some(btf) = &spec.btf else { return Ok(out) };
         for m in &spec.maps {
