@@ -97,12 +97,7 @@ impl PyProgramInfo {
     #[getter]
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for v in self
-            .rec
-            .rodata_metadata
-            .iter()
-            .chain(self.rec.section_metadata.iter())
-        {
+        for v in self.rec.metadata() {
             d.set_item(&v.name, to_py(py, &v.value)?)?;
         }
         Ok(d)

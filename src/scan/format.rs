@@ -117,7 +117,7 @@ fn tag_hex(tag: &[u8; 8]) -> String {
 
 /// Metadata lines: bpftool's `.rodata` metadata first, then `.metadata` section variables.
 fn meta_vars(r: &ProgRecord) -> impl Iterator<Item = &super::MetaVar> {
-    r.rodata_metadata.iter().chain(r.section_metadata.iter())
+    r.metadata()
 }
 
 fn meta_text(v: &super::MetaVar, plain: bool) -> &str {

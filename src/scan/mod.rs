@@ -48,14 +48,21 @@ pub struct ProgRecord {
     pub map_ids: Vec<u32>,
     pub btf_id: u32,
     /// `bpf_metadata_*` variables of the first `.rodata` map (what bpftool shows).
-    pub rodata_metadata: Vec<MetaVar>,
+    pub rodata_metadata: Arc<Vec<MetaVar>>,
     /// Variables of `.metadata` section maps.
-    pub section_metadata: Vec<MetaVar>,
+    pub section_metadata: Vec<Arc<Vec<MetaVar>>>,
 }
 
 impl ProgRecord {
     pub fn has_metadata(&self) -> bool {
-        !self.rodata_metadata.is_empty() || !self.section_metadata.is_empty()
+        !self.rodata_metadata.is_empty() || self.section_metadata.iter().any(|v| !v.is_empty())
+    }
+
+    /// Every metadata variable: bpftool's `.rodata` ones first, then `.metadata` ones.
+    pub fn metadata(&self) -> impl Iterator<Item = &MetaVar> {
+        self.rodata_metadata
+            .iter()
+            .chain(self.section_metadata.iter().flat_map(|v| v.iter()))
     }
 }
 
@@ -296,7 +303,8 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
             return Ok(None);
         }
     }
-    let mut rodata_metadata = Vec::new();
+    // Shared with the per-batch cache and the other programs of the object: no copies.
+    let mut rodata_metadata = Arc::new(Vec::new());
     let mut section_metadata = Vec::new();
     let mut rodata_seen = false;
     for &mid in &map_ids {
@@ -304,9 +312,9 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
             // bpftool stops at the first .rodata-shaped map, metadata or not.
             Some(MapEntry::Rodata(v)) if !rodata_seen => {
                 rodata_seen = true;
-                rodata_metadata = v.as_ref().clone();
+                rodata_metadata = v;
             }
-            Some(MapEntry::Section(v)) => section_metadata.extend(v.iter().cloned()),
+            Some(MapEntry::Section(v)) => section_metadata.push(v),
             _ => {}
         }
     }
