@@ -28,7 +28,7 @@ fi
 PY=${PYTHON:-python3}
 export PIP_ROOT_USER_ACTION=ignore
 "$PY" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.9,<2" "anyio>=4.4" "pytest>=8" "pytest-asyncio>=0.24" "trio>=0.26" \
+    "maturin>=1.9,<2" "anyio>=4.7" "pytest>=8" "pytest-asyncio>=0.24" "trio>=0.26" \
     "mypy>=1.10" "ruff>=0.5"
 # The extension, built in release mode and installed editable into this Python.
 "$PY" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .

@@ -10,9 +10,9 @@ from types import TracebackType
 from typing import Any
 
 from . import _core, _native
-from ._core import BpfObject, MapRef, ProgRef
+from ._core import BpfObject, MapRef, ProgRef, Source
 from ._native import Map, Program, ProgramInfo
-from ._run import run, run_owned
+from ._run import run
 
 __all__ = [
     "MetadataStream",
@@ -24,7 +24,7 @@ __all__ = [
 
 
 async def load_object(
-    source: str | os.PathLike[str] | bytes,
+    source: Source,
     *,
     pin_dir: str | os.PathLike[str] | None = None,
     pin_maps: str | os.PathLike[str] | None = None,
@@ -33,18 +33,22 @@ async def load_object(
     initial: Mapping[str, bytes] | None = None,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program (see
-    `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``."""
-    return await run_owned(
-        lambda: _core.load_object(
-            source,
-            pin_dir=pin_dir,
-            pin_maps=pin_maps,
-            name=name,
-            bind=bind,
-            initial=initial,
-        ),
-        BpfObject.close,
+    `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``.
+
+    The load runs on bpfbind's native threads and wakes the event loop through an
+    eventfd. Cancelled, it leaves nothing behind: a load still running closes what
+    it created when it ends."""
+    import anyio
+
+    job = _native.start_load(
+        **_core.load_args(source, pin_dir, pin_maps, name, bind, initial)
     )
+    try:
+        await anyio.wait_readable(job)
+    except BaseException:
+        job.cancel()
+        raise
+    return BpfObject(job.result())
 
 
 async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:

@@ -110,18 +110,38 @@ class BpfObject:
         )
 
 
-def _object_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+
+
+def load_args(
+    source: Source,
+    pin_dir: str | os.PathLike[str] | None,
+    pin_maps: str | os.PathLike[str] | None,
+    name: str | None,
+    bind: str,
+    initial: Mapping[str, bytes] | None,
+) -> dict[str, Any]:
+    """The native load's arguments, checked: shared by the sync and async loads."""
+    if bind not in ("auto", "bind_map", "none"):
+        raise ValueError(f"bind must be 'auto', 'bind_map' or 'none', not {bind!r}")
+    args: dict[str, Any] = {
+        "pin_dir": os.fspath(pin_dir) if pin_dir is not None else None,
+        "pin_maps": os.fspath(pin_maps) if pin_maps is not None else None,
+        "no_fd_array": bind != "auto",
+        "no_bind_map": bind == "none",
+        "initial": dict(initial) if initial is not None else None,
+    }
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), "bpfbind"
-    path = os.fspath(source)
-    with open(path, "rb") as f:
-        data = f.read()
-    # libbpf's object name: the file name up to its first dot (multi.bpf.o: multi).
-    return data, os.path.basename(path).split(".", 1)[0]
+        args.update(data=bytes(source), name=name or "bpfbind")
+    else:
+        path = os.fspath(source)
+        # libbpf's object name: the file name up to its first dot (multi.bpf.o: multi).
+        args.update(path=path, name=name or os.path.basename(path).split(".", 1)[0])
+    return args
 
 
 def load_object(
-    source: str | os.PathLike[str] | bytes,
+    source: Source,
     *,
     pin_dir: str | os.PathLike[str] | None = None,
     pin_maps: str | os.PathLike[str] | None = None,
@@ -135,19 +155,11 @@ def load_object(
     declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused). ``bind`` forces a binding
     path: "auto", "bind_map" (no fd_array) or "none". ``initial`` replaces the initial
     value of data sections by name (``{".rodata": bytes}``), as skeletons do."""
-    if bind not in ("auto", "bind_map", "none"):
-        raise ValueError(f"bind must be 'auto', 'bind_map' or 'none', not {bind!r}")
-    data, default_name = _object_bytes(source)
-    native = _native.load_object(
-        data,
-        name or default_name,
-        pin_dir=os.fspath(pin_dir) if pin_dir is not None else None,
-        pin_maps=os.fspath(pin_maps) if pin_maps is not None else None,
-        no_fd_array=bind != "auto",
-        no_bind_map=bind == "none",
-        initial=dict(initial) if initial is not None else None,
-    )
-    return BpfObject(native)
+    args = load_args(source, pin_dir, pin_maps, name, bind, initial)
+    if "path" in args:
+        with open(args.pop("path"), "rb") as f:
+            args["data"] = f.read()
+    return BpfObject(_native.load_object(**args))
 
 
 def open_program(ref: ProgRef) -> Program:

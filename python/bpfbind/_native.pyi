@@ -155,6 +155,22 @@ def load_object(
     no_bind_map: bool = False,
     initial: dict[str, bytes] | None = None,
 ) -> Object: ...
+@final
+class LoadJob:
+    def fileno(self) -> int: ...
+    def result(self) -> Object: ...
+    def cancel(self) -> None: ...
+
+def start_load(
+    data: bytes | None = None,
+    path: str | None = None,
+    name: str = "",
+    pin_dir: str | None = None,
+    pin_maps: str | None = None,
+    no_fd_array: bool = False,
+    no_bind_map: bool = False,
+    initial: dict[str, bytes] | None = None,
+) -> LoadJob: ...
 def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
 def object_metadata(
     data: bytes, name: str

@@ -2,6 +2,7 @@
 //! which re-exports what is public.
 
 mod errors;
+mod jobs;
 mod layout;
 mod objects;
 mod scan;
@@ -11,6 +12,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 mod _native {
+    #[pymodule_export]
+    use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]
     use super::layout::object_layout;
     #[pymodule_export]

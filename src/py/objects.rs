@@ -340,7 +340,7 @@ impl PyObject_ {
     }
 }
 
-fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
+pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
     let metadata = pairs_to_dict(py, obj.metadata.iter().map(|(k, v)| (k.as_str(), v)))?;
     let mut programs = Vec::with_capacity(obj.programs.len());
     for p in obj.programs {
@@ -415,14 +415,22 @@ pub fn load_object(
         no_fd_array,
         no_bind_map,
     };
-    let loaded = py.detach(|| {
-        let mut spec = ObjectSpec::parse(data, &name)?;
-        for (section, value) in initial.into_iter().flatten() {
-            set_initial(&mut spec, &section, value)?;
-        }
-        load::load(&spec, &opts)
-    })?;
+    let loaded = py.detach(|| parse_and_load(data, &name, initial, &opts))?;
     wrap(py, loaded)
+}
+
+/// The whole of a load, GIL-free: parse, apply initial values, load.
+pub fn parse_and_load(
+    data: &[u8],
+    name: &str,
+    initial: Option<std::collections::HashMap<String, Vec<u8>>>,
+    opts: &LoadOptions,
+) -> Result<load::LoadedObject> {
+    let mut spec = ObjectSpec::parse(data, name)?;
+    for (section, value) in initial.into_iter().flatten() {
+        set_initial(&mut spec, &section, value)?;
+    }
+    load::load(&spec, opts)
 }
 
 /// Replaces the initial value of a data section's map (a skeleton's writes before load).
