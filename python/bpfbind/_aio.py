@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from . import _core, _native
-from ._core import BpfObject, MapRef, ProgRef, Source
+from ._core import BpfObject, Closing, MapRef, ProgRef, Source
 from ._native import Map, Program, ProgramInfo
 from ._run import run
 
@@ -68,7 +67,7 @@ async def find_metadata(prog: ProgRef) -> dict[str, Any]:
     return await run(lambda: _core.find_metadata(prog))
 
 
-class MetadataStream:
+class MetadataStream(Closing):
     """An async iterator over scan records, read `batch` programs at a time in a worker
     thread. Memory is bounded by one batch: the next is read only when this one is
     consumed. Records hold no fds; leaving early or cancelling only drops the caches."""
@@ -96,21 +95,10 @@ class MetadataStream:
             self._buf.extend(chunk)
         return self._buf.popleft()
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         self._done = True
         self._buf.clear()
         self._scanner.close()
-
-    async def __aenter__(self) -> MetadataStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def stream_metadata(

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Union
+from typing import Any, Self, Union
 
 from . import _native
 from ._native import Map, Program, ProgramInfo
 
 __all__ = [
     "BpfObject",
+    "Closing",
     "Id",
     "MapRef",
     "ProgRef",
@@ -33,7 +34,42 @@ ProgRef = Union[Program, int, str, "os.PathLike[str]"]
 MapRef = Union[Map, int, str, "os.PathLike[str]"]
 
 
-class BpfObject:
+class Closing:
+    """Closes on leaving ``with`` and ``async with`` blocks; subclasses define
+    ``close()`` and, where closing can wait, ``aclose()``."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class BpfObject(Closing):
     """A loaded object: its programs and maps by name, and its metadata.
 
     Close it (``close()``, ``with``, or ``async with``) to release every fd; what is
@@ -79,28 +115,6 @@ class BpfObject:
             from ._run import run
 
             await run(self._native.close)
-
-    def __enter__(self) -> BpfObject:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> BpfObject:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""

@@ -18,11 +18,10 @@ import struct
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from . import _native
-from ._core import BpfObject
+from ._core import BpfObject, Closing
 from ._core import load_object as _load_object
 from ._native import Map
 
@@ -308,7 +307,7 @@ class _SyncLoad(Generic[_S]):
         return target._load_blocking
 
 
-class Skeleton:
+class Skeleton(Closing):
     """Base of generated skeletons. A subclass sets OBJECT_NAME and OBJECT (ELF bytes)
     or OBJECT_PATH, and builds its views in ``__init__`` with ``_section``."""
 
@@ -381,28 +380,6 @@ class Skeleton:
         if self.obj is not None:
             self.obj.close()
             self.obj = None
-
-    def __enter__(self: _S) -> _S:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self: _S) -> _S:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------- the generator
