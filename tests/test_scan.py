@@ -389,12 +389,18 @@ def test_scans_race_with_loads_and_closes(
     errors: list[BaseException] = []
     stop = threading.Event()
 
+    scans_done = [0]
+
     def churn() -> None:
         window: deque[bpfbind.BpfObject] = deque()
-        deadline = time.monotonic() + 2.0
+        # About 2 s, and at least until three scans had churned programs alive from
+        # start to end (a host with many programs makes scans slow); bounded.
+        start = time.monotonic()
         try:
             for i in range(20_000):
-                if time.monotonic() > deadline or stop.is_set():
+                elapsed = time.monotonic() - start
+                enough = elapsed > 2 and scans_done[0] >= 3
+                if stop.is_set() or elapsed > 30 or enough:
                     break
                 name = CHURN[i % len(CHURN)]
                 obj = bpfbind.sync.load_object(bpf_objs[name])
@@ -436,6 +442,8 @@ def test_scans_race_with_loads_and_closes(
             with lock:
                 throughout = at_start & alive
             scans += 1
+            if throughout:
+                scans_done[0] += 1
             ids = [r.id for r in recs]
             assert_increasing(ids)
             # A program that existed for the whole scan is in it (nometa drops out of
