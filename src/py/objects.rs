@@ -45,23 +45,23 @@ pub struct PyProgram {
     #[pyo3(get)]
     pub prog_type: u32,
     pub tag: [u8; 8],
-    pub pins: Mutex<Vec<PathBuf>>,
 }
 
 impl PyProgram {
+    /// A handle for a program fd (checked to be one) this process did not load.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        if fd_kind(fd.as_fd()) != FdKind::Prog {
+            return Err(Error::Invalid("that is not a BPF program".into()));
+        }
         let mut ids = Vec::new();
         let pi = info::prog_info(fd.as_fd(), &mut ids)?;
-        let name = crate::scan::read_fd(&fd, &Default::default())
-            .map(|r| r.name)
-            .unwrap_or_else(|_| info::name_str(&pi.name).to_string());
+        let name = crate::scan::program_name(fd.as_fd(), &pi);
         Ok(PyProgram {
-            handle: Arc::new(ProgHandle::new(fd)?),
+            handle: Arc::new(ProgHandle::from_parts(fd, pi.id, &ids)),
             name,
             section: None,
             prog_type: pi.prog_type,
             tag: pi.tag,
-            pins: Mutex::new(Vec::new()),
         })
     }
 }
@@ -93,12 +93,7 @@ impl PyProgram {
     /// Pins the program at `path` on a bpffs.
     fn pin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let p = path_string(&path)?;
-        py.detach(|| pin_fd(&self.handle.fd, &p))?;
-        self.pins
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(path);
-        Ok(())
+        Ok(py.detach(|| pin_fd(&self.handle.fd, &p))?)
     }
     /// The ids of the maps the program holds, as this process has recorded them.
     fn used_maps(&self) -> Vec<u32> {
@@ -353,7 +348,6 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 section: Some(p.section),
                 prog_type: p.prog_type,
                 tag: p.tag,
-                pins: Mutex::new(p.pinned.into_iter().collect()),
             },
         )?);
     }

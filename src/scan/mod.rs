@@ -286,6 +286,14 @@ fn full_name(caches: &Caches, fd: BorrowedFd<'_>, pi: &info::ProgInfo) -> Result
     })
 }
 
+/// The program's full name: the kernel's, or from BTF func_info where it was truncated.
+pub fn program_name(fd: BorrowedFd<'_>, pi: &info::ProgInfo) -> String {
+    full_name(&Caches::default(), fd, pi)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| info::name_str(&pi.name).to_string())
+}
+
 /// Reads one program, or None when it vanished (or a filter excludes it).
 fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option<ProgRecord>> {
     let mut map_ids = Vec::new();
