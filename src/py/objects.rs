@@ -218,7 +218,7 @@ impl PyMap {
         match py.detach(|| {
             self.handle
                 .fd
-                .with(|fd| sys::map_lookup(fd, &key, &mut value))
+                .with(|fd| sys::map_lookup(fd, key, &mut value))
         }) {
             Ok(()) => Ok(Some(PyBytes::new(py, &value))),
             Err(Error::Sys {
@@ -236,11 +236,7 @@ impl PyMap {
             ))
             .into());
         }
-        Ok(py.detach(|| {
-            self.handle
-                .fd
-                .with(|fd| sys::map_update(fd, &key, &value, 0))
-        })?)
+        Ok(py.detach(|| self.handle.fd.with(|fd| sys::map_update(fd, key, value, 0)))?)
     }
     fn close(&self, py: Python<'_>) {
         py.detach(|| self.handle.fd.close());
