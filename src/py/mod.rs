@@ -10,7 +10,7 @@ mod values;
 
 use pyo3::prelude::*;
 
-#[pymodule]
+#[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
     use super::jobs::{start_load, PyLoadJob};
