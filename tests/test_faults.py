@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import bpfbind
+
 pytestmark = pytest.mark.kernel
 
 HELPER = Path(__file__).with_name("seccomp_faults.py")
@@ -163,3 +165,13 @@ def test_bind_map_failing_midway_fails_the_load_cleanly(
     )
     assert "probing what the kernel supports" in r["message"]
     assert "os error" not in r["message"]
+
+
+def test_unbound_metadata_is_logged(
+    bpf_objs: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="bpfbind"):
+        obj = bpfbind.sync.load_object(bpf_objs["metadata_unused"], bind="none")
+        obj.close()
+    assert obj.binding == "unbound"
+    assert any("not bound" in r.getMessage() for r in caplog.records)

@@ -81,6 +81,12 @@ class BpfObject(Closing):
         self._native = native
         self.programs: Mapping[str, Program] = {p.name: p for p in native.programs}
         self.maps: Mapping[str, Map] = {m.name: m for m in native.maps}
+        if native.warnings:
+            import logging  # only here: it costs `import bpfbind` a third more
+
+            # e.g. metadata left unbound on a kernel without fd_array_cnt/PROG_BIND_MAP
+            for w in native.warnings:
+                logging.getLogger("bpfbind").warning("%s: %s", native.name, w)
 
     @property
     def name(self) -> str:
