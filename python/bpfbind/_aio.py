@@ -56,8 +56,8 @@ async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:
     Between a `Program` and a `Map` this is one syscall of about a microsecond, made
     inline: a thread hop would cost a hundred times more. Named by fd, id or path, the
     handles are opened (several syscalls and /proc reads) in a worker thread."""
-    if isinstance(prog, Program) and isinstance(map, Map):
-        _native.bind_map(prog, map, flags)
+    if type(prog) is Program and type(map) is Map:  # both classes are final
+        _bind(prog, map, flags)
         return
     await run(lambda: _core.bind_map(prog, map, flags=flags))
 
@@ -65,6 +65,9 @@ async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:
 async def find_metadata(prog: ProgRef) -> dict[str, Any]:
     """One program's metadata: `prog` is a Program, an fd, an `Id` or a pinned path."""
     return await run(lambda: _core.find_metadata(prog))
+
+
+_bind = _native.bind_map
 
 
 class MetadataStream(Closing):
