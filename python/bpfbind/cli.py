@@ -91,42 +91,59 @@ def _dispatch(words: list[str], flags: dict[str, bool]) -> int:
 
 
 def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
-    single = False
-    scanner: _native.Scanner
-    opts = {"json": True, "memlock": True}
     match rest:
         case []:
-            scanner = _native.Scanner(**opts)  # type: ignore[arg-type]
+            return _stream(_native.Scanner(json=True, memlock=True), flags)
         case ["id", ident]:
             if not ident.isdigit():
                 raise UsageError(f"can't parse {ident} as ID")
-            single = True
-            p = _native.open_program(id=int(ident))
-            try:
-                recs = [_native.read_program(p.fd, json=True)]
-            finally:
-                p.close()
-            return _print(recs, flags, single)
+            return _show_one(_native.open_program(id=int(ident)), flags)
         case ["pinned", path]:
-            single = True
-            p = _native.open_program(path=path)
-            try:
-                recs = [_native.read_program(p.fd, json=True)]
-            finally:
-                p.close()
-            return _print(recs, flags, single)
+            return _show_one(_native.open_program(path=path), flags)
         case ["name", name]:
-            scanner = _native.Scanner(name=name, **opts)  # type: ignore[arg-type]
+            scanner = _native.Scanner(name=name, json=True, memlock=True)
         case ["tag", tag]:
-            scanner = _native.Scanner(tag=tag, **opts)  # type: ignore[arg-type]
+            scanner = _native.Scanner(tag=tag, json=True, memlock=True)
         case _:
             raise UsageError(f"expected id, pinned, name or tag, got {' '.join(rest)}")
+    # Like bpftool: one match prints an object, several a list; so collect (a name or
+    # tag selects few programs).
     recs = []
     while chunk := scanner.next_batch(1024):
         recs.extend(chunk)
-    if rest and not recs:
+    if not recs:
         return _fail(f"no program with {rest[0]} {rest[1]} found")
-    return _print(recs, flags, single or (bool(rest) and len(recs) == 1))
+    return _print(recs, flags, single=len(recs) == 1)
+
+
+def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:
+    try:
+        rec = _native.read_program(prog.fd, json=True)
+    finally:
+        prog.close()
+    return _print([rec], flags, single=True)
+
+
+def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
+    """The whole host, printed batch by batch: memory stays bounded by a batch."""
+    first = True
+    if flags["json"]:
+        _out("[")
+    while chunk := scanner.next_batch(1024):
+        if not flags["json"]:
+            _out(_native.format_plain(chunk, metadata_only=flags["metadata"]))
+            continue
+        # The list's items are rendered alone (`single` joins them with commas, no
+        # brackets); pretty-printing depends only on depth, so a chunk renders the
+        # same wherever it stands in the list.
+        text = _native.format_json(chunk, single=True)
+        if flags["pretty"]:
+            text = _native.format_json(chunk, pretty=True)[1:].removesuffix("\n]")
+        _out(("" if first else ",") + text)
+        first = False
+    if flags["json"]:
+        _out("\n]\n" if flags["pretty"] and not first else "]\n")
+    return 0
 
 
 def _print(
