@@ -125,24 +125,28 @@ def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:
 
 
 def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
-    """The whole host, printed batch by batch: memory stays bounded by a batch."""
-    first = True
-    if flags["json"]:
-        _out("[")
-    while chunk := scanner.next_batch(1024):
-        if not flags["json"]:
+    """The whole host, printed batch by batch: memory stays bounded by a batch. The
+    first batch is read before anything is printed, so an error prints only itself."""
+    chunk = scanner.next_batch(1024)
+    if not flags["json"]:
+        while chunk:
             _out(_native.format_plain(chunk, metadata_only=flags["metadata"]))
-            continue
-        # The list's items are rendered alone (`single` joins them with commas, no
+            chunk = scanner.next_batch(1024)
+        return 0
+    parts = 0
+    _out("[")
+    while chunk:
+        # A list's items rendered alone (`single` joins them with commas, without
         # brackets); pretty-printing depends only on depth, so a chunk renders the
         # same wherever it stands in the list.
-        text = _native.format_json(chunk, single=True)
         if flags["pretty"]:
             text = _native.format_json(chunk, pretty=True)[1:].removesuffix("\n]")
-        _out(("" if first else ",") + text)
-        first = False
-    if flags["json"]:
-        _out("\n]\n" if flags["pretty"] and not first else "]\n")
+        else:
+            text = _native.format_json(chunk, single=True)
+        _out(("," if parts else "") + text)
+        parts += 1
+        chunk = scanner.next_batch(1024)
+    _out("\n]\n" if flags["pretty"] and parts else "]\n")
     return 0
 
 
