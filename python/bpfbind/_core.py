@@ -4,9 +4,9 @@ object, fd, id or pinned path, and the blocking forms of every call (`bpfbind.sy
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self, Union
+from typing import Any, Self, TypeVar, Union
 
 from . import _native
 from ._native import Map, Program, ProgramInfo
@@ -24,6 +24,9 @@ __all__ = [
     "open_program",
     "scan",
 ]
+
+
+T = TypeVar("T")
 
 
 class Id(int):
@@ -182,26 +185,24 @@ def load_object(
     return BpfObject(_native.load_object(**args))
 
 
+def _open(opener: Callable[..., T], ref: Any, handle: type[Program | Map]) -> T:
+    if isinstance(ref, handle):
+        return opener(fd=ref.fd)
+    if isinstance(ref, Id):
+        return opener(id=int(ref))
+    if isinstance(ref, int):
+        return opener(fd=ref)
+    return opener(path=os.fspath(ref))
+
+
 def open_program(ref: ProgRef) -> Program:
     """A new Program handle for an fd (duplicated), an `Id`, or a pinned path."""
-    if isinstance(ref, Program):
-        return _native.open_program(fd=ref.fd)
-    if isinstance(ref, Id):
-        return _native.open_program(id=int(ref))
-    if isinstance(ref, int):
-        return _native.open_program(fd=ref)
-    return _native.open_program(path=os.fspath(ref))
+    return _open(_native.open_program, ref, Program)
 
 
 def open_map(ref: MapRef) -> Map:
     """A new Map handle for an fd (duplicated), an `Id`, or a pinned path."""
-    if isinstance(ref, Map):
-        return _native.open_map(fd=ref.fd)
-    if isinstance(ref, Id):
-        return _native.open_map(id=int(ref))
-    if isinstance(ref, int):
-        return _native.open_map(fd=ref)
-    return _native.open_map(path=os.fspath(ref))
+    return _open(_native.open_map, ref, Map)
 
 
 def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:

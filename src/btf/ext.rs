@@ -1,7 +1,7 @@
 //! `.BTF.ext` bytes -> `BtfExt`: the per-section func_info and line_info blocks.
 //! CO-RE relocation records are not needed by a loader without CO-RE and are skipped.
 
-use super::parse::{sub_range, u16_at, u32_at, MAGIC};
+use super::parse::{check_magic, sub_range, u32_at};
 use super::types::{Btf, BtfExt, FuncInfo, LineInfo};
 use crate::error::{Error, Result};
 
@@ -28,20 +28,7 @@ impl BtfExt {
                 ),
             ));
         }
-        let magic = u16_at(data, 0).unwrap_or_default();
-        if magic == MAGIC.swap_bytes() {
-            return Err(err(0, "big-endian BTF.ext is not supported"));
-        }
-        if magic != MAGIC {
-            return Err(err(
-                0,
-                format!("bad magic {magic:#06x}, expected {MAGIC:#06x}"),
-            ));
-        }
-        let version = data.get(2).copied().unwrap_or_default();
-        if version != 1 {
-            return Err(err(2, format!("unsupported BTF.ext version {version}")));
-        }
+        check_magic(data, SEC)?;
         let flags = data.get(3).copied().unwrap_or_default();
         if flags != 0 {
             return Err(err(3, format!("unsupported BTF.ext flags {flags:#x}")));

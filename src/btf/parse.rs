@@ -67,6 +67,27 @@ impl Strings<'_> {
     }
 }
 
+/// The magic and version at the start of a `.BTF` or `.BTF.ext` blob of at least 3
+/// bytes: little-endian and version 1 are all a loader needs to read.
+pub(crate) fn check_magic(data: &[u8], section: &str) -> Result<()> {
+    let bad = |offset: u64, msg: String| Error::format(section, offset, msg);
+    let magic = u16_at(data, 0).unwrap_or_default();
+    if magic == MAGIC.swap_bytes() {
+        return Err(bad(0, format!("big-endian {section} is not supported")));
+    }
+    if magic != MAGIC {
+        return Err(bad(
+            0,
+            format!("bad magic {magic:#06x}, expected {MAGIC:#06x}"),
+        ));
+    }
+    let version = data.get(2).copied().unwrap_or_default();
+    if version != 1 {
+        return Err(bad(2, format!("unsupported {section} version {version}")));
+    }
+    Ok(())
+}
+
 impl Btf {
     /// Parses a raw `.BTF` blob (little-endian, as clang emits it for bpfel and as the
     /// kernel returns it on little-endian hosts).
@@ -77,20 +98,7 @@ impl Btf {
                 format!("header needs {HDR_LEN} bytes, the blob has {}", data.len()),
             ));
         }
-        let magic = u16_at(data, 0).unwrap_or_default();
-        if magic == MAGIC.swap_bytes() {
-            return Err(err(0, "big-endian BTF is not supported"));
-        }
-        if magic != MAGIC {
-            return Err(err(
-                0,
-                format!("bad magic {magic:#06x}, expected {MAGIC:#06x}"),
-            ));
-        }
-        let version = data.get(2).copied().unwrap_or_default();
-        if version != 1 {
-            return Err(err(2, format!("unsupported BTF version {version}")));
-        }
+        check_magic(data, SEC)?;
         let field = |off| u32_at(data, off).unwrap_or_default();
         let hdr_len = field(4);
         let hdr_end = usize::try_from(hdr_len)
