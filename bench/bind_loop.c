@@ -43,7 +43,7 @@ static int create_map(void)
 int main(int argc, char **argv)
 {
 	unsigned long n, m = 1, i;
-	int prog_fd, map_fds[256];
+	int prog_fd, *map_fds;
 	double start, seconds;
 	union bpf_attr attr;
 
@@ -54,9 +54,10 @@ int main(int argc, char **argv)
 	n = parse_count(argv[1], "N");
 	if (argc == 3)
 		m = parse_count(argv[2], "M");
-	if (m < 1 || m > 256) {
-		fprintf(stderr, "M must be 1..256\n");
-		return 2;
+	map_fds = calloc(m, sizeof(*map_fds));
+	if (!map_fds) {
+		perror("calloc");
+		return 1;
 	}
 
 	prog_fd = load_prog();
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 	printf("{\"n\":%lu,\"maps\":%lu,\"seconds\":%.9f}\n", n, m, seconds);
 	for (i = 0; i < m; i++)
 		close(map_fds[i]);
+	free(map_fds);
 	close(prog_fd);
 	return 0;
 }

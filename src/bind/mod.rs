@@ -86,11 +86,19 @@ impl ProgHandle {
         self.lock().iter().copied().collect()
     }
 
-    /// Binds `map` (whose id is `map_id`) to this program. The record is updated under the
-    /// same lock as the syscall, so no reader sees a bind the record lacks for long, and two
-    /// binds never interleave their updates.
+    /// Binds `map` to this program. The record is updated under the same lock as the
+    /// syscall, so no reader sees a bind the record lacks, and two binds never interleave
+    /// their updates.
+    ///
+    /// A map the record already holds is not bound again: the kernel never drops a map
+    /// from a live program's used maps, and the map's id names that very map while our
+    /// handle keeps it alive, so the syscall could only answer "already bound" (0).
     pub fn bind(&self, map: &MapHandle, flags: u32) -> Result<()> {
         let mut used = self.lock();
+        if flags == 0 && used.contains(&map.id) {
+            // Both handles must still be open, as the syscall would require.
+            return self.fd.with(|_| map.fd.with(|_| Ok(())));
+        }
         self.fd.with(|p| {
             map.fd
                 .with(|m| sys::prog_bind_map(p, m, flags))
