@@ -175,3 +175,35 @@ def test_unbound_metadata_is_logged(
         obj.close()
     assert obj.binding == "unbound"
     assert any("not bound" in r.getMessage() for r in caplog.records)
+
+
+def test_repeat_bind_is_answered_from_the_record(bpf_objs: dict[str, Path]) -> None:
+    # With every BPF_PROG_BIND_MAP failing, binding a map the program already holds
+    # (its metadata map, bound at load through fd_array) still succeeds: the kernel
+    # could only have answered 0. A new map reaches the kernel and fails.
+    rules = [{"cmd": PROG_BIND_MAP, "errno": errno.ENOMEM}]
+    code = f"""
+import json, sys, bpfbind
+sys.path.insert(0, {str(HELPER.parent)!r})
+import seccomp_faults
+obj = bpfbind.sync.load_object({str(bpf_objs["metadata_unused"])!r})
+prog = obj.programs["prog"]
+meta = next(m for m in obj.maps.values() if m.is_metadata)
+seccomp_faults.install({rules!r})  # from here on, every bind fails in the kernel
+bpfbind.sync.bind_map(prog, meta)
+fresh = bpfbind.create_map(2, 4, 4, 1)
+try:
+    bpfbind.sync.bind_map(prog, fresh)
+    out = "bound"
+except bpfbind.BpfError as e:
+    out = [e.errno, e.command]
+print(json.dumps(out))
+"""
+    proc = subprocess.run(
+        [sys.executable, str(HELPER), "[]", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [errno.ENOMEM, "BPF_PROG_BIND_MAP"]
