@@ -103,6 +103,8 @@ pub struct Scanner {
     cursor: u32,
     /// An explicit id list instead of the walk.
     ids: Option<std::vec::IntoIter<u32>>,
+    /// The next batch's ids, walked while the workers read the previous batch.
+    prefetched: Option<Vec<u32>>,
     done: bool,
 }
 
@@ -388,26 +390,16 @@ impl Scanner {
                 v.dedup();
                 v.into_iter()
             }),
+            prefetched: None,
             done: false,
         }
     }
 
     fn next_ids(&mut self, n: usize) -> Result<Vec<u32>> {
-        let mut out = Vec::with_capacity(n);
-        if let Some(it) = &mut self.ids {
-            out.extend(it.by_ref().take(n));
-            return Ok(out);
+        match &mut self.ids {
+            Some(it) => Ok(it.by_ref().take(n).collect()),
+            None => walk_ids(&mut self.cursor, n),
         }
-        while out.len() < n {
-            match sys::next_id(IdKind::Prog, self.cursor)? {
-                Some(id) => {
-                    self.cursor = id;
-                    out.push(id);
-                }
-                None => break,
-            }
-        }
-        Ok(out)
     }
 
     /// The next up to `n` programs, in id order; empty when the scan is over. The batch is
@@ -416,7 +408,16 @@ impl Scanner {
         let n = n.max(1);
         let mut out = Vec::new();
         while out.is_empty() && !self.done {
-            let ids = self.next_ids(n)?;
+            let ids = match self.prefetched.take() {
+                // A walk that met the end early is topped up now: programs loaded
+                // since then are in this scan, as they would be without the prefetch.
+                Some(mut ids) if ids.len() < n => {
+                    ids.extend(walk_ids(&mut self.cursor, n - ids.len())?);
+                    ids
+                }
+                Some(ids) => ids,
+                None => self.next_ids(n)?,
+            };
             if ids.len() < n {
                 self.done = true;
             }
@@ -426,56 +427,88 @@ impl Scanner {
             // Caches live for one batch: memory stays bounded by the batch, and an
             // object's programs (adjacent ids) still share one BTF and map read.
             self.caches = Caches::default();
-            out = self.read_ids(&ids)?;
+            let walk_next = (!self.done && self.ids.is_none()).then_some((&mut self.cursor, n));
+            let (recs, next) = read_ids(&self.caches, &self.opts, &ids, walk_next)?;
+            self.prefetched = next;
+            out = recs;
         }
         Ok(out)
     }
+}
 
-    fn read_ids(&self, ids: &[u32]) -> Result<Vec<ProgRecord>> {
-        // Workers take small runs of ids from a shared counter rather than fixed halves:
-        // a worker slowed by another process's load does not hold the batch up.
-        const RUN: usize = 8;
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            t => t,
+/// Up to `n` program ids after `*cursor`, advancing it: a chain of GET_NEXT_ID calls.
+fn walk_ids(cursor: &mut u32, n: usize) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match sys::next_id(IdKind::Prog, *cursor)? {
+            Some(id) => {
+                *cursor = id;
+                out.push(id);
+            }
+            None => break,
         }
-        .min(ids.len().div_ceil(RUN))
-        .max(1);
-        let (caches, opts) = (&self.caches, &self.opts);
-        let next = AtomicUsize::new(0);
-        let work = || -> Result<Vec<(usize, Vec<ProgRecord>)>> {
-            let mut done = Vec::new();
-            loop {
-                let start = next.fetch_add(RUN, Ordering::Relaxed);
-                if start >= ids.len() {
-                    return Ok(done);
-                }
-                let mut recs = Vec::with_capacity(RUN);
-                for &id in &ids[start..(start + RUN).min(ids.len())] {
-                    if let Some(r) = read_id(caches, opts, id)? {
-                        recs.push(r);
-                    }
-                }
-                done.push((start, recs));
-            }
-        };
-        let mut runs = std::thread::scope(|s| -> Result<Vec<(usize, Vec<ProgRecord>)>> {
-            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-            // This thread works too, then collects the others.
-            let mut all = work();
-            for h in helpers {
-                let part = h
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::Invalid("scan worker panicked".into())));
-                match (&mut all, part) {
-                    (Ok(all), Ok(part)) => all.extend(part),
-                    (Ok(_), Err(e)) => all = Err(e),
-                    (Err(_), _) => {}
-                }
-            }
-            all
-        })?;
-        runs.sort_unstable_by_key(|(start, _)| *start);
-        Ok(runs.into_iter().flat_map(|(_, recs)| recs).collect())
     }
+    Ok(out)
+}
+
+type Runs = Vec<(usize, Vec<ProgRecord>)>;
+
+/// Reads `ids` with worker threads, in runs of ids taken from a shared counter (a worker
+/// slowed by another process does not hold the batch up). When `walk_next` asks for
+/// it, this thread walks the next batch's ids meanwhile, instead of reading: the serial
+/// chain of GET_NEXT_ID calls then overlaps the reads rather than preceding them.
+fn read_ids(
+    caches: &Caches,
+    opts: &ScanOptions,
+    ids: &[u32],
+    walk_next: Option<(&mut u32, usize)>,
+) -> Result<(Vec<ProgRecord>, Option<Vec<u32>>)> {
+    const RUN: usize = 8;
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    }
+    .min(ids.len().div_ceil(RUN))
+    .max(1);
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<Runs> {
+        let mut done = Vec::new();
+        loop {
+            let start = next.fetch_add(RUN, Ordering::Relaxed);
+            if start >= ids.len() {
+                return Ok(done);
+            }
+            let mut recs = Vec::with_capacity(RUN);
+            for &id in &ids[start..(start + RUN).min(ids.len())] {
+                if let Some(r) = read_id(caches, opts, id)? {
+                    recs.push(r);
+                }
+            }
+            done.push((start, recs));
+        }
+    };
+    let walking = walk_next.is_some();
+    let helpers = if walking { threads } else { threads - 1 };
+    let (mut runs, walked) = std::thread::scope(|s| -> Result<(Runs, Option<Vec<u32>>)> {
+        let helpers: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
+        let walked = walk_next.map(|(cursor, n)| walk_ids(cursor, n));
+        // Without a walk to do, this thread reads too.
+        let mut all = if walking { Ok(Vec::new()) } else { work() };
+        for h in helpers {
+            let part = h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("scan worker panicked".into())));
+            match (&mut all, part) {
+                (Ok(all), Ok(part)) => all.extend(part),
+                (Ok(_), Err(e)) => all = Err(e),
+                (Err(_), _) => {}
+            }
+        }
+        Ok((all?, walked.transpose()?))
+    })?;
+    runs.sort_unstable_by_key(|(start, _)| *start);
+    Ok((
+        runs.into_iter().flat_map(|(_, recs)| recs).collect(),
+        walked,
+    ))
 }
