@@ -293,13 +293,12 @@ def scan(
     memlock: bool = False,
 ) -> list[ProgramInfo]:
     """All loaded programs (or those selected) as a list."""
-    return list(
-        iter_scan(
-            ids=ids,
-            name=name,
-            prog_type=prog_type,
-            with_metadata_only=with_metadata_only,
-            batch=batch,
-            memlock=memlock,
-        )
-    )
+    s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
+    out: list[ProgramInfo] = []
+    try:
+        # Whole batches: no per-record generator step.
+        while chunk := s.next_batch(batch):
+            out += chunk
+    finally:
+        s.close()
+    return out
