@@ -1,5 +1,6 @@
-"""The async API (asyncio and trio, through anyio): every call runs its syscalls in a
-worker thread, and a cancelled call leaves no fd or kernel object behind."""
+"""The async API (asyncio and trio, through anyio): loads run on bpfbind's native
+threads, scans and lookups in worker threads, binds between objects inline (one short
+syscall at most); a cancelled call leaves no fd or kernel object behind."""
 
 from __future__ import annotations
 
