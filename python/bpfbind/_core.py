@@ -158,9 +158,13 @@ def load_args(
         args.update(data=bytes(source), name=name or "bpfbind")
     else:
         path = os.fspath(source)
-        # libbpf's object name: the file name up to its first dot (multi.bpf.o: multi).
-        args.update(path=path, name=name or os.path.basename(path).split(".", 1)[0])
+        args.update(path=path, name=name or object_name(path))
     return args
+
+
+def object_name(path: str | os.PathLike[str]) -> str:
+    """libbpf's object name: the file name up to its first dot (multi.bpf.o: multi)."""
+    return os.path.basename(os.fspath(path)).split(".", 1)[0]
 
 
 def load_object(

@@ -4,7 +4,6 @@ plus offline `metadata` of object files and `feature probe`."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -177,9 +176,7 @@ def _prog_load(obj: str, path: str, *, all_: bool) -> int:
 
 
 def _metadata(obj: str, flags: dict[str, bool]) -> int:
-    data = Path(obj).read_bytes()
-    name = os.path.basename(obj).rsplit(".", 1)[0]
-    items = _native.object_metadata(data, name)
+    items = _native.object_metadata(Path(obj).read_bytes(), _core.object_name(obj))
     if flags["json"]:
         text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _, _ in items) + "}"
         _out((_native_pretty(text) if flags["pretty"] else text) + "\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from . import _native
-from ._core import BpfObject, Closing
+from ._core import BpfObject, Closing, object_name
 from ._core import load_object as _load_object
 from ._native import Map
 
@@ -697,7 +697,7 @@ def main(argv: Sequence[str]) -> int:
     args = ap.parse_args(list(argv))
     path = Path(args.object)
     data = path.read_bytes()
-    name = args.name or path.name.split(".", 1)[0]
+    name = args.name or object_name(path)
     output = Path(args.output or f"{_ident(name)}_skel.py")
     ref = None
     if args.reference:

@@ -201,17 +201,7 @@ mod tests {
     }
 
     fn format_err(r: Result<BtfExt>) -> (u64, String) {
-        match r {
-            Err(Error::Format {
-                section,
-                offset,
-                msg,
-            }) => {
-                assert_eq!(section, ".BTF.ext");
-                (offset, msg)
-            }
-            other => panic!("expected a Format error, got {other:?}"),
-        }
+        super::super::testutil::format_err(".BTF.ext", r)
     }
 
     #[test]

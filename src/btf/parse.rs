@@ -542,17 +542,7 @@ mod tests {
     use super::*;
 
     fn format_err(r: Result<Btf>) -> (u64, String) {
-        match r {
-            Err(Error::Format {
-                section,
-                offset,
-                msg,
-            }) => {
-                assert_eq!(section, ".BTF");
-                (offset, msg)
-            }
-            other => panic!("expected a Format error, got {other:?}"),
-        }
+        super::super::testutil::format_err(".BTF", r)
     }
 
     fn set_u32(data: &mut [u8], off: usize, v: u32) {

@@ -2,6 +2,22 @@
 //! parser is checked against an independent spelling of the format.
 
 use super::types::kind;
+use crate::error::{Error, Result};
+
+/// The (offset, message) of the Format error `r` must be, raised in `section`.
+pub fn format_err<T: std::fmt::Debug>(section: &str, r: Result<T>) -> (u64, String) {
+    match r {
+        Err(Error::Format {
+            section: s,
+            offset,
+            msg,
+        }) => {
+            assert_eq!(s, section);
+            (offset, msg)
+        }
+        other => panic!("expected a Format error, got {other:?}"),
+    }
+}
 
 fn put(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());

@@ -108,6 +108,31 @@ pub struct MapSpec {
 }
 
 impl MapSpec {
+    /// The ELF section an internal map holds (".rodata", ".metadata", ...); None for a
+    /// BTF-defined map.
+    pub fn section(&self) -> Option<&str> {
+        match &self.origin {
+            MapOrigin::Data { section } => Some(section),
+            MapOrigin::Metadata => Some(".metadata"),
+            MapOrigin::Btf => None,
+        }
+    }
+
+    /// For a metadata map with a value to decode: the prefix its variables carry
+    /// (`Some("bpf_metadata_")` for `.rodata*`, None for `.metadata`, whose every variable
+    /// is metadata) and its initial value with the DATASEC that describes it.
+    pub fn metadata_value(&self) -> Option<(Option<&'static str>, &[u8], u32)> {
+        let init = self.initial.as_deref()?;
+        if !self.is_metadata() || self.btf_value_type_id == 0 {
+            return None;
+        }
+        let prefix = match self.origin {
+            MapOrigin::Metadata => None,
+            _ => Some("bpf_metadata_"),
+        };
+        Some((prefix, init, self.btf_value_type_id))
+    }
+
     /// Metadata maps are bound to every program of the object.
     pub fn is_metadata(&self) -> bool {
         match &self.origin {

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::btf::{Btf, Value};
-use crate::elf::{Insn, MapOrigin, MapSpec, ObjectSpec, ProgramSpec, RelocKind};
+use crate::elf::{Insn, MapSpec, ObjectSpec, ProgramSpec, RelocKind};
 use crate::error::{Error, Result};
 use crate::sys::{self, info};
 
@@ -220,16 +220,8 @@ pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
     let Some(btf) = &spec.btf else {
         return Ok(out);
     };
-    for m in &spec.maps {
-        let prefix = match &m.origin {
-            MapOrigin::Metadata => None,
-            MapOrigin::Data { .. } if m.is_metadata() => Some("bpf_metadata_"),
-            _ => continue,
-        };
-        let (Some(init), true) = (&m.initial, m.btf_value_type_id != 0) else {
-            continue;
-        };
-        out.extend(btf.decode_datasec(m.btf_value_type_id, init, prefix)?);
+    for (prefix, init, datasec) in spec.maps.iter().filter_map(MapSpec::metadata_value) {
+        out.extend(btf.decode_datasec(datasec, init, prefix)?);
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::btf::{Btf, Type};
-use crate::elf::{MapOrigin, ObjectSpec};
+use crate::elf::ObjectSpec;
 use crate::error::{Error, Result};
 
 /// A BTF type reduced to what Python code needs to read and write it.
@@ -215,14 +215,10 @@ pub fn object_layout<'py>(
     let sections = PyDict::new(py);
     for m in &spec.maps {
         let d = PyDict::new(py);
-        let section = match &m.origin {
-            MapOrigin::Btf => None,
-            MapOrigin::Data { section } => Some(section.clone()),
-            MapOrigin::Metadata => Some(".metadata".to_string()),
-        };
+        let section = m.section();
         d.set_item("name", &m.name)?;
         d.set_item("kernel_name", &m.kernel_name)?;
-        d.set_item("section", &section)?;
+        d.set_item("section", section)?;
         d.set_item("map_type", m.map_type)?;
         d.set_item("key_size", m.key_size)?;
         d.set_item("value_size", m.value_size)?;
@@ -236,7 +232,7 @@ pub fn object_layout<'py>(
                 .map(|b| pyo3::types::PyBytes::new(py, b)),
         )?;
         maps.append(d)?;
-        if let (Some(sec), Some(btf)) = (&section, &spec.btf) {
+        if let (Some(sec), Some(btf)) = (section, &spec.btf) {
             if m.btf_value_type_id == 0 {
                 continue;
             }

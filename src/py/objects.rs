@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::bind::{fd_kind, FdKind, MapHandle, ProgHandle};
-use crate::elf::{MapOrigin, ObjectSpec};
+use crate::elf::{MapSpec, ObjectSpec};
 use crate::error::{Error, Result};
 use crate::load::{self, LoadOptions};
 use crate::sys::{self, info, FdCell, IdKind};
@@ -74,13 +74,11 @@ impl PyProgram {
     }
     #[getter]
     fn tag(&self) -> String {
-        self.tag.iter().map(|b| format!("{b:02x}")).collect()
+        crate::scan::format::tag_hex(&self.tag)
     }
     #[getter]
     fn r#type(&self) -> String {
-        crate::scan::format::prog_type_name(self.prog_type)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("type {}", self.prog_type))
+        crate::scan::format::prog_type_label(self.prog_type)
     }
     #[getter]
     fn fd(&self) -> PyResult<i32> {
@@ -350,11 +348,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
     let mut maps = Vec::with_capacity(obj.maps.len());
     for m in obj.maps {
         let s = m.spec;
-        let section = match &s.origin {
-            MapOrigin::Btf => None,
-            MapOrigin::Data { section } => Some(section.clone()),
-            MapOrigin::Metadata => Some(".metadata".to_string()),
-        };
+        let section = s.section().map(str::to_string);
         maps.push(Py::new(
             py,
             PyMap {
@@ -428,11 +422,7 @@ fn set_initial(spec: &mut ObjectSpec, section: &str, value: Vec<u8>) -> Result<(
     let m = spec
         .maps
         .iter_mut()
-        .find(|m| match &m.origin {
-            MapOrigin::Data { section: s } => s == section,
-            MapOrigin::Metadata => section == ".metadata",
-            MapOrigin::Btf => false,
-        })
+        .find(|m| m.section() == Some(section))
         .ok_or_else(|| Error::Invalid(format!("the object has no data section {section}")))?;
     if value.len() != m.value_size as usize {
         return Err(Error::Invalid(format!(
@@ -454,23 +444,20 @@ pub fn object_metadata(py: Python<'_>, data: &[u8], name: String) -> PyResult<Py
         let spec = ObjectSpec::parse(data, &name)?;
         let mut out = Vec::new();
         let Some(btf) = &spec.btf else { return Ok(out) };
-        for m in &spec.maps {
-            let (prefix, conv) = match &m.origin {
-                MapOrigin::Metadata => (None, "section"),
-                MapOrigin::Data { .. } if m.is_metadata() => (Some("bpf_metadata_"), "rodata"),
-                _ => continue,
-            };
-            let (Some(init), true) = (&m.initial, m.btf_value_type_id != 0) else {
-                continue;
+        for (prefix, init, datasec) in spec.maps.iter().filter_map(MapSpec::metadata_value) {
+            let conv = if prefix.is_some() {
+                "rodata"
+            } else {
+                "section"
             };
             let dump = |plain| {
                 let opts = crate::btf::DumpOptions {
                     plain,
                     bpftool: crate::btf::BpftoolVersion::LATEST,
                 };
-                btf.dump_datasec(m.btf_value_type_id, init, prefix, opts)
+                btf.dump_datasec(datasec, init, prefix, opts)
             };
-            let vals = btf.decode_datasec(m.btf_value_type_id, init, prefix)?;
+            let vals = btf.decode_datasec(datasec, init, prefix)?;
             for (((n, v), (_, j)), (_, p)) in vals.into_iter().zip(dump(false)?).zip(dump(true)?) {
                 out.push((n, v, j, p, conv));
             }

@@ -24,9 +24,7 @@ impl PyProgramInfo {
     }
     #[getter]
     fn r#type(&self) -> String {
-        format::prog_type_name(self.rec.prog_type)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("type {}", self.rec.prog_type))
+        format::prog_type_label(self.rec.prog_type)
     }
     #[getter]
     fn prog_type(&self) -> u32 {
@@ -42,7 +40,7 @@ impl PyProgramInfo {
     }
     #[getter]
     fn tag(&self) -> String {
-        self.rec.tag.iter().map(|b| format!("{b:02x}")).collect()
+        format::tag_hex(&self.rec.tag)
     }
     #[getter]
     fn gpl_compatible(&self) -> bool {

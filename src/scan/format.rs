@@ -45,6 +45,11 @@ pub fn prog_type_name(t: u32) -> Option<&'static str> {
     PROG_TYPES.get(t as usize).copied()
 }
 
+/// The type as Python shows it: bpftool's name, or "type N" for one it has no name for.
+pub fn prog_type_label(t: u32) -> String {
+    prog_type_name(t).map_or_else(|| format!("type {t}"), str::to_string)
+}
+
 /// Escapes a string as bpftool's json_writer does.
 pub fn json_str(s: &str, out: &mut String) {
     out.push('"');
@@ -108,7 +113,7 @@ fn iso_local(secs: i64) -> String {
     )
 }
 
-fn tag_hex(tag: &[u8; 8]) -> String {
+pub fn tag_hex(tag: &[u8; 8]) -> String {
     tag.iter().fold(String::with_capacity(16), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
