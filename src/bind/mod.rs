@@ -2,7 +2,7 @@
 //! the program's lock with every successful bind, reconciled with the kernel on request.
 
 use std::collections::BTreeSet;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
@@ -52,24 +52,7 @@ pub struct Divergence {
 }
 
 impl ProgHandle {
-    /// Takes ownership of a program fd (checked to be one) and records its current maps.
-    pub fn new(fd: OwnedFd) -> Result<Self> {
-        if fd_kind(std::os::fd::AsFd::as_fd(&fd)) != FdKind::Prog {
-            return Err(Error::Invalid(format!(
-                "fd {} is not a BPF program",
-                fd.as_raw_fd()
-            )));
-        }
-        let mut ids = Vec::new();
-        let pi = info::prog_info(std::os::fd::AsFd::as_fd(&fd), &mut ids)?;
-        Ok(ProgHandle {
-            fd: FdCell::new(fd, "program"),
-            id: pi.id,
-            used: Mutex::new(ids.into_iter().collect()),
-        })
-    }
-
-    /// A handle for a program this process just loaded, whose map ids it already read.
+    /// A handle for a program fd whose id and map ids the caller read.
     pub fn from_parts(fd: OwnedFd, id: u32, map_ids: &[u32]) -> Self {
         ProgHandle {
             fd: FdCell::new(fd, "program"),
@@ -129,20 +112,6 @@ impl MapHandle {
             fd: FdCell::new(fd, "map"),
             id,
         }
-    }
-
-    pub fn new(fd: OwnedFd) -> Result<Self> {
-        if fd_kind(std::os::fd::AsFd::as_fd(&fd)) != FdKind::Map {
-            return Err(Error::Invalid(format!(
-                "fd {} is not a BPF map",
-                fd.as_raw_fd()
-            )));
-        }
-        let id = info::map_info(std::os::fd::AsFd::as_fd(&fd))?.id;
-        Ok(MapHandle {
-            fd: FdCell::new(fd, "map"),
-            id,
-        })
     }
 }
 

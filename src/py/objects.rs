@@ -48,11 +48,8 @@ pub struct PyProgram {
 }
 
 impl PyProgram {
-    /// A handle for a program fd (checked to be one) this process did not load.
+    /// A handle for a program this process did not load; `open_any` checked the fd's kind.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        if fd_kind(fd.as_fd()) != FdKind::Prog {
-            return Err(Error::Invalid("that is not a BPF program".into()));
-        }
         let mut ids = Vec::new();
         let pi = info::prog_info(fd.as_fd(), &mut ids)?;
         let name = crate::scan::program_name(fd.as_fd(), &pi);
@@ -157,12 +154,13 @@ pub struct PyMap {
 }
 
 impl PyMap {
+    /// A handle for a map fd: one `open_any` checked, or one just created.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         let mi = info::map_info(fd.as_fd())?;
         let frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
         let name = info::name_str(&mi.name).to_string();
         Ok(PyMap {
-            handle: Arc::new(MapHandle::new(fd)?),
+            handle: Arc::new(MapHandle::from_parts(fd, mi.id)),
             kernel_name: name.clone(),
             name,
             map_type: mi.map_type,
