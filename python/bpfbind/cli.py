@@ -179,13 +179,13 @@ def _metadata(obj: str, flags: dict[str, bool]) -> int:
     items = _native.object_metadata(Path(obj).read_bytes(), _core.object_name(obj))
     if flags["json"]:
         text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _, _ in items) + "}"
-        _out((_native_pretty(text) if flags["pretty"] else text) + "\n")
+        _out((_indented(text) if flags["pretty"] else text) + "\n")
     else:
         _out("".join(f"{_printable(n)} = {p}\n" for n, _, _, p, _ in items))
     return 0
 
 
-def _native_pretty(text: str) -> str:
+def _indented(text: str) -> str:
     return json.dumps(json.loads(text), indent=4)
 
 
