@@ -6,6 +6,7 @@ mod dump;
 mod encode;
 mod ext;
 mod fixup;
+mod index;
 mod lookup;
 mod parse;
 #[cfg(test)]
@@ -13,4 +14,5 @@ mod testutil;
 mod types;
 
 pub use dump::{json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions};
+pub use index::{BtfIndex, MemberAt};
 pub use types::*;

@@ -1,0 +1,304 @@
+//! A light index over a large BTF blob (the kernel's, 5 MB and 150,000 types) for the few
+//! look-ups a caller needs: a type by name and kind, a struct member's offset and size.
+//! Only record offsets are kept; nothing is decoded until asked, so building it costs a
+//! fraction of `Btf::parse`.
+
+use super::lookup::MAX_CHAIN;
+use super::parse::{check_magic, sub_range, u32_at, HDR_LEN};
+use super::types::kind;
+use crate::error::{Error, Result};
+
+const TYPE_HDR: usize = 12;
+
+pub struct BtfIndex<'a> {
+    data: &'a [u8],
+    strings: &'a [u8],
+    /// Offset in `data` of each type's record; index = type id - 1.
+    offsets: Vec<u32>,
+}
+
+/// A struct member as the index reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberAt {
+    /// Bytes from the start of the struct.
+    pub offset: u32,
+    /// The member's size in bytes, typedefs and qualifiers resolved.
+    pub size: u32,
+    /// The member's kind once resolved (`kind::INT`, `kind::PTR`, ...).
+    pub kind: u32,
+}
+
+fn bad(offset: usize, msg: impl Into<String>) -> Error {
+    Error::format(".BTF", offset as u64, msg)
+}
+
+/// Bytes a record of `kind` carries after its 12-byte header.
+fn body_len(kind: u32, vlen: usize) -> Option<usize> {
+    Some(match kind {
+        kind::INT | kind::VAR | kind::DECL_TAG => 4,
+        kind::ARRAY => 12,
+        kind::STRUCT | kind::UNION | kind::DATASEC | kind::ENUM64 => vlen.checked_mul(12)?,
+        kind::ENUM | kind::FUNC_PROTO => vlen.checked_mul(8)?,
+        kind::PTR
+        | kind::FWD
+        | kind::TYPEDEF
+        | kind::VOLATILE
+        | kind::CONST
+        | kind::RESTRICT
+        | kind::FUNC
+        | kind::FLOAT
+        | kind::TYPE_TAG => 0,
+        _ => return None,
+    })
+}
+
+impl<'a> BtfIndex<'a> {
+    pub fn new(data: &'a [u8]) -> Result<Self> {
+        if data.len() < HDR_LEN {
+            return Err(bad(0, "truncated header"));
+        }
+        check_magic(data, ".BTF")?;
+        let field = |off| u32_at(data, off).unwrap_or_default();
+        let hdr = field(4) as usize;
+        if hdr < HDR_LEN || hdr > data.len() {
+            return Err(bad(4, format!("header length {hdr}")));
+        }
+        let (tstart, tend) = sub_range(data, hdr, field(8), field(12))
+            .ok_or_else(|| bad(8, "type section runs past the end"))?;
+        let (sstart, send) = sub_range(data, hdr, field(16), field(20))
+            .ok_or_else(|| bad(16, "string section runs past the end"))?;
+        let mut offsets = Vec::with_capacity((tend - tstart) / 16);
+        let mut pos = tstart;
+        while pos < tend {
+            let info = u32_at(data, pos + 4)
+                .filter(|_| pos + TYPE_HDR <= tend)
+                .ok_or_else(|| bad(pos, "truncated type record"))?;
+            let k = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let next = body_len(k, vlen)
+                .and_then(|b| (pos + TYPE_HDR).checked_add(b))
+                .filter(|&n| n <= tend)
+                .ok_or_else(|| bad(pos, format!("bad record of kind {k}")))?;
+            offsets.push(pos as u32);
+            pos = next;
+        }
+        Ok(BtfIndex {
+            data,
+            strings: &data[sstart..send],
+            offsets,
+        })
+    }
+
+    fn word(&self, at: usize) -> u32 {
+        u32_at(self.data, at).unwrap_or_default()
+    }
+
+    /// (record offset, kind, vlen, size-or-type) of type `id`.
+    fn header(&self, id: u32) -> Option<(usize, u32, usize, u32)> {
+        let pos = *self.offsets.get((id as usize).checked_sub(1)?)? as usize;
+        let info = self.word(pos + 4);
+        Some((
+            pos,
+            (info >> 24) & 0x1f,
+            (info & 0xffff) as usize,
+            self.word(pos + 8),
+        ))
+    }
+
+    fn name_is(&self, off: u32, name: &str) -> bool {
+        let Some(tail) = self.strings.get(off as usize..) else {
+            return false;
+        };
+        tail.get(..name.len()) == Some(name.as_bytes()) && tail.get(name.len()) == Some(&0)
+    }
+
+    /// The id of the first type named `name` of kind `k`.
+    pub fn find(&self, name: &str, k: u32) -> Option<u32> {
+        self.offsets.iter().enumerate().find_map(|(i, &pos)| {
+            let pos = pos as usize;
+            let info = self.word(pos + 4);
+            ((info >> 24) & 0x1f == k && self.name_is(self.word(pos), name)).then_some(i as u32 + 1)
+        })
+    }
+
+    /// Size and kind of `id` with typedefs and qualifiers resolved.
+    fn resolved(&self, mut id: u32) -> Option<(u32, u32)> {
+        for _ in 0..MAX_CHAIN {
+            let (pos, k, _, size_or_type) = self.header(id)?;
+            match k {
+                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
+                    id = size_or_type
+                }
+                kind::INT | kind::ENUM | kind::ENUM64 | kind::STRUCT | kind::UNION => {
+                    return Some((size_or_type, k))
+                }
+                kind::PTR => return Some((8, k)),
+                kind::ARRAY => {
+                    let (elem, nelems) = (self.word(pos + 12), self.word(pos + 20));
+                    let (esize, _) = self.resolved_shallow(elem)?;
+                    return Some((esize.checked_mul(nelems)?, k));
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// As `resolved`, for an array's element (arrays of arrays are not needed here).
+    fn resolved_shallow(&self, id: u32) -> Option<(u32, u32)> {
+        match self.resolved(id)? {
+            (_, kind::ARRAY) => None,
+            r => Some(r),
+        }
+    }
+
+    /// Member `name` of the struct `struct_id` (not a bitfield, not inside an anonymous
+    /// member).
+    pub fn member(&self, struct_id: u32, name: &str) -> Option<MemberAt> {
+        let (pos, k, vlen, _) = self.header(struct_id)?;
+        if k != kind::STRUCT {
+            return None;
+        }
+        let kflag = self.word(pos + 4) >> 31 == 1;
+        (0..vlen).find_map(|i| {
+            let rec = pos + TYPE_HDR + 12 * i;
+            if !self.name_is(self.word(rec), name) {
+                return None;
+            }
+            let raw = self.word(rec + 8);
+            let (bits, bitfield) = if kflag {
+                (raw & 0x00ff_ffff, raw >> 24)
+            } else {
+                (raw, 0)
+            };
+            if bitfield != 0 || bits % 8 != 0 {
+                return None;
+            }
+            let (size, kind) = self.resolved(self.word(rec + 4))?;
+            Some(MemberAt {
+                offset: bits / 8,
+                size,
+                kind,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::{Btf, Member, Type};
+
+    fn sample() -> Vec<u8> {
+        let btf = Btf {
+            types: vec![
+                Type::Void,
+                Type::Int {
+                    name: "unsigned int".into(),
+                    size: 4,
+                    encoding: 0,
+                    bit_offset: 0,
+                    bits: 32,
+                },
+                Type::Typedef {
+                    name: "u32".into(),
+                    type_id: 1,
+                },
+                Type::Int {
+                    name: "char".into(),
+                    size: 1,
+                    encoding: 2,
+                    bit_offset: 0,
+                    bits: 8,
+                },
+                Type::Array {
+                    elem: 3,
+                    index: 1,
+                    nelems: 16,
+                },
+                Type::Ptr { type_id: 0 },
+                Type::Struct {
+                    name: "thing".into(),
+                    size: 40,
+                    members: vec![
+                        Member {
+                            name: "id".into(),
+                            type_id: 2,
+                            bit_offset: 0,
+                            bitfield_size: 0,
+                        },
+                        Member {
+                            name: "flag".into(),
+                            type_id: 1,
+                            bit_offset: 32,
+                            bitfield_size: 1,
+                        },
+                        Member {
+                            name: "ptr".into(),
+                            type_id: 5,
+                            bit_offset: 64,
+                            bitfield_size: 0,
+                        },
+                        Member {
+                            name: "name".into(),
+                            type_id: 4,
+                            bit_offset: 128,
+                            bitfield_size: 0,
+                        },
+                    ],
+                },
+            ],
+            strings: vec![0],
+        };
+        btf.encode()
+    }
+
+    #[test]
+    fn finds_types_and_members_like_the_full_parser() {
+        let data = sample();
+        let full = Btf::parse(&data).unwrap();
+        let idx = BtfIndex::new(&data).unwrap();
+        assert_eq!(
+            idx.find("thing", kind::STRUCT),
+            full.find("thing", kind::STRUCT)
+        );
+        assert_eq!(idx.find("thing", kind::UNION), None);
+        assert_eq!(idx.find("thin", kind::STRUCT), None);
+        let s = idx.find("thing", kind::STRUCT).unwrap();
+        let m = |n| idx.member(s, n);
+        assert_eq!(
+            m("id"),
+            Some(MemberAt {
+                offset: 0,
+                size: 4,
+                kind: kind::INT
+            })
+        );
+        assert_eq!(
+            m("ptr").map(|m| (m.offset, m.size, m.kind)),
+            Some((8, 8, kind::PTR))
+        );
+        assert_eq!(m("name").map(|m| (m.offset, m.size)), Some((16, 16)));
+        // A bitfield has no byte offset to load from.
+        assert_eq!(m("flag"), None);
+        assert_eq!(m("missing"), None);
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        let data = sample();
+        for cut in 0..data.len() {
+            let _ = BtfIndex::new(&data[..cut]);
+        }
+        let mut flipped = data.clone();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0xff;
+            if let Ok(idx) = BtfIndex::new(&flipped) {
+                if let Some(s) = idx.find("thing", kind::STRUCT) {
+                    let _ = idx.member(s, "name");
+                }
+            }
+            flipped[i] ^= 0xff;
+        }
+    }
+}
