@@ -137,6 +137,25 @@ pub struct TestRunAttr {
     pub _pad: u32,
 }
 
+#[repr(C)]
+#[derive(Default)]
+pub struct LinkCreateAttr {
+    pub prog_fd: u32,
+    pub target_fd: u32,
+    pub attach_type: u32,
+    pub flags: u32,
+    pub iter_info: u64,
+    pub iter_info_len: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+pub struct IterCreateAttr {
+    pub link_fd: u32,
+    pub flags: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +176,8 @@ mod tests {
         assert_eq!(offset_of!(BtfLoadAttr, btf_size), 16);
         assert_eq!(offset_of!(TestRunAttr, ctx_in), 48);
         assert_eq!(size_of::<MapElemAttr>(), 32);
+        assert_eq!(offset_of!(LinkCreateAttr, attach_type), 8);
+        assert_eq!(offset_of!(LinkCreateAttr, iter_info), 16);
+        assert_eq!(size_of::<IterCreateAttr>(), 8);
     }
 }

@@ -30,6 +30,8 @@ pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_BTF_GET_FD_BY_ID: u32 = 19;
 pub const BPF_MAP_FREEZE: u32 = 22;
 pub const BPF_BTF_GET_NEXT_ID: u32 = 23;
+pub const BPF_LINK_CREATE: u32 = 28;
+pub const BPF_ITER_CREATE: u32 = 33;
 pub const BPF_PROG_BIND_MAP: u32 = 35;
 
 pub const BPF_F_RDONLY: u32 = 1 << 3;
@@ -38,6 +40,8 @@ pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
 pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+pub const BPF_PROG_TYPE_TRACING: u32 = 26;
+pub const BPF_TRACE_ITER: u32 = 28;
 
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;
@@ -61,6 +65,8 @@ pub fn cmd_name(cmd: u32) -> &'static str {
         BPF_BTF_GET_FD_BY_ID => "BPF_BTF_GET_FD_BY_ID",
         BPF_MAP_FREEZE => "BPF_MAP_FREEZE",
         BPF_BTF_GET_NEXT_ID => "BPF_BTF_GET_NEXT_ID",
+        BPF_LINK_CREATE => "BPF_LINK_CREATE",
+        BPF_ITER_CREATE => "BPF_ITER_CREATE",
         BPF_PROG_BIND_MAP => "BPF_PROG_BIND_MAP",
         _ => "bpf",
     }
@@ -417,6 +423,44 @@ pub fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> Result<u32> {
     };
     bpf_ok(BPF_OBJ_GET_INFO_BY_FD, &mut attr, String::new)?;
     Ok(attr.info_len)
+}
+
+/// BPF_LINK_CREATE of an iterator program (BPF_TRACE_ITER) that takes no parameters.
+pub fn iter_link_create(prog: BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: fd_u32(prog),
+        attach_type: BPF_TRACE_ITER,
+        ..Default::default()
+    };
+    bpf_fd(BPF_LINK_CREATE, &mut attr, || {
+        format!("{what}: iterator link")
+    })
+}
+
+/// BPF_ITER_CREATE: a readable fd that runs the iterator behind `link` as it is read.
+pub fn iter_create(link: BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
+    let mut attr = IterCreateAttr {
+        link_fd: fd_u32(link),
+        flags: 0,
+    };
+    bpf_fd(BPF_ITER_CREATE, &mut attr, || format!("{what}: iterator"))
+}
+
+/// One read(2) from an iterator fd; 0 at the end. EINTR is retried.
+pub fn iter_read(fd: BorrowedFd<'_>, buf: &mut [u8], what: &str) -> Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of its whole length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        if errno != libc::EINTR {
+            return Err(Error::sys("read", errno, format!("{what}: iterator")));
+        }
+    }
 }
 
 pub struct TestRun {
