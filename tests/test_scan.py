@@ -6,11 +6,13 @@ Other processes load programs concurrently: every assertion is about our own ids
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -585,3 +587,158 @@ async def test_no_stale_metadata_across_close_and_load(
     assert _meta_of(recs, b_ids) == {
         i: {"token": "bbbbbb", "section_token": "bbbbbb"} for i in b_ids
     }
+
+
+# --- the map census -------------------------------------------------------------------
+
+CENSUS_PROG = "bpfbind_census"
+
+
+def _full_scan(batch: int, census: bool) -> tuple[list[bpfbind.ProgramInfo], Any]:
+    s = bpfbind._native.Scanner(census=census)
+    out: list[bpfbind.ProgramInfo] = []
+    while chunk := s.next_batch(batch):
+        out += chunk
+    return out, s
+
+
+def test_census_agrees_with_bpftool(loaded: dict[int, Ours], bpftool: Any) -> None:
+    """The census lists exactly the maps that could hold metadata, with the fields
+    bpftool reports for them; every map up to its end was seen."""
+    ours = {m for own in loaded.values() for m in own.prog.used_maps()}
+    covered_to, prog_id, rows = bpfbind._native.map_census()
+    assert max(ours) <= covered_to
+    assert prog_id > 0
+    candidates = {r[0]: r for r in rows}
+    assert list(candidates) == sorted(candidates), "candidates come in id order"
+    for map_id in sorted(ours):
+        tool = json.loads(bpftool(["-j", "map", "show", "id", str(map_id)]))
+        shaped = (
+            tool["type"] == "array"
+            and tool["bytes_key"] == 4
+            and tool["max_entries"] == 1
+            and "btf_id" in tool
+            and (".rodata" in tool["name"] or ".metada" in tool["name"])
+        )
+        assert (map_id in candidates) == shaped, tool
+        if shaped:
+            _, btf_id, value_type, value_size, frozen, name = candidates[map_id]
+            assert (btf_id, value_size, name) == (
+                tool["btf_id"],
+                tool["bytes_value"],
+                tool["name"],
+            )
+            assert value_type > 0
+            assert frozen == bool(tool.get("frozen", 0))
+    metadata_maps = {m for own in loaded.values() for m in own.meta_maps}
+    assert metadata_maps <= set(candidates)
+
+
+def test_census_is_used_and_changes_nothing(loaded: dict[int, Ours]) -> None:
+    """A full scan past its first batch classifies maps by the census; its records are
+    those of a scan that opens every map."""
+    with_census, s = _full_scan(batch=2, census=True)
+    assert s.uses_census, f"the census could not be taken: {s.census_error}"
+    without, s2 = _full_scan(batch=2, census=False)
+    assert not s2.uses_census and s2.census_error is None
+    # A scan of one batch never takes it: small hosts pay nothing for it.
+    _, small = _full_scan(batch=1_000_000, census=True)
+    assert not small.uses_census
+
+    def mine(recs: list[bpfbind.ProgramInfo]) -> dict[int, Any]:
+        return {
+            r.id: (r.name, r.tag, r.map_ids, r.metadata) for r in recs if r.id in loaded
+        }
+
+    assert mine(with_census) == mine(without)
+    by_id = {r.id: r for r in with_census}
+    for ident, own in loaded.items():
+        check_record(by_id[ident], own)
+
+
+def test_census_program_is_never_reported_nor_left(
+    loaded: dict[int, Ours], fd_snapshot: Any
+) -> None:
+    before = fd_snapshot()
+    for batch in (1, 2, 5):
+        recs, s = _full_scan(batch, census=True)
+        assert s.uses_census
+        assert CENSUS_PROG not in {r.name for r in recs}
+    _, prog_id, _ = bpfbind._native.map_census()
+    assert fd_snapshot() == before
+    assert_gone({prog_id}, fd_snapshot)
+
+
+def test_maps_created_after_the_census_are_read(
+    loaded: dict[int, Ours], bpf_objs: Mapping[str, Path], tmp_path: Path
+) -> None:
+    """An object loaded mid-scan, after the census, still shows its metadata (its maps
+    are newer than anything the census saw, and are opened instead)."""
+    tok = _compile_token_object(tmp_path, "late")
+    s = bpfbind._native.Scanner()
+    first = s.next_batch(1)
+    assert first
+    assert s.uses_census, s.census_error
+    with bpfbind.sync.load_object(tok) as late:
+        late_ids = _ids(late)
+        rest: list[bpfbind.ProgramInfo] = []
+        while chunk := s.next_batch(3):
+            rest += chunk
+    assert _meta_of(rest, late_ids) == {
+        i: {"token": "late", "section_token": "late"} for i in late_ids
+    }
+
+
+def test_scan_without_the_census_when_refused(bpf_objs: Mapping[str, Path]) -> None:
+    """Where the census cannot be taken (here BPF_LINK_CREATE fails), a scan opens
+    every map as before and says why, and leaks nothing."""
+    code = f"OBJ = {str(bpf_objs['multi'])!r}\n" + textwrap.dedent(
+        """\
+            import json, os, bpfbind
+            before = sorted(os.listdir("/proc/self/fd"))
+            with bpfbind.sync.load_object(OBJ) as obj:
+                ids = {p.id for p in obj.programs.values()}
+                s = bpfbind._native.Scanner()
+                recs = []
+                while chunk := s.next_batch(1):
+                    recs += chunk
+                meta = [r.metadata for r in recs if r.id in ids]
+                out = dict(uses=s.uses_census, error=s.census_error, meta=meta,
+                           want=obj.metadata, n=len(ids))
+            out["leaked"] = sorted(set(os.listdir("/proc/self/fd")) - set(before))
+            print(json.dumps(out))
+            """
+    )
+    helper = Path(__file__).with_name("seccomp_faults.py")
+    rules = [{"cmd": 28, "errno": errno.EPERM}]  # BPF_LINK_CREATE
+    proc = subprocess.run(
+        [sys.executable, str(helper), json.dumps(rules), code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["uses"] is False
+    assert "BPF_LINK_CREATE" in out["error"], out
+    assert "not permitted" in out["error"] and "map census" in out["error"], out
+    assert out["meta"] == [out["want"]] * out["n"]
+    assert out["leaked"] == []
+
+
+def test_census_can_be_turned_off(loaded: dict[int, Ours]) -> None:
+    code = textwrap.dedent(
+        """\
+        import bpfbind
+        s = bpfbind._native.Scanner()
+        s.next_batch(1)
+        s.next_batch(1)
+        print(s.uses_census)
+        """
+    )
+    env = dict(os.environ, BPFBIND_SCAN_CENSUS="0")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

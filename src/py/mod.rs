@@ -22,7 +22,9 @@ mod _native {
         PyMap, PyObject_, PyProgram,
     };
     #[pymodule_export]
-    use super::scan::{format_json, format_plain, read_program, PyProgramInfo, PyScanner};
+    use super::scan::{
+        format_json, format_plain, map_census, read_program, PyProgramInfo, PyScanner,
+    };
 
     use pyo3::prelude::*;
 

@@ -113,7 +113,7 @@ pub struct PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=false, threads=0))]
+    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=false, threads=0, census=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         ids: Option<Vec<u32>>,
@@ -124,6 +124,7 @@ impl PyScanner {
         json: bool,
         memlock: bool,
         threads: usize,
+        census: bool,
     ) -> PyResult<Self> {
         let tag = match tag {
             Some(t) => Some(parse_tag(&t)?),
@@ -139,6 +140,9 @@ impl PyScanner {
                     json,
                     memlock,
                     threads,
+                    // BPFBIND_SCAN_CENSUS=0: scan without loading the census program.
+                    census: census
+                        && std::env::var_os("BPFBIND_SCAN_CENSUS").is_none_or(|v| v != "0"),
                 },
                 ids,
             ))),
@@ -161,6 +165,23 @@ impl PyScanner {
         Ok(list)
     }
 
+    /// Whether the scan classifies maps by a census of all maps (from its second batch).
+    #[getter]
+    fn uses_census(&self) -> bool {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(Scanner::uses_census)
+    }
+
+    /// Why the census could not be taken, if it was tried and failed.
+    #[getter]
+    fn census_error(&self) -> Option<String> {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .and_then(Scanner::census_error)
+            .map(ToString::to_string)
+    }
+
     /// Drops the caches; later batches are empty.
     fn close(&self) {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -176,6 +197,29 @@ fn parse_tag(t: &str) -> PyResult<[u8; 8]> {
         .ok()
         .filter(|_| t.len() == 16)
         .ok_or_else(|| Error::Invalid(format!("tag {t:?} is not 16 hex digits")).into())
+}
+
+/// The map census as a scan takes it: (covered_to, census program id, candidates as
+/// (id, btf_id, btf_value_type_id, value_size, frozen, name)). For tests and diagnosis.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn map_census(py: Python<'_>) -> PyResult<(u32, u32, Vec<(u32, u32, u32, u32, bool, String)>)> {
+    let c = py.detach(crate::scan::census::take)?;
+    let rows = c
+        .candidates()
+        .iter()
+        .map(|c| {
+            (
+                c.id,
+                c.btf_id,
+                c.btf_value_type_id,
+                c.value_size,
+                c.frozen,
+                c.name.clone(),
+            )
+        })
+        .collect();
+    Ok((c.covered_to(), c.prog_id, rows))
 }
 
 /// The program behind an fd the caller holds (the fd is borrowed, not closed).

@@ -1,6 +1,7 @@
 //! Loaded programs -> records: ids, info, full names and decoded metadata, the way bpftool
 //! finds them, with per-scan caches and worker threads; vanished objects are skipped.
 
+pub mod census;
 pub mod format;
 
 use std::collections::HashMap;
@@ -8,6 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use self::census::{Census, Seen};
 use crate::btf::{BpftoolVersion, Btf, DumpOptions, Type, Value};
 use crate::error::{Error, Result};
 use crate::sys::{self, info, IdKind};
@@ -78,6 +80,8 @@ pub struct ScanOptions {
     pub memlock: bool,
     /// Worker threads for a batch; 0 = one per CPU.
     pub threads: usize,
+    /// Take a map census (see `census`) once a full scan outgrows its first batch.
+    pub census: bool,
 }
 
 /// What a metadata map looked like when first met in this scan. Ids cannot be reused while
@@ -89,11 +93,12 @@ enum MapEntry {
     Section(Arc<Vec<MetaVar>>),
 }
 
-/// Caches shared by the workers of one scan.
+/// Caches shared by the workers of one batch, and the scan's census if it has one.
 #[derive(Default)]
 struct Caches {
     btf: Mutex<HashMap<u32, Option<Arc<Btf>>>>,
     maps: Mutex<HashMap<u32, MapEntry>>,
+    census: Option<Arc<Census>>,
 }
 
 pub struct Scanner {
@@ -106,6 +111,8 @@ pub struct Scanner {
     /// The next batch's ids, walked while the workers read the previous batch.
     prefetched: Option<Vec<u32>>,
     done: bool,
+    /// None until the census is tried; then what it gave.
+    census: Option<Result<Arc<Census>>>,
 }
 
 fn load_btf(caches: &Caches, id: u32) -> Result<Option<Arc<Btf>>> {
@@ -189,7 +196,17 @@ fn render(
         .unwrap_or_default()
 }
 
-/// Classifies one map of a program, reading it when it is a metadata map.
+/// What a scan needs to know of a map that may hold metadata.
+struct Shape {
+    btf_id: u32,
+    btf_value_type_id: u32,
+    value_size: u32,
+    rodata: bool,
+    frozen: bool,
+}
+
+/// Classifies one map of a program, reading it when it is a metadata map: by the census
+/// where it knows the map, else by opening it.
 fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEntry>> {
     if let Some(e) = caches
         .maps
@@ -199,68 +216,54 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
     {
         return Ok(Some(e.clone()));
     }
+    let seen = caches
+        .census
+        .as_deref()
+        .map_or(Seen::Unknown, |c| c.classify(map_id));
+    if let Seen::NotMetadata = seen {
+        return Ok(Some(MapEntry::NotMetadata));
+    }
     let Some(fd) = sys::fd_by_id(IdKind::Map, map_id)? else {
         return Ok(None);
     };
-    let mi = info::map_info(fd.as_fd())?;
-    let name = info::name_str(&mi.name);
-    let shaped = mi.map_type == sys::BPF_MAP_TYPE_ARRAY
-        && mi.key_size == 4
-        && mi.max_entries == 1
-        && mi.btf_value_type_id != 0;
-    // Read before the value: a map frozen after our read could still have changed in
-    // between, and must not be cached as if its value were final.
-    let mut frozen = false;
-    let entry = if !shaped {
-        MapEntry::NotMetadata
-    } else {
-        let rodata = name.contains(".rodata");
-        let maybe_section = name.contains(".metada");
-        if !rodata && !maybe_section {
-            MapEntry::NotMetadata
-        } else {
-            let btf = load_btf(caches, mi.btf_id)?;
-            frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
-            let mut value = vec![0u8; mi.value_size as usize];
-            match (
-                btf,
-                sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), &mut value),
-            ) {
-                (
-                    _,
-                    Err(Error::Sys {
-                        errno: libc::ENOENT,
-                        ..
-                    }),
-                )
-                | (None, _) => MapEntry::NotMetadata,
-                (_, Err(e)) => return Err(e),
-                (Some(btf), Ok(())) => {
-                    let sec = datasec_name(&btf, mi.btf_value_type_id);
-                    if rodata && sec.is_some() {
-                        let vars = decode_vars(
-                            &btf,
-                            mi.btf_value_type_id,
-                            &value,
-                            Some(METADATA_PREFIX),
-                            json,
-                        )
-                        .unwrap_or_default();
-                        MapEntry::Rodata(Arc::new(vars))
-                    } else if sec == Some(".metadata") {
-                        let vars = decode_vars(&btf, mi.btf_value_type_id, &value, None, json)
-                            .unwrap_or_default();
-                        MapEntry::Section(Arc::new(vars))
-                    } else {
-                        MapEntry::NotMetadata
-                    }
-                }
+    let shape = match seen {
+        Seen::Candidate(c) => Shape {
+            btf_id: c.btf_id,
+            btf_value_type_id: c.btf_value_type_id,
+            value_size: c.value_size,
+            rodata: c.name.contains(".rodata"),
+            frozen: c.frozen,
+        },
+        _ => {
+            let mi = info::map_info(fd.as_fd())?;
+            let name = info::name_str(&mi.name);
+            let shaped = mi.map_type == sys::BPF_MAP_TYPE_ARRAY
+                && mi.key_size == 4
+                && mi.max_entries == 1
+                && mi.btf_value_type_id != 0;
+            if !shaped || !census::name_may_be_metadata(name) {
+                caches
+                    .maps
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(map_id, MapEntry::NotMetadata);
+                return Ok(Some(MapEntry::NotMetadata));
+            }
+            Shape {
+                btf_id: mi.btf_id,
+                btf_value_type_id: mi.btf_value_type_id,
+                value_size: mi.value_size,
+                rodata: name.contains(".rodata"),
+                // Read before the value: a map frozen after our read could still have
+                // changed in between, and must not be cached as if its value were final.
+                frozen: info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1),
             }
         }
     };
+    let entry = read_metadata(caches, fd.as_fd(), &shape, json)?;
     // Only frozen maps never change; cache the rest only as "not metadata", whose
     // classification rests on immutable attributes.
-    if frozen || matches!(entry, MapEntry::NotMetadata) {
+    if shape.frozen || matches!(entry, MapEntry::NotMetadata) {
         caches
             .maps
             .lock()
@@ -268,6 +271,42 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
             .insert(map_id, entry.clone());
     }
     Ok(Some(entry))
+}
+
+/// Reads and decodes a map of metadata shape: bpftool's `.rodata` variables, or every
+/// variable of a `.metadata` section.
+fn read_metadata(
+    caches: &Caches,
+    fd: BorrowedFd<'_>,
+    shape: &Shape,
+    json: bool,
+) -> Result<MapEntry> {
+    let btf = load_btf(caches, shape.btf_id)?;
+    let mut value = vec![0u8; shape.value_size as usize];
+    let btf = match (btf, sys::map_lookup(fd, &0u32.to_ne_bytes(), &mut value)) {
+        (
+            _,
+            Err(Error::Sys {
+                errno: libc::ENOENT,
+                ..
+            }),
+        )
+        | (None, _) => return Ok(MapEntry::NotMetadata),
+        (_, Err(e)) => return Err(e),
+        (Some(btf), Ok(())) => btf,
+    };
+    let datasec = shape.btf_value_type_id;
+    let sec = datasec_name(&btf, datasec);
+    Ok(if shape.rodata && sec.is_some() {
+        let vars =
+            decode_vars(&btf, datasec, &value, Some(METADATA_PREFIX), json).unwrap_or_default();
+        MapEntry::Rodata(Arc::new(vars))
+    } else if sec == Some(".metadata") {
+        let vars = decode_vars(&btf, datasec, &value, None, json).unwrap_or_default();
+        MapEntry::Section(Arc::new(vars))
+    } else {
+        MapEntry::NotMetadata
+    })
 }
 
 fn full_name(caches: &Caches, fd: BorrowedFd<'_>, pi: &info::ProgInfo) -> Result<Option<String>> {
@@ -392,7 +431,18 @@ impl Scanner {
             }),
             prefetched: None,
             done: false,
+            census: None,
         }
+    }
+
+    /// Whether this scan is classifying maps by a census (false until its second batch).
+    pub fn uses_census(&self) -> bool {
+        matches!(self.census, Some(Ok(_)))
+    }
+
+    /// Why the census could not be taken, if it was tried and failed.
+    pub fn census_error(&self) -> Option<&Error> {
+        self.census.as_ref().and_then(|c| c.as_ref().err())
     }
 
     fn next_ids(&mut self, n: usize) -> Result<Vec<u32>> {
@@ -421,15 +471,37 @@ impl Scanner {
             if ids.len() < n {
                 self.done = true;
             }
+            // The census program lives a moment after the census: never report it.
+            let mut ids = ids;
+            if let Some(Ok(c)) = &self.census {
+                ids.retain(|&id| id != c.prog_id);
+            }
             if ids.is_empty() {
-                break;
+                continue;
             }
             // Caches live for one batch: memory stays bounded by the batch, and an
             // object's programs (adjacent ids) still share one BTF and map read.
-            self.caches = Caches::default();
-            let walk_next = (!self.done && self.ids.is_none()).then_some((&mut self.cursor, n));
-            let (recs, next) = read_ids(&self.caches, &self.opts, &ids, walk_next)?;
-            self.prefetched = next;
+            self.caches = Caches {
+                census: self.census.as_ref().and_then(|c| c.as_ref().ok()).cloned(),
+                ..Caches::default()
+            };
+            let walking = !self.done && self.ids.is_none();
+            // A full scan that fills its first batch has more to come: a census is then
+            // worth its cost, and is taken while this batch is read.
+            let take_census = walking && self.opts.census && self.census.is_none();
+            let cursor = &mut self.cursor;
+            let side = walking.then_some(move || -> Result<_> {
+                let next = walk_ids(cursor, n)?;
+                let census = take_census.then(|| census::take().map(Arc::new));
+                Ok((next, census))
+            });
+            let (recs, side) = read_ids(&self.caches, &self.opts, &ids, side)?;
+            if let Some((next, census)) = side.transpose()? {
+                self.prefetched = Some(next);
+                if census.is_some() {
+                    self.census = census;
+                }
+            }
             out = recs;
         }
         Ok(out)
@@ -454,15 +526,16 @@ fn walk_ids(cursor: &mut u32, n: usize) -> Result<Vec<u32>> {
 type Runs = Vec<(usize, Vec<ProgRecord>)>;
 
 /// Reads `ids` with worker threads, in runs of ids taken from a shared counter (a worker
-/// slowed by another process does not hold the batch up). When `walk_next` asks for
-/// it, this thread walks the next batch's ids meanwhile, instead of reading: the serial
-/// chain of GET_NEXT_ID calls then overlaps the reads rather than preceding them.
-fn read_ids(
+/// slowed by another process does not hold the batch up). When there is `side` work
+/// (walking the next batch's ids, taking the census), this thread does it meanwhile
+/// instead of reading: the serial chain of GET_NEXT_ID calls then overlaps the reads
+/// rather than preceding them.
+fn read_ids<S: Send>(
     caches: &Caches,
     opts: &ScanOptions,
     ids: &[u32],
-    walk_next: Option<(&mut u32, usize)>,
-) -> Result<(Vec<ProgRecord>, Option<Vec<u32>>)> {
+    side: Option<impl FnOnce() -> S + Send>,
+) -> Result<(Vec<ProgRecord>, Option<S>)> {
     const RUN: usize = 8;
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -487,13 +560,16 @@ fn read_ids(
             done.push((start, recs));
         }
     };
-    let walking = walk_next.is_some();
-    let helpers = if walking { threads } else { threads - 1 };
-    let (mut runs, walked) = std::thread::scope(|s| -> Result<(Runs, Option<Vec<u32>>)> {
+    let helpers = if side.is_some() { threads } else { threads - 1 };
+    let (mut runs, side) = std::thread::scope(|s| -> Result<(Runs, Option<S>)> {
         let helpers: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
-        let walked = walk_next.map(|(cursor, n)| walk_ids(cursor, n));
-        // Without a walk to do, this thread reads too.
-        let mut all = if walking { Ok(Vec::new()) } else { work() };
+        let side = side.map(|f| f());
+        // Without side work, this thread reads too.
+        let mut all = if side.is_some() {
+            Ok(Vec::new())
+        } else {
+            work()
+        };
         for h in helpers {
             let part = h
                 .join()
@@ -504,11 +580,8 @@ fn read_ids(
                 (Err(_), _) => {}
             }
         }
-        Ok((all?, walked.transpose()?))
+        Ok((all?, side))
     })?;
     runs.sort_unstable_by_key(|(start, _)| *start);
-    Ok((
-        runs.into_iter().flat_map(|(_, recs)| recs).collect(),
-        walked,
-    ))
+    Ok((runs.into_iter().flat_map(|(_, recs)| recs).collect(), side))
 }

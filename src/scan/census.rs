@@ -1,0 +1,403 @@
+//! The map census: one pass over every map on the host through a BPF map iterator, so a
+//! scan learns which maps could hold metadata without opening each of them.
+//!
+//! A scan by fds alone opens every map of every program (GET_FD_BY_ID, OBJ_GET_INFO,
+//! close) to learn its shape, and reads /proc fdinfo to learn whether a metadata map is
+//! frozen. Kernels with BPF iterators (5.8+) and BTF can instead run a ten-line program
+//! over all maps that writes, per map, its id and, for single-entry ARRAYs with a BTF
+//! value (the only shape a metadata map has), the few fields a scan needs, `frozen`
+//! included. The scan then opens only the maps that are metadata. Everything here is
+//! best effort: when the census cannot be taken the scan opens maps as before.
+//!
+//! Why a census entry can be trusted for a later map id: map ids are handed out in
+//! increasing order (cyclically, from 1 to 2^31-1), so a map created after the census
+//! gets an id above every id the census saw, and is classified by fd. Only a wrap of the
+//! whole id space during one scan could give an old id to a new map.
+
+use std::os::fd::AsFd;
+use std::sync::OnceLock;
+
+use crate::btf::{kind, BtfIndex};
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// Candidates kept at most (about 40 bytes each). Maps past the census's end are
+/// classified by fd, so a host with more metadata maps than this costs time, not memory.
+pub const MAX_CANDIDATES: usize = 1 << 16;
+
+/// A map the census found shaped like metadata, with a name that may be one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: u32,
+    pub btf_id: u32,
+    pub btf_value_type_id: u32,
+    pub value_size: u32,
+    /// Frozen when the census saw it: a frozen map stays frozen.
+    pub frozen: bool,
+    pub name: String,
+}
+
+/// What the census says of one map id.
+pub enum Seen<'a> {
+    /// The census cannot tell (taken before the map existed, or cut short).
+    Unknown,
+    /// Not a metadata map: wrong shape, no BTF, or a name neither convention uses.
+    NotMetadata,
+    Candidate(&'a Candidate),
+}
+
+#[derive(Debug, Default)]
+pub struct Census {
+    /// Sorted by id.
+    candidates: Vec<Candidate>,
+    /// Every map with an id up to this one was seen.
+    covered_to: u32,
+    /// The census program's own id, which a scan must not report.
+    pub prog_id: u32,
+}
+
+impl Census {
+    pub fn classify(&self, map_id: u32) -> Seen<'_> {
+        if map_id > self.covered_to {
+            return Seen::Unknown;
+        }
+        match self.candidates.binary_search_by_key(&map_id, |c| c.id) {
+            Ok(i) => Seen::Candidate(&self.candidates[i]),
+            Err(_) => Seen::NotMetadata,
+        }
+    }
+
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    pub fn covered_to(&self) -> u32 {
+        self.covered_to
+    }
+}
+
+/// Where the program reads: struct bpf_map's fields and struct btf's id, from the
+/// kernel's own BTF, plus the iterator's attach point.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    attach_btf_id: u32,
+    map_type: i16,
+    key_size: i16,
+    value_size: i16,
+    max_entries: i16,
+    id: i16,
+    btf_value_type_id: i16,
+    btf: i16,
+    name: i16,
+    frozen: i16,
+    btf_obj_id: i16,
+}
+
+fn layout_from(data: &[u8]) -> Result<Layout> {
+    let idx = BtfIndex::new(data)?;
+    let missing = |what: &str| Error::Invalid(format!("the kernel's BTF has no {what}"));
+    let attach_btf_id = idx
+        .find("bpf_iter_bpf_map", kind::FUNC)
+        .ok_or_else(|| missing("bpf_iter_bpf_map (no map iterator)"))?;
+    let map = idx
+        .find("bpf_map", kind::STRUCT)
+        .ok_or_else(|| missing("struct bpf_map"))?;
+    let btf = idx
+        .find("btf", kind::STRUCT)
+        .ok_or_else(|| missing("struct btf"))?;
+    // Each field with the size and kind the program's loads assume.
+    let field = |s: u32, name: &str, size: u32, kinds: &[u32]| -> Result<i16> {
+        idx.member(s, name)
+            .filter(|m| m.size == size && kinds.contains(&m.kind))
+            .and_then(|m| i16::try_from(m.offset).ok())
+            .ok_or_else(|| missing(&format!("usable field '{name}'")))
+    };
+    let u32_ = |s, name| field(s, name, 4, &[kind::INT, kind::ENUM]);
+    Ok(Layout {
+        attach_btf_id,
+        map_type: u32_(map, "map_type")?,
+        key_size: u32_(map, "key_size")?,
+        value_size: u32_(map, "value_size")?,
+        max_entries: u32_(map, "max_entries")?,
+        id: u32_(map, "id")?,
+        btf_value_type_id: u32_(map, "btf_value_type_id")?,
+        btf: field(map, "btf", 8, &[kind::PTR])?,
+        name: field(map, "name", 16, &[kind::ARRAY])?,
+        frozen: field(map, "frozen", 1, &[kind::INT])?,
+        btf_obj_id: u32_(btf, "id")?,
+    })
+}
+
+/// The layout of the running kernel, found once per process (its BTF does not change).
+fn layout() -> Result<Layout> {
+    static LAYOUT: OnceLock<Result<Layout>> = OnceLock::new();
+    LAYOUT
+        .get_or_init(|| {
+            let data = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
+                Error::sys(
+                    "open",
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    "/sys/kernel/btf/vmlinux",
+                )
+            })?;
+            layout_from(&data)
+        })
+        .clone()
+}
+
+// The instruction encodings the program uses (include/uapi/linux/bpf.h classes).
+const LDX_W: u8 = 0x61;
+const LDX_B: u8 = 0x71;
+const LDX_DW: u8 = 0x79;
+const STX_W: u8 = 0x63;
+const STX_DW: u8 = 0x7b;
+const ST_W: u8 = 0x62;
+const MOV_K: u8 = 0xb7;
+const MOV_X: u8 = 0xbf;
+const ADD_K: u8 = 0x07;
+const JEQ_K: u8 = 0x15;
+const JNE_K: u8 = 0x55;
+const CALL: u8 = 0x85;
+const EXIT: u8 = 0x95;
+const FUNC_SEQ_WRITE: i32 = 127;
+const MAP_TYPE_ARRAY: i32 = 2;
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+    u64::from(code)
+        | u64::from(dst | (src << 4)) << 8
+        | u64::from(off as u16) << 16
+        | u64::from(imm as u32) << 32
+}
+
+/// Bytes the program writes for a map that cannot be metadata: id, 0.
+const SHORT: usize = 8;
+/// For a candidate: id, 1, btf_value_type_id, value_size, frozen, btf id, name[16].
+const LONG: usize = 40;
+
+/// The iterator program. Per map it writes SHORT or LONG bytes from the stack at
+/// fp-40 with bpf_seq_write.
+fn program(l: &Layout) -> Vec<u64> {
+    // Jump targets are filled in below, once the labels' positions are known.
+    const TO_WRITE: i16 = i16::MAX;
+    const TO_EXIT: i16 = i16::MIN;
+    let mut p = vec![
+        insn(LDX_DW, 6, 1, 0, 0),      // r6 = ctx->meta
+        insn(LDX_DW, 7, 1, 8, 0),      // r7 = ctx->map
+        insn(JEQ_K, 7, 0, TO_EXIT, 0), // the last call has no map
+        insn(LDX_W, 2, 7, l.id, 0),
+        insn(STX_W, 10, 2, -40, 0),
+        insn(ST_W, 10, 0, -36, 0),
+        insn(MOV_K, 3, 0, 0, SHORT as i32),
+        insn(LDX_W, 2, 7, l.map_type, 0),
+        insn(JNE_K, 2, 0, TO_WRITE, MAP_TYPE_ARRAY),
+        insn(LDX_W, 2, 7, l.key_size, 0),
+        insn(JNE_K, 2, 0, TO_WRITE, 4),
+        insn(LDX_W, 2, 7, l.max_entries, 0),
+        insn(JNE_K, 2, 0, TO_WRITE, 1),
+        insn(LDX_W, 2, 7, l.btf_value_type_id, 0),
+        insn(JEQ_K, 2, 0, TO_WRITE, 0),
+        insn(STX_W, 10, 2, -32, 0),
+        insn(ST_W, 10, 0, -36, 1),
+        insn(LDX_W, 2, 7, l.value_size, 0),
+        insn(STX_W, 10, 2, -28, 0),
+        insn(LDX_B, 2, 7, l.frozen, 0),
+        insn(STX_W, 10, 2, -24, 0),
+        insn(MOV_K, 4, 0, 0, 0),
+        insn(LDX_DW, 2, 7, l.btf, 0),
+        insn(JEQ_K, 2, 0, 1, 0),
+        insn(LDX_W, 4, 2, l.btf_obj_id, 0),
+        insn(STX_W, 10, 4, -20, 0),
+        insn(LDX_DW, 2, 7, l.name, 0),
+        insn(STX_DW, 10, 2, -16, 0),
+        insn(LDX_DW, 2, 7, l.name + 8, 0),
+        insn(STX_DW, 10, 2, -8, 0),
+        insn(MOV_K, 3, 0, 0, LONG as i32),
+    ];
+    let write = p.len();
+    p.extend([
+        insn(LDX_DW, 1, 6, 0, 0), // r1 = meta->seq
+        insn(MOV_X, 2, 10, 0, 0),
+        insn(ADD_K, 2, 0, 0, -40),
+        insn(CALL, 0, 0, 0, FUNC_SEQ_WRITE),
+    ]);
+    let exit = p.len();
+    p.extend([insn(MOV_K, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)]);
+    for (i, ins) in p.iter_mut().enumerate() {
+        let off = (*ins >> 16) as u16 as i16;
+        let target = match off {
+            TO_WRITE => write,
+            TO_EXIT => exit,
+            _ => continue,
+        };
+        let rel = (target as i64 - i as i64 - 1) as i16;
+        *ins = (*ins & !(0xffff << 16)) | u64::from(rel as u16) << 16;
+    }
+    p
+}
+
+/// Whether a map named `name` could be metadata under either convention: bpftool's
+/// ".rodata" rule, or a `.metadata` section map (whose 15-byte name libbpf cuts to
+/// "<object prefix>.metada..." at most).
+pub fn name_may_be_metadata(name: &str) -> bool {
+    name.contains(".rodata") || name.contains(".metada")
+}
+
+fn parse_into(out: &mut Census, mut buf: &[u8]) -> Result<usize> {
+    let start = buf.len();
+    while buf.len() >= SHORT {
+        let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let id = word(buf, 0);
+        let long = word(buf, 4) == 1;
+        if long && buf.len() < LONG {
+            break;
+        }
+        if long {
+            let name_bytes = &buf[24..40];
+            let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(16);
+            let name = String::from_utf8_lossy(&name_bytes[..end]).into_owned();
+            if name_may_be_metadata(&name) {
+                if out.candidates.len() >= MAX_CANDIDATES {
+                    return Err(Error::Invalid("census full".into()));
+                }
+                out.candidates.push(Candidate {
+                    id,
+                    btf_value_type_id: word(buf, 8),
+                    value_size: word(buf, 12),
+                    frozen: word(buf, 16) != 0,
+                    btf_id: word(buf, 20),
+                    name,
+                });
+            }
+        }
+        out.covered_to = out.covered_to.max(id);
+        buf = &buf[if long { LONG } else { SHORT }..];
+    }
+    Ok(start - buf.len())
+}
+
+const WHAT: &str = "the scan's map census";
+
+/// Takes the census: loads the iterator program, reads it to the end, closes everything.
+pub fn take() -> Result<Census> {
+    let l = layout()?;
+    let insns = program(&l);
+    let prog = sys::prog_load(&sys::ProgLoad {
+        name: "bpfbind_census",
+        prog_type: sys::BPF_PROG_TYPE_TRACING,
+        expected_attach_type: sys::BPF_TRACE_ITER,
+        insns: &insns,
+        // bpf_seq_write is GPL-only.
+        license: "GPL",
+        kern_version: 0,
+        btf: None,
+        func_info: &[],
+        line_info: &[],
+        attach_btf_id: l.attach_btf_id,
+        prog_flags: 0,
+        fd_array: &[],
+    })?;
+    let mut census = Census {
+        prog_id: sys::info::prog_info(prog.as_fd(), &mut Vec::new())?.id,
+        ..Default::default()
+    };
+    let link = sys::iter_link_create(prog.as_fd(), WHAT)?;
+    let iter = sys::iter_create(link.as_fd(), WHAT)?;
+    drop((link, prog));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut have = 0;
+    loop {
+        let n = sys::iter_read(iter.as_fd(), &mut buf[have..], WHAT)?;
+        if n == 0 {
+            break;
+        }
+        have += n;
+        // Records never straddle reads (the iterator writes each map's bytes whole), but
+        // parsing keeps any tail for the next round all the same.
+        let used = match parse_into(&mut census, &buf[..have]) {
+            Ok(used) => used,
+            // Full: what was read so far stands, the rest is classified by fd.
+            Err(_) => break,
+        };
+        buf.copy_within(used..have, 0);
+        have -= used;
+    }
+    Ok(census)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u32, long: Option<(&str, bool)>) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend(id.to_ne_bytes());
+        r.extend(u32::from(long.is_some()).to_ne_bytes());
+        if let Some((name, frozen)) = long {
+            for v in [7u32, 64, u32::from(frozen), 99] {
+                r.extend(v.to_ne_bytes());
+            }
+            let mut n = [0u8; 16];
+            n[..name.len()].copy_from_slice(name.as_bytes());
+            r.extend(n);
+        }
+        r
+    }
+
+    #[test]
+    fn parses_records_and_keeps_only_possible_metadata() {
+        let mut data = Vec::new();
+        data.extend(record(3, None));
+        data.extend(record(5, Some(("multi.rodata", true))));
+        data.extend(record(6, Some(("multi.bss", false))));
+        data.extend(record(9, Some(("multi.metada", false))));
+        let tail = record(12, Some(("x.rodata", true)));
+        data.extend(&tail[..20]);
+        let mut c = Census::default();
+        let used = parse_into(&mut c, &data).unwrap();
+        assert_eq!(
+            used,
+            data.len() - 20,
+            "a partial record waits for more bytes"
+        );
+        assert_eq!(c.covered_to(), 9);
+        let ids: Vec<u32> = c.candidates().iter().map(|c| c.id).collect();
+        assert_eq!(ids, [5, 9]);
+        let c5 = &c.candidates()[0];
+        assert_eq!(
+            (c5.btf_value_type_id, c5.value_size, c5.frozen, c5.btf_id),
+            (7, 64, true, 99)
+        );
+        assert!(matches!(c.classify(3), Seen::NotMetadata));
+        assert!(matches!(c.classify(6), Seen::NotMetadata));
+        assert!(matches!(c.classify(9), Seen::Candidate(x) if x.name == "multi.metada"));
+        assert!(matches!(c.classify(10), Seen::Unknown));
+    }
+
+    #[test]
+    fn jumps_land_on_their_labels() {
+        let l = Layout {
+            attach_btf_id: 1,
+            map_type: 1,
+            key_size: 2,
+            value_size: 3,
+            max_entries: 4,
+            id: 5,
+            btf_value_type_id: 6,
+            btf: 7,
+            name: 8,
+            frozen: 9,
+            btf_obj_id: 10,
+        };
+        let p = program(&l);
+        let exit = p.len() - 2;
+        for (i, ins) in p.iter().enumerate() {
+            let code = *ins as u8;
+            if code == JEQ_K || code == JNE_K {
+                let off = (*ins >> 16) as u16 as i16;
+                let target = (i as i64 + 1 + off as i64) as usize;
+                assert!(target <= exit, "jump {i} lands at {target}");
+            }
+        }
+        assert_eq!(p[exit + 1] as u8, EXIT);
+    }
+}
