@@ -215,7 +215,7 @@ pub fn map_census(py: Python<'_>) -> PyResult<(u32, u32, Vec<(u32, u32, u32, u32
                 c.btf_value_type_id,
                 c.value_size,
                 c.frozen,
-                c.name.clone(),
+                c.name().to_string(),
             )
         })
         .collect();

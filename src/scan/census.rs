@@ -21,9 +21,9 @@ use crate::btf::{kind, BtfIndex};
 use crate::error::{Error, Result};
 use crate::sys;
 
-/// Candidates kept at most (about 40 bytes each). Maps past the census's end are
+/// Candidates kept at most (36 bytes each: 1.2 MiB). Maps past the census's end are
 /// classified by fd, so a host with more metadata maps than this costs time, not memory.
-pub const MAX_CANDIDATES: usize = 1 << 16;
+pub const MAX_CANDIDATES: usize = 1 << 15;
 
 /// A map the census found shaped like metadata, with a name that may be one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,13 @@ pub struct Candidate {
     pub value_size: u32,
     /// Frozen when the census saw it: a frozen map stays frozen.
     pub frozen: bool,
-    pub name: String,
+    name: [u8; 16],
+}
+
+impl Candidate {
+    pub fn name(&self) -> &str {
+        sys::info::name_str(&self.name)
+    }
 }
 
 /// What the census says of one map id.
@@ -252,10 +258,9 @@ fn parse_into(out: &mut Census, mut buf: &[u8]) -> Result<usize> {
             break;
         }
         if long {
-            let name_bytes = &buf[24..40];
-            let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(16);
-            let name = String::from_utf8_lossy(&name_bytes[..end]).into_owned();
-            if name_may_be_metadata(&name) {
+            let mut name = [0u8; 16];
+            name.copy_from_slice(&buf[24..40]);
+            if name_may_be_metadata(sys::info::name_str(&name)) {
                 if out.candidates.len() >= MAX_CANDIDATES {
                     return Err(Error::Invalid("census full".into()));
                 }
@@ -369,7 +374,7 @@ mod tests {
         );
         assert!(matches!(c.classify(3), Seen::NotMetadata));
         assert!(matches!(c.classify(6), Seen::NotMetadata));
-        assert!(matches!(c.classify(9), Seen::Candidate(x) if x.name == "multi.metada"));
+        assert!(matches!(c.classify(9), Seen::Candidate(x) if x.name() == "multi.metada"));
         assert!(matches!(c.classify(10), Seen::Unknown));
     }
 

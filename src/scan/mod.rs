@@ -231,7 +231,7 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
             btf_id: c.btf_id,
             btf_value_type_id: c.btf_value_type_id,
             value_size: c.value_size,
-            rodata: c.name.contains(".rodata"),
+            rodata: c.name().contains(".rodata"),
             frozen: c.frozen,
         },
         _ => {
