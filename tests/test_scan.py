@@ -622,7 +622,7 @@ def test_census_agrees_with_bpftool(loaded: dict[int, Ours], bpftool: Any) -> No
         )
         assert (map_id in candidates) == shaped, tool
         if shaped:
-            _, btf_id, value_type, value_size, frozen, name = candidates[map_id]
+            _, btf_id, value_type, value_size, frozen, name, value = candidates[map_id]
             assert (btf_id, value_size, name) == (
                 tool["btf_id"],
                 tool["bytes_value"],
@@ -630,6 +630,12 @@ def test_census_agrees_with_bpftool(loaded: dict[int, Ours], bpftool: Any) -> No
             )
             assert value_type > 0
             assert frozen == bool(tool.get("frozen", 0))
+            # Read for frozen maps (only their values are final), up to 256 bytes.
+            if frozen and value_size <= 256:
+                dump = json.loads(bpftool(["-j", "map", "dump", "id", str(map_id)]))
+                assert value == bytes(int(b, 16) for b in dump[0]["value"]), name
+            else:
+                assert value is None
     metadata_maps = {m for own in loaded.values() for m in own.meta_maps}
     assert metadata_maps <= set(candidates)
 

@@ -152,19 +152,20 @@ impl<'a> BtfIndex<'a> {
         }
     }
 
-    /// Member `name` of the struct `struct_id` (not a bitfield, not inside an anonymous
-    /// member).
+    /// Member `name` of the struct `struct_id`, looking inside anonymous struct and union
+    /// members too (not a bitfield).
     pub fn member(&self, struct_id: u32, name: &str) -> Option<MemberAt> {
-        let (pos, k, vlen, _) = self.header(struct_id)?;
-        if k != kind::STRUCT {
+        self.member_in(struct_id, name, 0)
+    }
+
+    fn member_in(&self, id: u32, name: &str, depth: usize) -> Option<MemberAt> {
+        let (pos, k, vlen, _) = self.header(id)?;
+        if (k != kind::STRUCT && k != kind::UNION) || depth > MAX_CHAIN {
             return None;
         }
         let kflag = self.word(pos + 4) >> 31 == 1;
         (0..vlen).find_map(|i| {
             let rec = pos + TYPE_HDR + 12 * i;
-            if !self.name_is(self.word(rec), name) {
-                return None;
-            }
             let raw = self.word(rec + 8);
             let (bits, bitfield) = if kflag {
                 (raw & 0x00ff_ffff, raw >> 24)
@@ -174,13 +175,40 @@ impl<'a> BtfIndex<'a> {
             if bitfield != 0 || bits % 8 != 0 {
                 return None;
             }
-            let (size, kind) = self.resolved(self.word(rec + 4))?;
+            let type_id = self.word(rec + 4);
+            if self.word(rec) == 0 {
+                // Anonymous: its members are the outer struct's, at its offset.
+                let inner = self.unqualified(type_id)?;
+                let m = self.member_in(inner, name, depth + 1)?;
+                return Some(MemberAt {
+                    offset: m.offset.checked_add(bits / 8)?,
+                    ..m
+                });
+            }
+            if !self.name_is(self.word(rec), name) {
+                return None;
+            }
+            let (size, kind) = self.resolved(type_id)?;
             Some(MemberAt {
                 offset: bits / 8,
                 size,
                 kind,
             })
         })
+    }
+
+    /// `id` with typedefs and qualifiers stripped.
+    fn unqualified(&self, mut id: u32) -> Option<u32> {
+        for _ in 0..MAX_CHAIN {
+            let (_, k, _, next) = self.header(id)?;
+            match k {
+                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
+                    id = next
+                }
+                _ => return Some(id),
+            }
+        }
+        None
     }
 }
 
@@ -217,9 +245,19 @@ mod tests {
                     nelems: 16,
                 },
                 Type::Ptr { type_id: 0 },
+                Type::Union {
+                    name: String::new(),
+                    size: 8,
+                    members: vec![Member {
+                        name: "inner".into(),
+                        type_id: 2,
+                        bit_offset: 0,
+                        bitfield_size: 0,
+                    }],
+                },
                 Type::Struct {
                     name: "thing".into(),
-                    size: 40,
+                    size: 48,
                     members: vec![
                         Member {
                             name: "id".into(),
@@ -243,6 +281,12 @@ mod tests {
                             name: "name".into(),
                             type_id: 4,
                             bit_offset: 128,
+                            bitfield_size: 0,
+                        },
+                        Member {
+                            name: String::new(),
+                            type_id: 6,
+                            bit_offset: 320,
                             bitfield_size: 0,
                         },
                     ],
@@ -279,6 +323,8 @@ mod tests {
             Some((8, 8, kind::PTR))
         );
         assert_eq!(m("name").map(|m| (m.offset, m.size)), Some((16, 16)));
+        // Inside an anonymous union, at the union's offset.
+        assert_eq!(m("inner").map(|m| (m.offset, m.size)), Some((40, 4)));
         // A bitfield has no byte offset to load from.
         assert_eq!(m("flag"), None);
         assert_eq!(m("missing"), None);

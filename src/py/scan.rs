@@ -200,12 +200,19 @@ fn parse_tag(t: &str) -> PyResult<[u8; 8]> {
 }
 
 /// The map census as a scan takes it: (covered_to, census program id, candidates as
-/// (id, btf_id, btf_value_type_id, value_size, frozen, name)). For tests and diagnosis.
+/// (id, btf_id, btf_value_type_id, value_size, frozen, name, value read or None)). For
+/// tests and diagnosis.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-pub fn map_census(py: Python<'_>) -> PyResult<(u32, u32, Vec<(u32, u32, u32, u32, bool, String)>)> {
-    let c = py.detach(crate::scan::census::take)?;
-    let rows = c
+pub fn map_census(
+    py: Python<'_>,
+) -> PyResult<(
+    u32,
+    u32,
+    Vec<(u32, u32, u32, u32, bool, String, Option<Vec<u8>>)>,
+)> {
+    let census = py.detach(crate::scan::census::take)?;
+    let rows = census
         .candidates()
         .iter()
         .map(|c| {
@@ -216,10 +223,11 @@ pub fn map_census(py: Python<'_>) -> PyResult<(u32, u32, Vec<(u32, u32, u32, u32
                 c.value_size,
                 c.frozen,
                 c.name().to_string(),
+                census.value(c).map(<[u8]>::to_vec),
             )
         })
         .collect();
-    Ok((c.covered_to(), c.prog_id, rows))
+    Ok((census.covered_to(), census.prog_id, rows))
 }
 
 /// The program behind an fd the caller holds (the fd is borrowed, not closed).

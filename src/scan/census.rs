@@ -21,7 +21,10 @@ use crate::btf::{kind, BtfIndex};
 use crate::error::{Error, Result};
 use crate::sys;
 
-/// Candidates kept at most (36 bytes each: 1.2 MiB). Maps past the census's end are
+/// Values kept at most; later candidates are read by fd.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Candidates kept at most (44 bytes each: 1.4 MiB). Maps past the census's end are
 /// classified by fd, so a host with more metadata maps than this costs time, not memory.
 pub const MAX_CANDIDATES: usize = 1 << 15;
 
@@ -35,6 +38,9 @@ pub struct Candidate {
     /// Frozen when the census saw it: a frozen map stays frozen.
     pub frozen: bool,
     name: [u8; 16],
+    /// Where the value read by the census lies in `Census::values`: only for a map that
+    /// was frozen before it was read, whose value the scan may then take as final.
+    value: Option<(u32, u32)>,
 }
 
 impl Candidate {
@@ -56,6 +62,8 @@ pub enum Seen<'a> {
 pub struct Census {
     /// Sorted by id.
     candidates: Vec<Candidate>,
+    /// The values of frozen candidates, one after another (at most MAX_VALUE_BYTES).
+    values: Vec<u8>,
     /// Every map with an id up to this one was seen.
     covered_to: u32,
     /// The census program's own id, which a scan must not report.
@@ -75,6 +83,13 @@ impl Census {
 
     pub fn candidates(&self) -> &[Candidate] {
         &self.candidates
+    }
+
+    /// The value the census read of a frozen candidate, if it read one.
+    pub fn value(&self, c: &Candidate) -> Option<&[u8]> {
+        let (off, len) = c.value?;
+        self.values
+            .get(off as usize..(off as usize).checked_add(len as usize)?)
     }
 
     pub fn covered_to(&self) -> u32 {
@@ -97,6 +112,8 @@ struct Layout {
     name: i16,
     frozen: i16,
     btf_obj_id: i16,
+    /// `struct bpf_array`'s `value`, from the start of its `struct bpf_map` (offset 0).
+    array_value: i16,
 }
 
 fn layout_from(data: &[u8]) -> Result<Layout> {
@@ -111,6 +128,9 @@ fn layout_from(data: &[u8]) -> Result<Layout> {
     let btf = idx
         .find("btf", kind::STRUCT)
         .ok_or_else(|| missing("struct btf"))?;
+    let array = idx
+        .find("bpf_array", kind::STRUCT)
+        .ok_or_else(|| missing("struct bpf_array"))?;
     // Each field with the size and kind the program's loads assume.
     let field = |s: u32, name: &str, size: u32, kinds: &[u32]| -> Result<i16> {
         idx.member(s, name)
@@ -131,6 +151,13 @@ fn layout_from(data: &[u8]) -> Result<Layout> {
         name: field(map, "name", 16, &[kind::ARRAY])?,
         frozen: field(map, "frozen", 1, &[kind::INT])?,
         btf_obj_id: u32_(btf, "id")?,
+        array_value: {
+            // An ARRAY map is the `map` member at the start of its struct bpf_array.
+            idx.member(array, "map")
+                .filter(|m| m.offset == 0 && m.kind == kind::STRUCT)
+                .ok_or_else(|| missing("struct bpf_array starting with its map"))?;
+            field(array, "value", 0, &[kind::ARRAY])?
+        },
     })
 }
 
@@ -175,24 +202,34 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
         | u64::from(imm as u32) << 32
 }
 
+const JGT_K: u8 = 0x25;
+const FUNC_PROBE_READ_KERNEL: i32 = 113;
+
 /// Bytes the program writes for a map that cannot be metadata: id, 0.
 const SHORT: usize = 8;
-/// For a candidate: id, 1, btf_value_type_id, value_size, frozen, btf id, name[16].
+/// For a candidate: id, 1, btf_value_type_id, value_size, frozen, btf id, name[16]; with
+/// kind 2 instead of 1, the value's `value_size` bytes follow.
 const LONG: usize = 40;
+/// The largest value the census reads (metadata is a few strings and numbers; a larger
+/// map is read by fd).
+const VALUE_MAX: usize = 256;
+/// The record's place on the program's stack: fp-296 .. fp.
+const REC: i16 = -((LONG + VALUE_MAX) as i16);
 
-/// The iterator program. Per map it writes SHORT or LONG bytes from the stack at
-/// fp-40 with bpf_seq_write.
+/// The iterator program. Per map it writes a record from the stack at REC with
+/// bpf_seq_write: SHORT bytes, LONG bytes, or LONG bytes and the value.
 fn program(l: &Layout) -> Vec<u64> {
     // Jump targets are filled in below, once the labels' positions are known.
     const TO_WRITE: i16 = i16::MAX;
     const TO_EXIT: i16 = i16::MIN;
+    let at = |off: i16| REC + off;
     let mut p = vec![
         insn(LDX_DW, 6, 1, 0, 0),      // r6 = ctx->meta
         insn(LDX_DW, 7, 1, 8, 0),      // r7 = ctx->map
         insn(JEQ_K, 7, 0, TO_EXIT, 0), // the last call has no map
         insn(LDX_W, 2, 7, l.id, 0),
-        insn(STX_W, 10, 2, -40, 0),
-        insn(ST_W, 10, 0, -36, 0),
+        insn(STX_W, 10, 2, at(0), 0),
+        insn(ST_W, 10, 0, at(4), 0),
         insn(MOV_K, 3, 0, 0, SHORT as i32),
         insn(LDX_W, 2, 7, l.map_type, 0),
         insn(JNE_K, 2, 0, TO_WRITE, MAP_TYPE_ARRAY),
@@ -202,37 +239,54 @@ fn program(l: &Layout) -> Vec<u64> {
         insn(JNE_K, 2, 0, TO_WRITE, 1),
         insn(LDX_W, 2, 7, l.btf_value_type_id, 0),
         insn(JEQ_K, 2, 0, TO_WRITE, 0),
-        insn(STX_W, 10, 2, -32, 0),
-        insn(ST_W, 10, 0, -36, 1),
-        insn(LDX_W, 2, 7, l.value_size, 0),
-        insn(STX_W, 10, 2, -28, 0),
-        insn(LDX_B, 2, 7, l.frozen, 0),
-        insn(STX_W, 10, 2, -24, 0),
+        insn(STX_W, 10, 2, at(8), 0),
+        insn(ST_W, 10, 0, at(4), 1),
+        insn(LDX_W, 8, 7, l.value_size, 0), // r8 = value_size, kept across the call
+        insn(STX_W, 10, 8, at(12), 0),
+        insn(LDX_B, 9, 7, l.frozen, 0), // r9 = frozen, read before the value
+        insn(STX_W, 10, 9, at(16), 0),
         insn(MOV_K, 4, 0, 0, 0),
         insn(LDX_DW, 2, 7, l.btf, 0),
         insn(JEQ_K, 2, 0, 1, 0),
         insn(LDX_W, 4, 2, l.btf_obj_id, 0),
-        insn(STX_W, 10, 4, -20, 0),
+        insn(STX_W, 10, 4, at(20), 0),
         insn(LDX_DW, 2, 7, l.name, 0),
-        insn(STX_DW, 10, 2, -16, 0),
+        insn(STX_DW, 10, 2, at(24), 0),
         insn(LDX_DW, 2, 7, l.name + 8, 0),
-        insn(STX_DW, 10, 2, -8, 0),
+        insn(STX_DW, 10, 2, at(32), 0),
         insn(MOV_K, 3, 0, 0, LONG as i32),
+        // The value, of a frozen map only, 1..=VALUE_MAX bytes.
+        insn(JEQ_K, 9, 0, TO_WRITE, 0),
+        insn(JEQ_K, 8, 0, TO_WRITE, 0),
+        insn(JGT_K, 8, 0, TO_WRITE, VALUE_MAX as i32),
+        insn(MOV_X, 1, 10, 0, 0),
+        insn(ADD_K, 1, 0, 0, i32::from(at(LONG as i16))),
+        insn(MOV_X, 2, 8, 0, 0),
+        insn(MOV_X, 3, 7, 0, 0),
+        insn(ADD_K, 3, 0, 0, i32::from(l.array_value)),
+        insn(CALL, 0, 0, 0, FUNC_PROBE_READ_KERNEL),
+        insn(MOV_K, 3, 0, 0, LONG as i32),
+        insn(JNE_K, 0, 0, TO_WRITE, 0),
+        insn(ST_W, 10, 0, at(4), 2),
+        insn(MOV_X, 3, 8, 0, 0),
+        insn(ADD_K, 3, 0, 0, LONG as i32),
     ];
     let write = p.len();
     p.extend([
         insn(LDX_DW, 1, 6, 0, 0), // r1 = meta->seq
         insn(MOV_X, 2, 10, 0, 0),
-        insn(ADD_K, 2, 0, 0, -40),
+        insn(ADD_K, 2, 0, 0, i32::from(REC)),
         insn(CALL, 0, 0, 0, FUNC_SEQ_WRITE),
     ]);
     let exit = p.len();
     p.extend([insn(MOV_K, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)]);
     for (i, ins) in p.iter_mut().enumerate() {
         let off = (*ins >> 16) as u16 as i16;
+        let code = *ins as u8;
+        let jump = code == JEQ_K || code == JNE_K || code == JGT_K;
         let target = match off {
-            TO_WRITE => write,
-            TO_EXIT => exit,
+            TO_WRITE if jump => write,
+            TO_EXIT if jump => exit,
             _ => continue,
         };
         let rel = (target as i64 - i as i64 - 1) as i16;
@@ -248,34 +302,53 @@ pub fn name_may_be_metadata(name: &str) -> bool {
     name.contains(".rodata") || name.contains(".metada")
 }
 
+/// Parses whole records from `buf` into `out`; returns the bytes used (a record cut by
+/// the end of `buf` waits for the next read). Err when the census is full.
 fn parse_into(out: &mut Census, mut buf: &[u8]) -> Result<usize> {
     let start = buf.len();
+    let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     while buf.len() >= SHORT {
-        let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let id = word(buf, 0);
-        let long = word(buf, 4) == 1;
-        if long && buf.len() < LONG {
+        let len = match word(buf, 4) {
+            0 => SHORT,
+            1 => LONG,
+            2 if buf.len() >= LONG => match word(buf, 12) as usize {
+                n @ 1..=VALUE_MAX => LONG + n,
+                n => return Err(Error::Invalid(format!("census: value of {n} bytes"))),
+            },
+            2 => LONG,
+            k => return Err(Error::Invalid(format!("census: record kind {k}"))),
+        };
+        let Some(rec) = buf.get(..len) else {
             break;
-        }
-        if long {
+        };
+        if len >= LONG {
             let mut name = [0u8; 16];
-            name.copy_from_slice(&buf[24..40]);
+            name.copy_from_slice(&rec[24..40]);
             if name_may_be_metadata(sys::info::name_str(&name)) {
                 if out.candidates.len() >= MAX_CANDIDATES {
                     return Err(Error::Invalid("census full".into()));
                 }
+                let bytes = &rec[LONG..];
+                let value = (!bytes.is_empty()
+                    && out.values.len() + bytes.len() <= MAX_VALUE_BYTES)
+                    .then(|| {
+                        out.values.extend_from_slice(bytes);
+                        ((out.values.len() - bytes.len()) as u32, bytes.len() as u32)
+                    });
                 out.candidates.push(Candidate {
                     id,
-                    btf_value_type_id: word(buf, 8),
-                    value_size: word(buf, 12),
-                    frozen: word(buf, 16) != 0,
-                    btf_id: word(buf, 20),
+                    btf_value_type_id: word(rec, 8),
+                    value_size: word(rec, 12),
+                    frozen: word(rec, 16) != 0,
+                    btf_id: word(rec, 20),
                     name,
+                    value,
                 });
             }
         }
         out.covered_to = out.covered_to.max(id);
-        buf = &buf[if long { LONG } else { SHORT }..];
+        buf = &buf[len..];
     }
     Ok(start - buf.len())
 }
@@ -321,7 +394,8 @@ pub fn take() -> Result<Census> {
         let used = match parse_into(&mut census, &buf[..have]) {
             Ok(used) => used,
             // Full: what was read so far stands, the rest is classified by fd.
-            Err(_) => break,
+            Err(_) if census.candidates.len() >= MAX_CANDIDATES => break,
+            Err(e) => return Err(e),
         };
         buf.copy_within(used..have, 0);
         have -= used;
@@ -333,17 +407,29 @@ pub fn take() -> Result<Census> {
 mod tests {
     use super::*;
 
-    fn record(id: u32, long: Option<(&str, bool)>) -> Vec<u8> {
+    /// A record as the program writes it: kind 0 (`long` None), 1, or 2 with `value`.
+    fn record(id: u32, long: Option<(&str, bool)>, value: &[u8]) -> Vec<u8> {
+        let kind = match (long, value.is_empty()) {
+            (None, _) => 0u32,
+            (Some(_), true) => 1,
+            (Some(_), false) => 2,
+        };
         let mut r = Vec::new();
         r.extend(id.to_ne_bytes());
-        r.extend(u32::from(long.is_some()).to_ne_bytes());
+        r.extend(kind.to_ne_bytes());
         if let Some((name, frozen)) = long {
-            for v in [7u32, 64, u32::from(frozen), 99] {
+            let size = if value.is_empty() {
+                64
+            } else {
+                value.len() as u32
+            };
+            for v in [7u32, size, u32::from(frozen), 99] {
                 r.extend(v.to_ne_bytes());
             }
             let mut n = [0u8; 16];
             n[..name.len()].copy_from_slice(name.as_bytes());
             r.extend(n);
+            r.extend(value);
         }
         r
     }
@@ -351,17 +437,17 @@ mod tests {
     #[test]
     fn parses_records_and_keeps_only_possible_metadata() {
         let mut data = Vec::new();
-        data.extend(record(3, None));
-        data.extend(record(5, Some(("multi.rodata", true))));
-        data.extend(record(6, Some(("multi.bss", false))));
-        data.extend(record(9, Some(("multi.metada", false))));
-        let tail = record(12, Some(("x.rodata", true)));
-        data.extend(&tail[..20]);
+        data.extend(record(3, None, &[]));
+        data.extend(record(5, Some(("multi.rodata", true)), b"v1.2"));
+        data.extend(record(6, Some(("multi.bss", false)), &[]));
+        data.extend(record(9, Some(("multi.metada", false)), &[]));
+        let tail = record(12, Some(("x.rodata", true)), b"abc");
+        data.extend(&tail[..41]);
         let mut c = Census::default();
         let used = parse_into(&mut c, &data).unwrap();
         assert_eq!(
             used,
-            data.len() - 20,
+            data.len() - 41,
             "a partial record waits for more bytes"
         );
         assert_eq!(c.covered_to(), 9);
@@ -370,12 +456,41 @@ mod tests {
         let c5 = &c.candidates()[0];
         assert_eq!(
             (c5.btf_value_type_id, c5.value_size, c5.frozen, c5.btf_id),
-            (7, 64, true, 99)
+            (7, 4, true, 99)
         );
+        assert_eq!(c.value(c5), Some(&b"v1.2"[..]));
+        assert_eq!(c.value(&c.candidates()[1]), None);
         assert!(matches!(c.classify(3), Seen::NotMetadata));
         assert!(matches!(c.classify(6), Seen::NotMetadata));
         assert!(matches!(c.classify(9), Seen::Candidate(x) if x.name() == "multi.metada"));
         assert!(matches!(c.classify(10), Seen::Unknown));
+
+        // The rest of the cut record arrives with the next read.
+        let used = parse_into(&mut c, &tail).unwrap();
+        assert_eq!(used, tail.len());
+        assert!(matches!(c.classify(12), Seen::Candidate(x) if c.value(x) == Some(&b"abc"[..])));
+    }
+
+    #[test]
+    fn refuses_records_the_program_never_writes() {
+        let mut bad_kind = record(3, None, &[]);
+        bad_kind[4] = 7;
+        assert!(parse_into(&mut Census::default(), &bad_kind).is_err());
+        let mut huge = record(5, Some(("a.rodata", true)), b"x");
+        huge[12..16].copy_from_slice(&(VALUE_MAX as u32 + 1).to_ne_bytes());
+        assert!(parse_into(&mut Census::default(), &huge).is_err());
+    }
+
+    #[test]
+    fn stops_when_full() {
+        let mut c = Census::default();
+        let mut data = Vec::new();
+        for id in 1..=(MAX_CANDIDATES as u32 + 1) {
+            data.extend(record(id, Some(("o.rodata", true)), &[]));
+        }
+        assert!(parse_into(&mut c, &data).is_err());
+        assert_eq!(c.candidates().len(), MAX_CANDIDATES);
+        assert_eq!(c.covered_to(), MAX_CANDIDATES as u32);
     }
 
     #[test]
@@ -392,15 +507,18 @@ mod tests {
             name: 8,
             frozen: 9,
             btf_obj_id: 10,
+            array_value: 11,
         };
         let p = program(&l);
         let exit = p.len() - 2;
+        let write = exit - 4;
+        assert_eq!(p[write + 3] as u8, CALL);
         for (i, ins) in p.iter().enumerate() {
             let code = *ins as u8;
-            if code == JEQ_K || code == JNE_K {
+            if code == JEQ_K || code == JNE_K || code == JGT_K {
                 let off = (*ins >> 16) as u16 as i16;
                 let target = (i as i64 + 1 + off as i64) as usize;
-                assert!(target <= exit, "jump {i} lands at {target}");
+                assert!(target > i && target <= exit, "jump {i} lands at {target}");
             }
         }
         assert_eq!(p[exit + 1] as u8, EXIT);

@@ -220,20 +220,35 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
         .census
         .as_deref()
         .map_or(Seen::Unknown, |c| c.classify(map_id));
-    if let Seen::NotMetadata = seen {
-        return Ok(Some(MapEntry::NotMetadata));
+    let candidate = |c: &census::Candidate| Shape {
+        btf_id: c.btf_id,
+        btf_value_type_id: c.btf_value_type_id,
+        value_size: c.value_size,
+        rodata: c.name().contains(".rodata"),
+        frozen: c.frozen,
+    };
+    match seen {
+        Seen::NotMetadata => return Ok(Some(MapEntry::NotMetadata)),
+        // A frozen map's value, read by the census: no fd needed at all. The program
+        // being read holds the map, so it is the map the census saw.
+        Seen::Candidate(c) => {
+            if let Some(value) = caches.census.as_deref().and_then(|k| k.value(c)) {
+                let entry = decode_metadata(caches, &candidate(c), value, json)?;
+                caches
+                    .maps
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(map_id, entry.clone());
+                return Ok(Some(entry));
+            }
+        }
+        Seen::Unknown => {}
     }
     let Some(fd) = sys::fd_by_id(IdKind::Map, map_id)? else {
         return Ok(None);
     };
     let shape = match seen {
-        Seen::Candidate(c) => Shape {
-            btf_id: c.btf_id,
-            btf_value_type_id: c.btf_value_type_id,
-            value_size: c.value_size,
-            rodata: c.name().contains(".rodata"),
-            frozen: c.frozen,
-        },
+        Seen::Candidate(c) => candidate(c),
         _ => {
             let mi = info::map_info(fd.as_fd())?;
             let name = info::name_str(&mi.name);
@@ -260,7 +275,15 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
             }
         }
     };
-    let entry = read_metadata(caches, fd.as_fd(), &shape, json)?;
+    let mut value = vec![0u8; shape.value_size as usize];
+    let entry = match sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), &mut value) {
+        Err(Error::Sys {
+            errno: libc::ENOENT,
+            ..
+        }) => MapEntry::NotMetadata,
+        Err(e) => return Err(e),
+        Ok(()) => decode_metadata(caches, &shape, &value, json)?,
+    };
     // Only frozen maps never change; cache the rest only as "not metadata", whose
     // classification rests on immutable attributes.
     if shape.frozen || matches!(entry, MapEntry::NotMetadata) {
@@ -273,36 +296,20 @@ fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEnt
     Ok(Some(entry))
 }
 
-/// Reads and decodes a map of metadata shape: bpftool's `.rodata` variables, or every
+/// Decodes the value of a map of metadata shape: bpftool's `.rodata` variables, or every
 /// variable of a `.metadata` section.
-fn read_metadata(
-    caches: &Caches,
-    fd: BorrowedFd<'_>,
-    shape: &Shape,
-    json: bool,
-) -> Result<MapEntry> {
-    let btf = load_btf(caches, shape.btf_id)?;
-    let mut value = vec![0u8; shape.value_size as usize];
-    let btf = match (btf, sys::map_lookup(fd, &0u32.to_ne_bytes(), &mut value)) {
-        (
-            _,
-            Err(Error::Sys {
-                errno: libc::ENOENT,
-                ..
-            }),
-        )
-        | (None, _) => return Ok(MapEntry::NotMetadata),
-        (_, Err(e)) => return Err(e),
-        (Some(btf), Ok(())) => btf,
+fn decode_metadata(caches: &Caches, shape: &Shape, value: &[u8], json: bool) -> Result<MapEntry> {
+    let Some(btf) = load_btf(caches, shape.btf_id)? else {
+        return Ok(MapEntry::NotMetadata);
     };
     let datasec = shape.btf_value_type_id;
     let sec = datasec_name(&btf, datasec);
     Ok(if shape.rodata && sec.is_some() {
         let vars =
-            decode_vars(&btf, datasec, &value, Some(METADATA_PREFIX), json).unwrap_or_default();
+            decode_vars(&btf, datasec, value, Some(METADATA_PREFIX), json).unwrap_or_default();
         MapEntry::Rodata(Arc::new(vars))
     } else if sec == Some(".metadata") {
-        let vars = decode_vars(&btf, datasec, &value, None, json).unwrap_or_default();
+        let vars = decode_vars(&btf, datasec, value, None, json).unwrap_or_default();
         MapEntry::Section(Arc::new(vars))
     } else {
         MapEntry::NotMetadata
