@@ -97,6 +97,9 @@ enum MapEntry {
 #[derive(Default)]
 struct Caches {
     btf: Mutex<HashMap<u32, Option<Arc<Btf>>>>,
+    /// Parsed BTF by its bytes: copies of one object loaded many times have equal BTF
+    /// under different ids, and parsing is most of a scan's time in user space.
+    btf_parsed: Mutex<HashMap<Vec<u8>, Option<Arc<Btf>>>>,
     maps: Mutex<HashMap<u32, MapEntry>>,
     census: Option<Arc<Census>>,
 }
@@ -130,9 +133,20 @@ fn load_btf(caches: &Caches, id: u32) -> Result<Option<Arc<Btf>>> {
     let btf = match sys::fd_by_id(IdKind::Btf, id)? {
         Some(fd) => {
             let data = info::btf_data(fd.as_fd())?;
-            // A BTF object the kernel accepted but we cannot parse shows no metadata
-            // rather than failing the whole scan.
-            Btf::parse(&data).ok().map(Arc::new)
+            drop(fd);
+            let parsed = || caches.btf_parsed.lock().unwrap_or_else(|p| p.into_inner());
+            let known = parsed().get(data.as_slice()).cloned();
+            match known {
+                Some(b) => b,
+                None => {
+                    // Parsed unlocked, so that workers parse different BTF at once. A
+                    // BTF object the kernel accepted but we cannot parse shows no
+                    // metadata rather than failing the whole scan.
+                    let b = Btf::parse(&data).ok().map(Arc::new);
+                    parsed().insert(data, b.clone());
+                    b
+                }
+            }
         }
         None => None,
     };
