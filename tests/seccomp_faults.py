@@ -12,7 +12,9 @@ import ctypes
 import json
 import platform
 import struct
+import subprocess
 import sys
+from typing import Any
 
 _NR_BPF = {"x86_64": 321, "aarch64": 280}
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -74,6 +76,19 @@ def install(rules: list[dict[str, int]]) -> None:
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0):
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+def run(rules: list[dict[str, int]], code: str, timeout: float = 60) -> dict[str, Any]:
+    """Runs `code` in a child under `rules`; returns its last output line, as JSON."""
+    proc = subprocess.run(
+        [sys.executable, __file__, json.dumps(rules), code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 if __name__ == "__main__":

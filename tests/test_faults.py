@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import seccomp_faults
 
 import bpfbind
 
@@ -63,14 +64,7 @@ def run_child(
     rules: list[dict[str, int]], obj: Path, bind: str = "auto", extra_bind: bool = False
 ) -> dict[str, Any]:
     code = f"OBJ = {str(obj)!r}\nBIND = {bind!r}\nEXTRA_BIND = {extra_bind!r}\n" + CHILD
-    proc = subprocess.run(
-        [sys.executable, str(HELPER), json.dumps(rules), code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = seccomp_faults.run(rules, code)
     assert result["leaked_fds"] == [], result
     return result
 

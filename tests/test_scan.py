@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 import pytest
+import seccomp_faults
 
 import bpfbind
 
@@ -715,16 +716,7 @@ def test_scan_without_the_census_when_refused(bpf_objs: Mapping[str, Path]) -> N
             print(json.dumps(out))
             """
     )
-    helper = Path(__file__).with_name("seccomp_faults.py")
-    rules = [{"cmd": 28, "errno": errno.EPERM}]  # BPF_LINK_CREATE
-    proc = subprocess.run(
-        [sys.executable, str(helper), json.dumps(rules), code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = seccomp_faults.run([{"cmd": 28, "errno": errno.EPERM}], code)  # LINK_CREATE
     assert out["uses"] is False
     assert "BPF_LINK_CREATE" in out["error"], out
     assert "not permitted" in out["error"] and "map census" in out["error"], out
