@@ -231,16 +231,7 @@ fn vmlinux_btf() -> Result<&'static Btf> {
     static VMLINUX: std::sync::OnceLock<std::result::Result<Btf, Error>> =
         std::sync::OnceLock::new();
     VMLINUX
-        .get_or_init(|| {
-            let data = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
-                Error::sys(
-                    "open",
-                    e.raw_os_error().unwrap_or(libc::EIO),
-                    "/sys/kernel/btf/vmlinux (the kernel's BTF, needed for tp_btf/fentry/lsm/iter programs)",
-                )
-            })?;
-            Btf::parse(&data)
-        })
+        .get_or_init(|| Btf::parse(&sys::vmlinux_btf_bytes("tp_btf/fentry/lsm/iter programs")?))
         .as_ref()
         .map_err(Clone::clone)
 }

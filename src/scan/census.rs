@@ -165,16 +165,7 @@ fn layout_from(data: &[u8]) -> Result<Layout> {
 fn layout() -> Result<Layout> {
     static LAYOUT: OnceLock<Result<Layout>> = OnceLock::new();
     LAYOUT
-        .get_or_init(|| {
-            let data = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
-                Error::sys(
-                    "open",
-                    e.raw_os_error().unwrap_or(libc::EIO),
-                    "/sys/kernel/btf/vmlinux",
-                )
-            })?;
-            layout_from(&data)
-        })
+        .get_or_init(|| layout_from(&sys::vmlinux_btf_bytes("the scan's map census")?))
         .clone()
 }
 

@@ -425,6 +425,17 @@ pub fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> Result<u32> {
     Ok(attr.info_len)
 }
 
+/// The running kernel's BTF, as /sys/kernel/btf/vmlinux holds it; `why` says who needs it.
+pub fn vmlinux_btf_bytes(why: &str) -> Result<Vec<u8>> {
+    std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
+        Error::sys(
+            "open",
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("/sys/kernel/btf/vmlinux (the kernel's BTF, needed for {why})"),
+        )
+    })
+}
+
 /// BPF_LINK_CREATE of an iterator program (BPF_TRACE_ITER) that takes no parameters.
 pub fn iter_link_create(prog: BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
     let mut attr = LinkCreateAttr {
