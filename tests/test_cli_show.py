@@ -788,6 +788,7 @@ def test_feature_probe_reports_this_kernel() -> None:
         "mmapable_arrays",
         "btf",
         "bpffs_mounted",
+        "map_census",
     ):
         assert feats.get(key) is True, (key, feats)
     pretty = bpfbind_out("-p", "feature", "probe")

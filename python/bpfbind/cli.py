@@ -196,12 +196,22 @@ def _printable(s: str) -> str:
 def _feature(flags: dict[str, bool]) -> int:
     feats = dict(_native.features())
     feats["bpffs_mounted"] = _bpffs_mounted()
+    feats["map_census"] = _census_works()
     if flags["json"]:
         _out(json.dumps(feats, indent=4 if flags["pretty"] else None) + "\n")
     else:
         for k, v in feats.items():
             _out(f"{k}: {'yes' if v else 'no'}\n")
     return 0
+
+
+def _census_works() -> bool:
+    """Whether scans can take their map census (a BPF map iterator) here."""
+    try:
+        _native.map_census()
+    except (OSError, ValueError):  # refused, or a kernel without what it reads
+        return False
+    return True
 
 
 def _bpffs_mounted() -> bool:
