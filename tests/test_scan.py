@@ -740,3 +740,23 @@ def test_census_can_be_turned_off(loaded: dict[int, Ours]) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_slow_stream_retakes_its_census(
+    loaded: dict[int, Ours], bpf_objs: Mapping[str, Path]
+) -> None:
+    """A census older than 5 s is retaken: a stream read slowly keeps up with the host
+    (and never shows the census program it took later)."""
+    s = bpfbind._native.Scanner()
+    recs = s.next_batch(1)
+    assert s.uses_census, s.census_error
+    time.sleep(5.5)
+    with bpfbind.sync.load_object(bpf_objs["seed"]) as late:
+        late_ids = _ids(late)
+        while chunk := s.next_batch(2):
+            recs += chunk
+    assert s.uses_census
+    assert CENSUS_PROG not in {r.name for r in recs}
+    assert _meta_of(recs, late_ids) == dict.fromkeys(late_ids, DECLARED["seed"])
+    for ident, own in loaded.items():
+        check_record(next(r for r in recs if r.id == ident), own)

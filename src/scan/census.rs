@@ -6,13 +6,16 @@
 //! frozen. Kernels with BPF iterators (5.8+) and BTF can instead run a ten-line program
 //! over all maps that writes, per map, its id and, for single-entry ARRAYs with a BTF
 //! value (the only shape a metadata map has), the few fields a scan needs, `frozen`
-//! included. The scan then opens only the maps that are metadata. Everything here is
-//! best effort: when the census cannot be taken the scan opens maps as before.
+//! included, and the value of a frozen one. The scan then opens no map at all. Everything
+//! here is best effort: when the census cannot be taken the scan opens maps as before.
 //!
-//! Why a census entry can be trusted for a later map id: map ids are handed out in
-//! increasing order (cyclically, from 1 to 2^31-1), so a map created after the census
-//! gets an id above every id the census saw, and is classified by fd. Only a wrap of the
-//! whole id space during one scan could give an old id to a new map.
+//! Why a census entry can be trusted for a later map id: the kernel hands out map ids
+//! cyclically (idr_alloc_cyclic, 1 to 2^31-1), so a map created after the census gets an
+//! id above every id the census saw, and is classified by fd; a live program holds its
+//! maps, so one of its map ids the census saw is the map the census saw. Only a wrap of
+//! the whole id space could give an old id to a new map: a scan retakes its census when
+//! it is older than MAX_AGE, so that a wrap would take more than two billion map
+//! creations within that time.
 
 use std::os::fd::AsFd;
 use std::sync::OnceLock;
@@ -20,6 +23,11 @@ use std::sync::OnceLock;
 use crate::btf::{kind, BtfIndex};
 use crate::error::{Error, Result};
 use crate::sys;
+
+/// How long a scan uses one census before it takes another (a slow consumer of a stream
+/// would otherwise see ever more maps classified by fd, and lean ever longer on ids not
+/// wrapping).
+pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Values kept at most; later candidates are read by fd.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -68,6 +76,8 @@ pub struct Census {
     covered_to: u32,
     /// The census program's own id, which a scan must not report.
     pub prog_id: u32,
+    /// When the census was taken (before its program ran).
+    pub taken: Option<std::time::Instant>,
 }
 
 impl Census {
@@ -367,6 +377,7 @@ pub fn take() -> Result<Census> {
     })?;
     let mut census = Census {
         prog_id: sys::info::prog_info(prog.as_fd(), &mut Vec::new())?.id,
+        taken: Some(std::time::Instant::now()),
         ..Default::default()
     };
     let link = sys::iter_link_create(prog.as_fd(), WHAT)?;

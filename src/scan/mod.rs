@@ -500,6 +500,14 @@ impl Scanner {
             if ids.is_empty() {
                 continue;
             }
+            // A census past its age is retaken (and not used meanwhile).
+            let stale = self.census.as_ref().is_some_and(|c| {
+                c.as_ref()
+                    .is_ok_and(|c| c.taken.is_some_and(|t| t.elapsed() > census::MAX_AGE))
+            });
+            if stale {
+                self.census = None;
+            }
             // Caches live for one batch: memory stays bounded by the batch, and an
             // object's programs (adjacent ids) still share one BTF and map read.
             self.caches = Caches {
