@@ -4,11 +4,9 @@
 //! fraction of `Btf::parse`.
 
 use super::lookup::MAX_CHAIN;
-use super::parse::{check_magic, sub_range, u32_at, HDR_LEN};
+use super::parse::{sections, u32_at, Sections, TYPE_HDR};
 use super::types::kind;
 use crate::error::{Error, Result};
-
-const TYPE_HDR: usize = 12;
 
 pub struct BtfIndex<'a> {
     data: &'a [u8],
@@ -30,6 +28,11 @@ pub struct MemberAt {
 
 fn bad(offset: usize, msg: impl Into<String>) -> Error {
     Error::format(".BTF", offset as u64, msg)
+}
+
+/// A record's kind and vlen, from its info word (as `parse` reads them).
+fn kind_vlen(info: u32) -> (u32, usize) {
+    ((info >> 24) & 0x7f, (info & 0x00ff_ffff) as usize)
 }
 
 /// Bytes a record of `kind` carries after its 12-byte header.
@@ -54,27 +57,17 @@ fn body_len(kind: u32, vlen: usize) -> Option<usize> {
 
 impl<'a> BtfIndex<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self> {
-        if data.len() < HDR_LEN {
-            return Err(bad(0, "truncated header"));
-        }
-        check_magic(data, ".BTF")?;
-        let field = |off| u32_at(data, off).unwrap_or_default();
-        let hdr = field(4) as usize;
-        if hdr < HDR_LEN || hdr > data.len() {
-            return Err(bad(4, format!("header length {hdr}")));
-        }
-        let (tstart, tend) = sub_range(data, hdr, field(8), field(12))
-            .ok_or_else(|| bad(8, "type section runs past the end"))?;
-        let (sstart, send) = sub_range(data, hdr, field(16), field(20))
-            .ok_or_else(|| bad(16, "string section runs past the end"))?;
+        let Sections {
+            types: (tstart, tend),
+            strings: (sstart, send),
+        } = sections(data)?;
         let mut offsets = Vec::with_capacity((tend - tstart) / 16);
         let mut pos = tstart;
         while pos < tend {
             let info = u32_at(data, pos + 4)
                 .filter(|_| pos + TYPE_HDR <= tend)
                 .ok_or_else(|| bad(pos, "truncated type record"))?;
-            let k = (info >> 24) & 0x1f;
-            let vlen = (info & 0xffff) as usize;
+            let (k, vlen) = kind_vlen(info);
             let next = body_len(k, vlen)
                 .and_then(|b| (pos + TYPE_HDR).checked_add(b))
                 .filter(|&n| n <= tend)
@@ -96,13 +89,8 @@ impl<'a> BtfIndex<'a> {
     /// (record offset, kind, vlen, size-or-type) of type `id`.
     fn header(&self, id: u32) -> Option<(usize, u32, usize, u32)> {
         let pos = *self.offsets.get((id as usize).checked_sub(1)?)? as usize;
-        let info = self.word(pos + 4);
-        Some((
-            pos,
-            (info >> 24) & 0x1f,
-            (info & 0xffff) as usize,
-            self.word(pos + 8),
-        ))
+        let (k, vlen) = kind_vlen(self.word(pos + 4));
+        Some((pos, k, vlen, self.word(pos + 8)))
     }
 
     fn name_is(&self, off: u32, name: &str) -> bool {
@@ -114,34 +102,27 @@ impl<'a> BtfIndex<'a> {
 
     /// The id of the first type named `name` of kind `k`.
     pub fn find(&self, name: &str, k: u32) -> Option<u32> {
-        self.offsets.iter().enumerate().find_map(|(i, &pos)| {
-            let pos = pos as usize;
-            let info = self.word(pos + 4);
-            ((info >> 24) & 0x1f == k && self.name_is(self.word(pos), name)).then_some(i as u32 + 1)
+        (1..=self.offsets.len() as u32).find(|&id| {
+            self.header(id)
+                .is_some_and(|(pos, kind, ..)| kind == k && self.name_is(self.word(pos), name))
         })
     }
 
     /// Size and kind of `id` with typedefs and qualifiers resolved.
-    fn resolved(&self, mut id: u32) -> Option<(u32, u32)> {
-        for _ in 0..MAX_CHAIN {
-            let (pos, k, _, size_or_type) = self.header(id)?;
-            match k {
-                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
-                    id = size_or_type
-                }
-                kind::INT | kind::ENUM | kind::ENUM64 | kind::STRUCT | kind::UNION => {
-                    return Some((size_or_type, k))
-                }
-                kind::PTR => return Some((8, k)),
-                kind::ARRAY => {
-                    let (elem, nelems) = (self.word(pos + 12), self.word(pos + 20));
-                    let (esize, _) = self.resolved_shallow(elem)?;
-                    return Some((esize.checked_mul(nelems)?, k));
-                }
-                _ => return None,
+    fn resolved(&self, id: u32) -> Option<(u32, u32)> {
+        let (pos, k, _, size_or_type) = self.header(self.unqualified(id)?)?;
+        match k {
+            kind::INT | kind::ENUM | kind::ENUM64 | kind::STRUCT | kind::UNION => {
+                Some((size_or_type, k))
             }
+            kind::PTR => Some((8, k)),
+            kind::ARRAY => {
+                let (elem, nelems) = (self.word(pos + 12), self.word(pos + 20));
+                let (esize, _) = self.resolved_shallow(elem)?;
+                Some((esize.checked_mul(nelems)?, k))
+            }
+            _ => None,
         }
-        None
     }
 
     /// As `resolved`, for an array's element (arrays of arrays are not needed here).

@@ -10,7 +10,7 @@ pub(crate) const MAGIC: u16 = 0xeb9f;
 /// magic, version, flags, hdr_len, type_off/len, str_off/len. Newer headers append fields
 /// (the kind layout section) that we do not need to read a blob.
 pub(crate) const HDR_LEN: usize = 24;
-const TYPE_HDR: usize = 12;
+pub(crate) const TYPE_HDR: usize = 12;
 
 pub(crate) fn u16_at(data: &[u8], off: usize) -> Option<u16> {
     let b = data.get(off..off.checked_add(2)?)?;
@@ -88,52 +88,70 @@ pub(crate) fn check_magic(data: &[u8], section: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where a `.BTF` blob's type and string sections lie, as `[start, end)` byte ranges.
+pub(crate) struct Sections {
+    pub types: (usize, usize),
+    pub strings: (usize, usize),
+}
+
+/// Checks a `.BTF` blob's header (size, magic, version, lengths) and finds its sections.
+pub(crate) fn sections(data: &[u8]) -> Result<Sections> {
+    if data.len() < HDR_LEN {
+        return Err(err(
+            0,
+            format!("header needs {HDR_LEN} bytes, the blob has {}", data.len()),
+        ));
+    }
+    check_magic(data, SEC)?;
+    let field = |off| u32_at(data, off).unwrap_or_default();
+    let hdr_len = field(4);
+    let hdr_end = usize::try_from(hdr_len)
+        .ok()
+        .filter(|&h| h >= HDR_LEN && h <= data.len())
+        .ok_or_else(|| {
+            err(
+                4,
+                format!(
+                    "header length {hdr_len} outside {HDR_LEN}..={} bytes",
+                    data.len()
+                ),
+            )
+        })?;
+    let (type_off, type_len, str_off, str_len) = (field(8), field(12), field(16), field(20));
+    let (tstart, tend) = sub_range(data, hdr_end, type_off, type_len).ok_or_else(|| {
+        err(
+            8,
+            format!(
+                "type section (offset {type_off}, {type_len} bytes) runs past the end of the \
+                     {}-byte blob",
+                data.len()
+            ),
+        )
+    })?;
+    let (sstart, send) = sub_range(data, hdr_end, str_off, str_len).ok_or_else(|| {
+        err(
+            16,
+            format!(
+                "string section (offset {str_off}, {str_len} bytes) runs past the end of the \
+                     {}-byte blob",
+                data.len()
+            ),
+        )
+    })?;
+    Ok(Sections {
+        types: (tstart, tend),
+        strings: (sstart, send),
+    })
+}
+
 impl Btf {
     /// Parses a raw `.BTF` blob (little-endian, as clang emits it for bpfel and as the
     /// kernel returns it on little-endian hosts).
     pub fn parse(data: &[u8]) -> Result<Btf> {
-        if data.len() < HDR_LEN {
-            return Err(err(
-                0,
-                format!("header needs {HDR_LEN} bytes, the blob has {}", data.len()),
-            ));
-        }
-        check_magic(data, SEC)?;
-        let field = |off| u32_at(data, off).unwrap_or_default();
-        let hdr_len = field(4);
-        let hdr_end = usize::try_from(hdr_len)
-            .ok()
-            .filter(|&h| h >= HDR_LEN && h <= data.len())
-            .ok_or_else(|| {
-                err(
-                    4,
-                    format!(
-                        "header length {hdr_len} outside {HDR_LEN}..={} bytes",
-                        data.len()
-                    ),
-                )
-            })?;
-        let (type_off, type_len, str_off, str_len) = (field(8), field(12), field(16), field(20));
-        let (tstart, tend) = sub_range(data, hdr_end, type_off, type_len).ok_or_else(|| {
-            err(
-                8,
-                format!(
-                    "type section (offset {type_off}, {type_len} bytes) runs past the end of the \
-                     {}-byte blob",
-                    data.len()
-                ),
-            )
-        })?;
-        let (sstart, send) = sub_range(data, hdr_end, str_off, str_len).ok_or_else(|| {
-            err(
-                16,
-                format!(
-                    "string section (offset {str_off}, {str_len} bytes) runs past the end of the \
-                     {}-byte blob",
-                    data.len()
-                ),
-            )
-        })?;
+        let Sections {
+            types: (tstart, tend),
+            strings: (sstart, send),
+        } = sections(data)?;
         let table = data.get(sstart..send).unwrap_or_default();
         // The kernel's rules: offset 0 is the empty name and every string ends in NUL.
         if table.first() != Some(&0) {
