@@ -190,12 +190,7 @@ fn relocate(prog: &ProgramSpec, maps: &[LoadedMap]) -> Result<Vec<u64>> {
     }
     Ok(insns
         .iter()
-        .map(|i| {
-            u64::from(i.code)
-                | (u64::from(i.regs) << 8)
-                | (u64::from(i.off as u16) << 16)
-                | (u64::from(i.imm as u32) << 32)
-        })
+        .map(|i| sys::insn::insn(i.code, i.dst(), i.src(), i.off, i.imm))
         .collect())
 }
 

@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use crate::btf::{kind, BtfIndex};
 use crate::error::{Error, Result};
 use crate::sys;
+use crate::sys::insn::*;
 
 /// How long a scan uses one census before it takes another (a slow consumer of a stream
 /// would otherwise see ever more maps classified by fd, and lean ever longer on ids not
@@ -179,32 +180,9 @@ fn layout() -> Result<Layout> {
         .clone()
 }
 
-// The instruction encodings the program uses (include/uapi/linux/bpf.h classes).
-const LDX_W: u8 = 0x61;
-const LDX_B: u8 = 0x71;
-const LDX_DW: u8 = 0x79;
-const STX_W: u8 = 0x63;
-const STX_DW: u8 = 0x7b;
-const ST_W: u8 = 0x62;
-const MOV_K: u8 = 0xb7;
-const MOV_X: u8 = 0xbf;
-const ADD_K: u8 = 0x07;
-const JEQ_K: u8 = 0x15;
-const JNE_K: u8 = 0x55;
-const CALL: u8 = 0x85;
-const EXIT: u8 = 0x95;
 const FUNC_SEQ_WRITE: i32 = 127;
-const MAP_TYPE_ARRAY: i32 = 2;
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
-    u64::from(code)
-        | u64::from(dst | (src << 4)) << 8
-        | u64::from(off as u16) << 16
-        | u64::from(imm as u32) << 32
-}
-
-const JGT_K: u8 = 0x25;
 const FUNC_PROBE_READ_KERNEL: i32 = 113;
+const MAP_TYPE_ARRAY: i32 = sys::BPF_MAP_TYPE_ARRAY as i32;
 
 /// Bytes the program writes for a map that cannot be metadata: id, 0.
 const SHORT: usize = 8;
@@ -280,7 +258,7 @@ fn program(l: &Layout) -> Vec<u64> {
         insn(CALL, 0, 0, 0, FUNC_SEQ_WRITE),
     ]);
     let exit = p.len();
-    p.extend([insn(MOV_K, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)]);
+    p.extend(RET0);
     for (i, ins) in p.iter_mut().enumerate() {
         let off = (*ins >> 16) as u16 as i16;
         let code = *ins as u8;

@@ -5,6 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+use crate::sys::insn::{insn, LD_IMM64, RET0};
 use crate::sys::{self, info};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,6 @@ const TINY_BTF: [u8; 45] = [
 ];
 
 static FEATURES: OnceLock<Features> = OnceLock::new();
-
-/// `r0 = 0; exit`: the smallest program every kernel accepts.
-const RET0: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
 
 fn probe_map() -> Result<OwnedFd> {
     sys::map_create(&sys::MapCreate {
@@ -113,8 +111,12 @@ pub fn probe() -> Result<Features> {
         Err(e) => return Err(probing(e)),
     };
     // r1 = &map[0] (ld_imm64, src BPF_PSEUDO_MAP_VALUE); r0 = 0; exit
-    let fd = map.as_raw_fd() as u32 as u64;
-    let global = [0x18 | (0x21 << 8) | (fd << 32), 0, RET0[0], RET0[1]];
+    let global = [
+        insn(LD_IMM64, 1, sys::BPF_PSEUDO_MAP_VALUE, 0, map.as_raw_fd()),
+        0,
+        RET0[0],
+        RET0[1],
+    ];
     let global_data = probe_insns(&global, &[]).is_ok();
     let mmapable = sys::map_create(&sys::MapCreate {
         name: "bpfbind_probe",

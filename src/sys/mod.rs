@@ -5,6 +5,7 @@ mod attr;
 mod fdcell;
 pub mod features;
 pub mod info;
+pub mod insn;
 pub use fdcell::FdCell;
 
 use std::ffi::CString;
