@@ -222,92 +222,86 @@ struct Shape {
 /// Classifies one map of a program, reading it when it is a metadata map: by the census
 /// where it knows the map, else by opening it.
 fn inspect_map(caches: &Caches, map_id: u32, json: bool) -> Result<Option<MapEntry>> {
-    if let Some(e) = caches
-        .maps
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&map_id)
-    {
+    let maps = || caches.maps.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = maps().get(&map_id) {
         return Ok(Some(e.clone()));
     }
-    let seen = caches
-        .census
-        .as_deref()
-        .map_or(Seen::Unknown, |c| c.classify(map_id));
-    let candidate = |c: &census::Candidate| Shape {
-        btf_id: c.btf_id,
-        btf_value_type_id: c.btf_value_type_id,
-        value_size: c.value_size,
-        rodata: c.name().contains(".rodata"),
-        frozen: c.frozen,
-    };
-    match seen {
+    let census = caches.census.as_deref();
+    let seen = census.map_or(Seen::Unknown, |c| c.classify(map_id));
+    // A frozen map's value, read by the census: no fd needed at all. The program being
+    // read holds the map, so it is the map the census saw.
+    let read_by_census = match seen {
         Seen::NotMetadata => return Ok(Some(MapEntry::NotMetadata)),
-        // A frozen map's value, read by the census: no fd needed at all. The program
-        // being read holds the map, so it is the map the census saw.
-        Seen::Candidate(c) => {
-            if let Some(value) = caches.census.as_deref().and_then(|k| k.value(c)) {
-                let entry = decode_metadata(caches, &candidate(c), value, json)?;
-                caches
-                    .maps
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(map_id, entry.clone());
-                return Ok(Some(entry));
+        Seen::Candidate(c) => census.and_then(|k| k.value(c)).map(|v| (c, v)),
+        Seen::Unknown => None,
+    };
+    let (frozen, entry) = if let Some((c, value)) = read_by_census {
+        let shape = Shape::of_candidate(c);
+        (shape.frozen, decode_metadata(caches, &shape, value, json)?)
+    } else {
+        let Some(fd) = sys::fd_by_id(IdKind::Map, map_id)? else {
+            return Ok(None);
+        };
+        let shape = match seen {
+            Seen::Candidate(c) => Some(Shape::of_candidate(c)),
+            _ => Shape::of_map(fd.as_fd())?,
+        };
+        match shape {
+            None => (false, MapEntry::NotMetadata),
+            Some(shape) => {
+                let mut value = vec![0u8; shape.value_size as usize];
+                let entry = match sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), &mut value) {
+                    Err(Error::Sys {
+                        errno: libc::ENOENT,
+                        ..
+                    }) => MapEntry::NotMetadata,
+                    Err(e) => return Err(e),
+                    Ok(()) => decode_metadata(caches, &shape, &value, json)?,
+                };
+                (shape.frozen, entry)
             }
         }
-        Seen::Unknown => {}
-    }
-    let Some(fd) = sys::fd_by_id(IdKind::Map, map_id)? else {
-        return Ok(None);
-    };
-    let shape = match seen {
-        Seen::Candidate(c) => candidate(c),
-        _ => {
-            let mi = info::map_info(fd.as_fd())?;
-            let name = info::name_str(&mi.name);
-            let shaped = mi.map_type == sys::BPF_MAP_TYPE_ARRAY
-                && mi.key_size == 4
-                && mi.max_entries == 1
-                && mi.btf_value_type_id != 0;
-            if !shaped || !census::name_may_be_metadata(name) {
-                caches
-                    .maps
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(map_id, MapEntry::NotMetadata);
-                return Ok(Some(MapEntry::NotMetadata));
-            }
-            Shape {
-                btf_id: mi.btf_id,
-                btf_value_type_id: mi.btf_value_type_id,
-                value_size: mi.value_size,
-                rodata: name.contains(".rodata"),
-                // Read before the value: a map frozen after our read could still have
-                // changed in between, and must not be cached as if its value were final.
-                frozen: info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1),
-            }
-        }
-    };
-    let mut value = vec![0u8; shape.value_size as usize];
-    let entry = match sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), &mut value) {
-        Err(Error::Sys {
-            errno: libc::ENOENT,
-            ..
-        }) => MapEntry::NotMetadata,
-        Err(e) => return Err(e),
-        Ok(()) => decode_metadata(caches, &shape, &value, json)?,
     };
     // Only frozen maps never change; cache the rest only as "not metadata", whose
     // classification rests on immutable attributes.
-    if shape.frozen || matches!(entry, MapEntry::NotMetadata) {
-        caches
-            .maps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(map_id, entry.clone());
+    if frozen || matches!(entry, MapEntry::NotMetadata) {
+        maps().insert(map_id, entry.clone());
     }
     Ok(Some(entry))
+}
+
+impl Shape {
+    fn of_candidate(c: &census::Candidate) -> Shape {
+        Shape {
+            btf_id: c.btf_id,
+            btf_value_type_id: c.btf_value_type_id,
+            value_size: c.value_size,
+            rodata: c.name().contains(".rodata"),
+            frozen: c.frozen,
+        }
+    }
+
+    /// The shape of an open map, or None when it cannot hold metadata.
+    fn of_map(fd: BorrowedFd<'_>) -> Result<Option<Shape>> {
+        let mi = info::map_info(fd)?;
+        let name = info::name_str(&mi.name);
+        let shaped = mi.map_type == sys::BPF_MAP_TYPE_ARRAY
+            && mi.key_size == 4
+            && mi.max_entries == 1
+            && mi.btf_value_type_id != 0;
+        if !shaped || !census::name_may_be_metadata(name) {
+            return Ok(None);
+        }
+        Ok(Some(Shape {
+            btf_id: mi.btf_id,
+            btf_value_type_id: mi.btf_value_type_id,
+            value_size: mi.value_size,
+            rodata: name.contains(".rodata"),
+            // Read before the value: a map frozen after our read could still have
+            // changed in between, and must not be cached as if its value were final.
+            frozen: info::fdinfo_field(fd, "frozen:") == Some(1),
+        }))
+    }
 }
 
 /// Decodes the value of a map of metadata shape: bpftool's `.rodata` variables, or every
