@@ -29,6 +29,13 @@ pub enum Error {
     Invalid(String),
     /// A program, map or pin the caller named does not exist.
     NotFound(String),
+    /// A valid object uses a feature bpfbind cannot load (yet); `feature` names it.
+    Unsupported { feature: String, detail: String },
+    /// The object cannot be loaded as asked on this system (a pinned map of another shape,
+    /// a missing attach target): a BpfError with `errno`, no bpf command.
+    Refused { errno: i32, msg: String },
+    /// A CO-RE relocation could not be applied (libbpf refuses the same object).
+    Core { program: String, msg: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,6 +46,13 @@ impl Error {
             section: section.into(),
             offset,
             msg: msg.into(),
+        }
+    }
+
+    pub fn unsupported(feature: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Unsupported {
+            feature: feature.into(),
+            detail: detail.into(),
         }
     }
 
@@ -55,6 +69,7 @@ impl Error {
         match self {
             Error::Sys { errno, .. }
             | Error::Verifier { errno, .. }
+            | Error::Refused { errno, .. }
             | Error::BindMapUnsupported { errno } => Some(*errno),
             _ => None,
         }
@@ -136,6 +151,17 @@ impl fmt::Display for Error {
             ),
             Error::Invalid(msg) => f.write_str(msg),
             Error::NotFound(msg) => f.write_str(msg),
+            Error::Refused { msg, .. } => f.write_str(msg),
+            Error::Unsupported { feature, detail } => {
+                write!(f, "unsupported feature: {feature}")?;
+                if !detail.is_empty() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
+            Error::Core { program, msg } => {
+                write!(f, "program '{program}': CO-RE relocation failed: {msg}")
+            }
         }
     }
 }

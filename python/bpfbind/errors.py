@@ -8,7 +8,9 @@ __all__ = [
     "BpfError",
     "BpfNotFoundError",
     "BpfPermissionError",
+    "CoreRelocationError",
     "ObjectFormatError",
+    "UnsupportedFeatureError",
     "VerifierError",
 ]
 
@@ -44,3 +46,16 @@ class ObjectFormatError(BpfError):
 
 class BindMapUnsupported(BpfError):
     """The kernel has no BPF_PROG_BIND_MAP (Linux before 5.10)."""
+
+
+class UnsupportedFeatureError(BpfError):
+    """A valid object uses something bpfbind cannot load yet; ``feature`` names it."""
+
+    feature: str = ""
+
+
+class CoreRelocationError(BpfError):
+    """A CO-RE relocation could not be applied against the target BTF (libbpf refuses
+    the same object); ``program`` names the program."""
+
+    program: str = ""

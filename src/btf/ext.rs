@@ -1,8 +1,8 @@
-//! `.BTF.ext` bytes -> `BtfExt`: the per-section func_info and line_info blocks.
-//! CO-RE relocation records are not needed by a loader without CO-RE and are skipped.
+//! `.BTF.ext` bytes -> `BtfExt`: the per-section func_info, line_info and CO-RE
+//! relocation blocks (the last present when the header is 32 bytes or longer).
 
 use super::parse::{check_magic, sub_range, u32_at};
-use super::types::{Btf, BtfExt, FuncInfo, LineInfo};
+use super::types::{Btf, BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::error::{Error, Result};
 
 const SEC: &str = ".BTF.ext";
@@ -10,6 +10,9 @@ const SEC: &str = ".BTF.ext";
 const HDR_MIN: usize = 24;
 const FUNC_INFO_MIN: u32 = 8;
 const LINE_INFO_MIN: u32 = 16;
+const CORE_RELO_MIN: u32 = 16;
+/// The header that also has core_relo_off/len.
+const HDR_CORE: usize = 32;
 
 fn err(offset: usize, msg: impl Into<String>) -> Error {
     Error::format(SEC, offset as u64, msg)
@@ -94,9 +97,47 @@ impl BtfExt {
                 })
             },
         )?;
+        let core_relos = if hdr_end >= HDR_CORE {
+            parse_block(
+                data,
+                hdr_end,
+                (field(24), field(28)),
+                CORE_RELO_MIN,
+                "core_relo",
+                btf,
+                |rec, at| {
+                    let w = |i: usize| u32_at(rec, 4 * i).unwrap_or_default();
+                    let type_id = w(1);
+                    if btf.type_by_id(type_id).is_none() {
+                        return Err(err(
+                            at,
+                            format!("CO-RE record refers to type [{type_id}], not in .BTF"),
+                        ));
+                    }
+                    let access = btf.name_at(w(2)).ok_or_else(|| {
+                        err(
+                            at,
+                            format!(
+                                "CO-RE record access string offset {} is not a .BTF string",
+                                w(2)
+                            ),
+                        )
+                    })?;
+                    Ok(CoreRelo {
+                        insn_off: w(0),
+                        type_id,
+                        access: access.to_owned(),
+                        kind: w(3),
+                    })
+                },
+            )?
+        } else {
+            Vec::new()
+        };
         Ok(BtfExt {
             func_info,
             line_info,
+            core_relos,
         })
     }
 }

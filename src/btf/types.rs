@@ -187,9 +187,21 @@ pub struct LineInfo {
     pub line_col: u32,
 }
 
-/// `.BTF.ext`: per-section func_info and line_info, `insn_off` in bytes as in the file.
+/// One `.BTF.ext` CO-RE relocation record (`struct bpf_core_relo`): the instruction at
+/// `insn_off` holds a value about `type_id` reached through `access` ("0:1:2"), of `kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreRelo {
+    pub insn_off: u32,
+    pub type_id: u32,
+    pub access: String,
+    pub kind: u32,
+}
+
+/// `.BTF.ext`: per-section func_info, line_info and CO-RE records, `insn_off` in bytes as
+/// in the file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BtfExt {
     pub func_info: Vec<(String, Vec<FuncInfo>)>,
     pub line_info: Vec<(String, Vec<LineInfo>)>,
+    pub core_relos: Vec<(String, Vec<CoreRelo>)>,
 }

@@ -1,6 +1,6 @@
 //! The object model (the contract between elf/ and load/).
 
-use crate::btf::{Btf, FuncInfo, LineInfo};
+use crate::btf::{Btf, CoreRelo, FuncInfo, LineInfo};
 
 /// One 8-byte BPF instruction, as in the object file (little-endian host assumed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +64,9 @@ pub struct ProgramSpec {
     /// func_info and line_info for `insns`, `insn_off` in instructions, sorted.
     pub func_info: Vec<FuncInfo>,
     pub line_info: Vec<LineInfo>,
+    /// CO-RE relocation records, `insn_off` in instructions of `insns`; applied at load
+    /// against the target kernel's BTF.
+    pub core_relos: Vec<CoreRelo>,
 }
 
 /// Where a map came from.

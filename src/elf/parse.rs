@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::btf::{Btf, BtfExt, FuncInfo, LineInfo};
+use crate::btf::{Btf, BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::error::{Error, Result};
 
 use super::btfapi;
@@ -325,9 +325,10 @@ fn code_sections<'a>(
 struct ExtInfo<'a> {
     func: HashMap<&'a str, &'a [FuncInfo]>,
     line: HashMap<&'a str, &'a [LineInfo]>,
+    core: HashMap<&'a str, &'a [CoreRelo]>,
 }
 
-trait InsnOff: Copy {
+trait InsnOff: Clone {
     fn insn_off(&mut self) -> &mut u32;
 }
 impl InsnOff for FuncInfo {
@@ -336,6 +337,11 @@ impl InsnOff for FuncInfo {
     }
 }
 impl InsnOff for LineInfo {
+    fn insn_off(&mut self) -> &mut u32 {
+        &mut self.insn_off
+    }
+}
+impl InsnOff for CoreRelo {
     fn insn_off(&mut self) -> &mut u32 {
         &mut self.insn_off
     }
@@ -352,7 +358,7 @@ fn rebase<T: InsnOff>(
     let (lo, hi) = (start as u64 * INSN_SIZE, (start + len) as u64 * INSN_SIZE);
     let mut out = Vec::new();
     for r in recs?.iter() {
-        let mut r = *r;
+        let mut r = r.clone();
         let off = u64::from(*r.insn_off());
         if off >= lo && off < hi {
             *r.insn_off() = (off / INSN_SIZE - start as u64 + base as u64) as u32;
@@ -371,6 +377,8 @@ struct Linker<'s, 'a> {
     relocs: Vec<Reloc>,
     func_info: Option<Vec<FuncInfo>>,
     line_info: Option<Vec<LineInfo>>,
+    /// CO-RE records of every appended function, `insn_off` in linked instructions.
+    core_relos: Vec<CoreRelo>,
     /// .text function index -> where it was appended.
     appended: HashMap<usize, usize>,
 }
@@ -400,6 +408,9 @@ impl Linker<'_, '_> {
 
         // libbpf's rule: without records for the entry function there is no func/line info at
         // all; with them, every appended subprogram must have its own.
+        if let Some(core) = rebase(self.ext.core.get(sec.name), func.start, func.len, base) {
+            self.core_relos.extend(core);
+        }
         let fi = rebase(self.ext.func.get(sec.name), func.start, func.len, base);
         let li = rebase(self.ext.line.get(sec.name), func.start, func.len, base);
         let missing = |what: &str| {
@@ -599,6 +610,11 @@ impl ObjectSpec {
                 .iter()
                 .map(|(s, r)| (s.as_str(), r.as_slice()))
                 .collect(),
+            core: ext_src
+                .core_relos
+                .iter()
+                .map(|(s, r)| (s.as_str(), r.as_slice()))
+                .collect(),
         };
 
         let mut programs = Vec::new();
@@ -633,6 +649,7 @@ impl ObjectSpec {
                     relocs: Vec::new(),
                     func_info: None,
                     line_info: None,
+                    core_relos: Vec::new(),
                     appended: HashMap::new(),
                 };
                 linker.link(c, f)?;
@@ -651,6 +668,7 @@ impl ObjectSpec {
                     relocs: linker.relocs,
                     func_info,
                     line_info,
+                    core_relos: linker.core_relos,
                 });
             }
         }

@@ -112,6 +112,8 @@ fn create_map(spec: &MapSpec, btf: Option<BorrowedFd<'_>>) -> Result<OwnedFd> {
         btf: with_btf,
         btf_key_type_id: spec.btf_key_type_id,
         btf_value_type_id: spec.btf_value_type_id,
+        numa_node: spec.numa_node,
+        map_extra: spec.map_extra,
     })?;
     if let Some(init) = &spec.initial {
         if init.iter().any(|&b| b != 0) {
@@ -141,23 +143,42 @@ fn with_context(e: Error, ctx: String) -> Error {
     }
 }
 
-/// A pinned map is reused only when it has the shape the object declares.
+/// A pinned map is reused only when it has the shape the object declares: type, key and
+/// value size, max_entries, flags and map_extra, the fields libbpf compares.
 fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<OwnedFd>> {
     if !path.exists() {
         return Ok(None);
     }
     let fd = sys::obj_get(path_str(path)?)?;
     let mi = info::map_info(fd.as_fd())?;
-    if mi.map_type != spec.map_type
-        || mi.key_size != spec.key_size
-        || mi.value_size != spec.value_size
-        || mi.max_entries != spec.max_entries
-    {
-        return Err(Error::Invalid(format!(
-            "pinned map at {} does not match map '{}' of the object (type/key/value/max_entries differ)",
-            path.display(),
-            spec.name
-        )));
+    let fields: [(&str, u64, u64); 6] = [
+        ("type", mi.map_type.into(), spec.map_type.into()),
+        ("key_size", mi.key_size.into(), spec.key_size.into()),
+        ("value_size", mi.value_size.into(), spec.value_size.into()),
+        (
+            "max_entries",
+            mi.max_entries.into(),
+            spec.max_entries.into(),
+        ),
+        ("map_flags", mi.map_flags.into(), spec.flags.into()),
+        ("map_extra", mi.map_extra, spec.map_extra),
+    ];
+    let diffs: Vec<String> = fields
+        .iter()
+        .filter(|(_, pinned, ours)| pinned != ours)
+        .map(|(what, pinned, ours)| format!("{what} {pinned} != {ours}"))
+        .collect();
+    if !diffs.is_empty() {
+        return Err(Error::Refused {
+            errno: libc::EINVAL,
+            msg: format!(
+                "cannot reuse the map pinned at {} for map '{}': it differs from the object's \
+                 definition (pinned vs object: {})",
+                path.display(),
+                spec.name,
+                diffs.join(", ")
+            ),
+        });
     }
     Ok(Some(fd))
 }
@@ -288,6 +309,18 @@ fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard)
 }
 
 pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
+    // Never hand the kernel code whose CO-RE relocations were not applied.
+    if let Some(p) = spec.programs.iter().find(|p| !p.core_relos.is_empty()) {
+        return Err(Error::unsupported(
+            "CO-RE relocations",
+            format!(
+                "program '{}' has {} CO-RE relocation records; loading it unrelocated \
+                 would run other code than compiled",
+                p.name,
+                p.core_relos.len()
+            ),
+        ));
+    }
     let mut warnings = Vec::new();
     let btf_fd = match &spec.btf {
         Some(btf) => Some(sys::btf_load(&btf.encode())?),

@@ -45,6 +45,25 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             inst.setattr("command", "BPF_PROG_BIND_MAP")?;
             inst
         }
+        Error::Refused { errno, .. } => {
+            let cls = match *errno {
+                libc::ENOENT => "BpfNotFoundError",
+                _ => "BpfError",
+            };
+            errors.getattr(cls)?.call1((*errno, msg))?
+        }
+        Error::Unsupported { feature, .. } => {
+            let inst = errors.getattr("UnsupportedFeatureError")?.call1((msg,))?;
+            inst.setattr("feature", feature.as_str())?;
+            inst
+        }
+        Error::Core { program, .. } => {
+            let inst = errors
+                .getattr("CoreRelocationError")?
+                .call1((libc::EINVAL, msg))?;
+            inst.setattr("program", program.as_str())?;
+            inst
+        }
         Error::NotFound(_) => {
             let inst = errors
                 .getattr("BpfNotFoundError")?

@@ -550,6 +550,7 @@ pub fn create_map(
             btf: None,
             btf_key_type_id: 0,
             btf_value_type_id: 0,
+            ..Default::default()
         })
     })?;
     Ok(py.detach(|| PyMap::from_fd(fd))?)

@@ -45,6 +45,7 @@ fn probe_map() -> Result<OwnedFd> {
         btf: None,
         btf_key_type_id: 0,
         btf_value_type_id: 0,
+        ..Default::default()
     })
 }
 
@@ -128,6 +129,7 @@ pub fn probe() -> Result<Features> {
         btf: None,
         btf_key_type_id: 0,
         btf_value_type_id: 0,
+        ..Default::default()
     })
     .is_ok();
     let btf = sys::btf_load(&TINY_BTF).is_ok();

@@ -136,6 +136,7 @@ fn fd_u32(fd: BorrowedFd<'_>) -> u32 {
     fd.as_raw_fd() as u32
 }
 
+#[derive(Default)]
 pub struct MapCreate<'a> {
     pub name: &'a str,
     pub map_type: u32,
@@ -146,6 +147,8 @@ pub struct MapCreate<'a> {
     pub btf: Option<BorrowedFd<'a>>,
     pub btf_key_type_id: u32,
     pub btf_value_type_id: u32,
+    pub numa_node: u32,
+    pub map_extra: u64,
 }
 
 pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
@@ -156,6 +159,8 @@ pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
         max_entries: spec.max_entries,
         map_flags: spec.flags,
         map_name: obj_name(spec.name),
+        numa_node: spec.numa_node,
+        map_extra: spec.map_extra,
         ..Default::default()
     };
     if let Some(btf) = spec.btf {
