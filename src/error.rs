@@ -16,6 +16,9 @@ pub enum Error {
         program: String,
         errno: i32,
         log: String,
+        /// What bpfbind knows about the rejection beyond the log (a poisoned CO-RE
+        /// instruction the verifier reached); empty otherwise.
+        hint: String,
     },
     /// The object file (or BTF blob) is malformed.
     Format {
@@ -125,12 +128,16 @@ impl fmt::Display for Error {
                 program,
                 errno,
                 log,
+                hint,
             } => {
                 write!(
                     f,
                     "the verifier rejected program '{program}': {}",
                     strerror(*errno)
                 )?;
+                if !hint.is_empty() {
+                    write!(f, "; {hint}")?;
+                }
                 if !log.is_empty() {
                     write!(f, "\nverifier log:\n{}", log.trim_end())?;
                 }

@@ -3,6 +3,8 @@ against the kernel's BTF type of their tracepoint (attach_btf_id)."""
 
 from __future__ import annotations
 
+import errno
+
 from pathlib import Path
 
 import pytest
@@ -35,5 +37,6 @@ def test_unknown_attach_target_is_a_clear_error(
     # section name table and in the BTF strings that name the section for func_info).
     assert data.count(b"tp_btf/sched_switch") >= 1
     bad = data.replace(b"tp_btf/sched_switch", b"tp_btf/no_such_tpxy")
-    with pytest.raises(ValueError, match="btf_trace_no_such_tpxy"):
+    with pytest.raises(bpfbind.BpfNotFoundError, match="btf_trace_no_such_tpxy") as e:
         bpfbind.sync.load_object(bad, name="btf_attach")
+    assert e.value.errno == errno.ENOENT

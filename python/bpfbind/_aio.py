@@ -31,6 +31,7 @@ async def load_object(
     name: str | None = None,
     bind: str = "auto",
     initial: Mapping[str, bytes] | None = None,
+    btf_path: str | os.PathLike[str] | None = None,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program (see
     `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``.
@@ -41,7 +42,7 @@ async def load_object(
     import anyio
 
     job = _native.start_load(
-        **_core.load_args(source, pin_dir, pin_maps, name, bind, initial)
+        **_core.load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path)
     )
     try:
         await anyio.wait_readable(job)

@@ -143,6 +143,7 @@ def load_args(
     name: str | None,
     bind: str,
     initial: Mapping[str, bytes] | None,
+    btf_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """The native load's arguments, checked: shared by the sync and async loads."""
     if bind not in ("auto", "bind_map", "none"):
@@ -153,6 +154,7 @@ def load_args(
         "no_fd_array": bind != "auto",
         "no_bind_map": bind == "none",
         "initial": dict(initial) if initial is not None else None,
+        "btf_path": os.fspath(btf_path) if btf_path is not None else None,
     }
     if isinstance(source, bytes | bytearray | memoryview):
         args.update(data=bytes(source), name=name or "bpfbind")
@@ -175,14 +177,17 @@ def load_object(
     name: str | None = None,
     bind: str = "auto",
     initial: Mapping[str, bytes] | None = None,
+    btf_path: str | os.PathLike[str] | None = None,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program.
 
     ``pin_dir`` pins every program as ``pin_dir/<name>``; ``pin_maps`` is where maps
     declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused). ``bind`` forces a binding
     path: "auto", "bind_map" (no fd_array) or "none". ``initial`` replaces the initial
-    value of data sections by name (``{".rodata": bytes}``), as skeletons do."""
-    args = load_args(source, pin_dir, pin_maps, name, bind, initial)
+    value of data sections by name (``{".rodata": bytes}``), as skeletons do.
+    CO-RE relocations are resolved against the running kernel's BTF, or against the raw
+    BTF file ``btf_path`` (for kernels without /sys/kernel/btf/vmlinux)."""
+    args = load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path)
     if "path" in args:
         with open(args.pop("path"), "rb") as f:
             args["data"] = f.read()

@@ -159,6 +159,7 @@ def load_object(
     no_fd_array: bool = False,
     no_bind_map: bool = False,
     initial: dict[str, bytes] | None = None,
+    btf_path: str | None = None,
 ) -> Object: ...
 
 @final
@@ -176,6 +177,7 @@ def start_load(
     no_fd_array: bool = False,
     no_bind_map: bool = False,
     initial: dict[str, bytes] | None = None,
+    btf_path: str | None = None,
 ) -> LoadJob: ...
 def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
 def object_metadata(data: bytes, name: str) -> list[tuple[str, Any, str, str, str]]: ...

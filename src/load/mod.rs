@@ -1,6 +1,8 @@
 //! ObjectSpec + kernel -> a loaded object: BTF, maps (written, frozen, pinned), relocated
 //! programs, and metadata maps bound to every program (fd_array at load, else PROG_BIND_MAP).
 
+pub mod core;
+
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,8 @@ pub struct LoadOptions {
     pub no_fd_array: bool,
     /// Forbid both binding paths (tests force the unbound fallback with it).
     pub no_bind_map: bool,
+    /// CO-RE target BTF in place of /sys/kernel/btf/vmlinux (libbpf's btf_custom_path).
+    pub btf_path: Option<PathBuf>,
 }
 
 pub struct LoadedMap {
@@ -183,8 +187,18 @@ fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<OwnedFd>> {
     Ok(Some(fd))
 }
 
-fn relocate(prog: &ProgramSpec, maps: &[LoadedMap]) -> Result<Vec<u64>> {
+/// The program's instructions as the kernel gets them: CO-RE applied (returning what was
+/// poisoned), then map references pointed at the created maps.
+fn relocate(
+    prog: &ProgramSpec,
+    maps: &[LoadedMap],
+    core: Option<&mut core::Core<'_>>,
+) -> Result<(Vec<u64>, Vec<core::Poisoned>)> {
     let mut insns: Vec<Insn> = prog.insns.clone();
+    let poisoned = match core {
+        Some(c) if !prog.core_relos.is_empty() => c.apply(prog, &mut insns)?,
+        _ => Vec::new(),
+    };
     for r in &prog.relocs {
         let (map, offset, src) = match r.kind {
             RelocKind::Map { map } => (map, None, sys::BPF_PSEUDO_MAP_FD),
@@ -209,10 +223,11 @@ fn relocate(prog: &ProgramSpec, maps: &[LoadedMap]) -> Result<Vec<u64>> {
             insns[r.insn + 1].imm = off as i32;
         }
     }
-    Ok(insns
+    let raw = insns
         .iter()
         .map(|i| sys::insn::insn(i.code, i.dst(), i.src(), i.off, i.imm))
-        .collect())
+        .collect();
+    Ok((raw, poisoned))
 }
 
 fn func_info_bytes(prog: &ProgramSpec) -> (Vec<u8>, Vec<u8>) {
@@ -242,16 +257,6 @@ pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
     Ok(out)
 }
 
-/// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed once per process.
-fn vmlinux_btf() -> Result<&'static Btf> {
-    static VMLINUX: std::sync::OnceLock<std::result::Result<Btf, Error>> =
-        std::sync::OnceLock::new();
-    VMLINUX
-        .get_or_init(|| Btf::parse(&sys::vmlinux_btf_bytes("tp_btf/fentry/lsm/iter programs")?))
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
 /// BTF-attached programs (tp_btf, fentry/fexit/fmod_ret, lsm, iter) are verified against
 /// a kernel type, named after their section's target as the kernel spells it.
 fn attach_btf_id(p: &ProgramSpec) -> Result<u32> {
@@ -273,12 +278,16 @@ fn attach_btf_id(p: &ProgramSpec) -> Result<u32> {
             p.name, p.section
         )));
     }
-    vmlinux_btf()?.find(&name, k).ok_or_else(|| {
-        Error::Invalid(format!(
-            "program '{}': the kernel has no BTF type '{name}' to attach to (section '{}')",
-            p.name, p.section
-        ))
-    })
+    core::kernel_target()?
+        .btf
+        .find(&name, k)
+        .ok_or_else(|| Error::Refused {
+            errno: libc::ENOENT,
+            msg: format!(
+                "program '{}': the kernel has no BTF type '{name}' to attach to (section '{}')",
+                p.name, p.section
+            ),
+        })
 }
 
 fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard) -> Result<()> {
@@ -309,18 +318,6 @@ fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard)
 }
 
 pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
-    // Never hand the kernel code whose CO-RE relocations were not applied.
-    if let Some(p) = spec.programs.iter().find(|p| !p.core_relos.is_empty()) {
-        return Err(Error::unsupported(
-            "CO-RE relocations",
-            format!(
-                "program '{}' has {} CO-RE relocation records; loading it unrelocated \
-                 would run other code than compiled",
-                p.name,
-                p.core_relos.len()
-            ),
-        ));
-    }
     let mut warnings = Vec::new();
     let btf_fd = match &spec.btf {
         Some(btf) => Some(sys::btf_load(&btf.encode())?),
@@ -384,9 +381,26 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
         }
     };
 
+    // CO-RE targets: the caller's BTF file, else the running kernel's.
+    let needs_core = spec.programs.iter().any(|p| !p.core_relos.is_empty());
+    let custom = match (&opts.btf_path, needs_core) {
+        (Some(path), true) => Some(core::custom_target(path)?),
+        _ => None,
+    };
+    let mut core = match (&spec.btf, needs_core) {
+        (Some(local), true) => {
+            let target = match &custom {
+                Some(t) => t,
+                None => core::kernel_target()?,
+            };
+            Some(core::Core::new(local, vec![target]))
+        }
+        _ => None,
+    };
+
     let mut programs = Vec::with_capacity(spec.programs.len());
     for p in &spec.programs {
-        let insns = relocate(p, &maps)?;
+        let (insns, poisoned) = relocate(p, &maps, core.as_mut())?;
         let (fi, li) = func_info_bytes(p);
         let fd_array: &[RawFd] = if binding == Binding::FdArray {
             &meta_fds
@@ -406,6 +420,20 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
             attach_btf_id: attach_btf_id(p)?,
             prog_flags: p.prog_flags,
             fd_array,
+        })
+        .map_err(|e| match e {
+            Error::Verifier {
+                program,
+                errno,
+                log,
+                hint,
+            } => Error::Verifier {
+                hint: core::explain_rejection(&log, &poisoned).unwrap_or(hint),
+                program,
+                errno,
+                log,
+            },
+            other => other,
         })?;
         if binding == Binding::BindMap {
             for m in maps.iter().filter(|m| m.spec.is_metadata()) {

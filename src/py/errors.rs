@@ -25,6 +25,7 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             program,
             errno,
             log,
+            ..
         } => {
             let inst = errors.getattr("VerifierError")?.call1((*errno, msg))?;
             inst.setattr("command", "BPF_PROG_LOAD")?;

@@ -169,7 +169,7 @@ impl Drop for PyLoadJob {
 
 /// Starts loading `data` (ELF bytes) or the file at `path` on the native pool.
 #[pyfunction]
-#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None))]
+#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_load(
     data: Option<Vec<u8>>,
@@ -180,6 +180,7 @@ pub fn start_load(
     no_fd_array: bool,
     no_bind_map: bool,
     initial: Option<HashMap<String, Vec<u8>>>,
+    btf_path: Option<PathBuf>,
 ) -> PyResult<PyLoadJob> {
     if data.is_some() == path.is_some() {
         return Err(Error::Invalid("give exactly one of data or path".into()).into());
@@ -193,6 +194,7 @@ pub fn start_load(
         pin_programs: pin_dir,
         no_fd_array,
         no_bind_map,
+        btf_path,
     };
     let worker = shared.clone();
     submit(Box::new(move || {

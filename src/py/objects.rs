@@ -379,7 +379,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
 
 /// Parses and loads an object; every syscall runs without the GIL.
 #[pyfunction]
-#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None))]
+#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn load_object(
     py: Python<'_>,
@@ -390,12 +390,14 @@ pub fn load_object(
     no_fd_array: bool,
     no_bind_map: bool,
     initial: Option<std::collections::HashMap<String, Vec<u8>>>,
+    btf_path: Option<PathBuf>,
 ) -> PyResult<PyObject_> {
     let opts = LoadOptions {
         pin_maps,
         pin_programs: pin_dir,
         no_fd_array,
         no_bind_map,
+        btf_path,
     };
     let loaded = py.detach(|| parse_and_load(data, &name, initial, &opts))?;
     wrap(py, loaded)

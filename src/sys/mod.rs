@@ -319,6 +319,7 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
                     program: spec.name.to_string(),
                     errno,
                     log: c_text(&log),
+                    hint: String::new(),
                 })
             }
         }
