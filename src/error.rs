@@ -95,6 +95,10 @@ fn has_bpf_capability() -> bool {
 }
 
 fn strerror(errno: i32) -> String {
+    // The kernel-internal ENOTSUPP leaks to user space from bpf(2); libc has no name for it.
+    if errno == 524 {
+        return "Operation not supported by the kernel for this object (ENOTSUPP)".into();
+    }
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     // std appends " (os error N)"; the errno is carried separately.
     match text.rfind(" (os error") {

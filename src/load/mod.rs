@@ -104,9 +104,66 @@ fn path_str(p: &Path) -> Result<&str> {
         .ok_or_else(|| Error::Invalid(format!("path {} is not valid UTF-8", p.display())))
 }
 
-fn create_map(spec: &MapSpec, btf: Option<BorrowedFd<'_>>) -> Result<OwnedFd> {
+/// Map types the kernel refuses BTF key/value ids for (ENOTSUPP): libbpf creates them
+/// without (its bpf_object__create_map list).
+fn takes_btf_ids(map_type: u32) -> bool {
+    use crate::elf::map_type as mt;
+    !matches!(
+        map_type,
+        mt::PERF_EVENT_ARRAY
+            | mt::CGROUP_ARRAY
+            | mt::STACK_TRACE
+            | mt::ARRAY_OF_MAPS
+            | mt::HASH_OF_MAPS
+            | mt::DEVMAP
+            | mt::DEVMAP_HASH
+            | mt::CPUMAP
+            | mt::XSKMAP
+            | mt::SOCKMAP
+            | mt::SOCKHASH
+            | mt::QUEUE
+            | mt::STACK
+            | mt::ARENA
+    )
+}
+
+/// The definition as libbpf hands it to the kernel: a perf event array without
+/// max_entries gets one entry per possible CPU, a ring buffer's size is rounded up to a
+/// power-of-two number of pages, and types that take no BTF ids lose them.
+pub fn kernel_definition(spec: &MapSpec) -> Result<MapSpec> {
+    use crate::elf::map_type as mt;
+    let mut def = spec.clone();
+    if def.map_type == mt::PERF_EVENT_ARRAY && def.max_entries == 0 {
+        def.max_entries = sys::possible_cpus()?;
+    }
+    if matches!(def.map_type, mt::RINGBUF | mt::USER_RINGBUF) && def.max_entries != 0 {
+        def.max_entries = ringbuf_size(def.max_entries);
+    }
+    if !takes_btf_ids(def.map_type) {
+        def.btf_key_type_id = 0;
+        def.btf_value_type_id = 0;
+    }
+    Ok(def)
+}
+
+/// The smallest power-of-two multiple of the page size that holds `size` (libbpf's
+/// adjust_ringbuf_sz); sizes beyond u32 stay as given, for the kernel to refuse.
+fn ringbuf_size(size: u32) -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let mut mul: u64 = 1;
+    while mul * page <= u64::from(u32::MAX) {
+        if mul * page >= u64::from(size) {
+            return (mul * page) as u32;
+        }
+        mul <<= 1;
+    }
+    size
+}
+
+fn map_create_attr<'a>(spec: &'a MapSpec, btf: Option<BorrowedFd<'a>>) -> sys::MapCreate<'a> {
     let with_btf = btf.filter(|_| spec.btf_value_type_id != 0 || spec.btf_key_type_id != 0);
-    let fd = sys::map_create(&sys::MapCreate {
+    sys::MapCreate {
         name: &spec.kernel_name,
         map_type: spec.map_type,
         key_size: spec.key_size,
@@ -118,7 +175,32 @@ fn create_map(spec: &MapSpec, btf: Option<BorrowedFd<'_>>) -> Result<OwnedFd> {
         btf_value_type_id: spec.btf_value_type_id,
         numa_node: spec.numa_node,
         map_extra: spec.map_extra,
-    })?;
+    }
+}
+
+/// Creates `spec` (already its kernel definition). Like libbpf, a creation with BTF ids
+/// that fails is retried once without them, with a warning.
+fn create_map(
+    spec: &MapSpec,
+    btf: Option<BorrowedFd<'_>>,
+    warnings: &mut Vec<String>,
+) -> Result<OwnedFd> {
+    let attr = map_create_attr(spec, btf);
+    let fd = match sys::map_create(&attr) {
+        Ok(fd) => fd,
+        Err(e) if attr.btf.is_some() => {
+            let mut plain = spec.clone();
+            plain.btf_key_type_id = 0;
+            plain.btf_value_type_id = 0;
+            let fd = sys::map_create(&map_create_attr(&plain, None)).map_err(|_| e.clone())?;
+            warnings.push(format!(
+                "map '{}': created without BTF after the kernel refused it with BTF ({e})",
+                spec.name
+            ));
+            fd
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(init) = &spec.initial {
         if init.iter().any(|&b| b != 0) {
             sys::map_update(fd.as_fd(), &0u32.to_ne_bytes(), init, 0).map_err(|e| {
@@ -328,6 +410,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     let mut pins = PinGuard(Vec::new(), Vec::new());
     let mut maps = Vec::with_capacity(spec.maps.len());
     for m in &spec.maps {
+        let m = &kernel_definition(m)?;
         let pin_path = match (&opts.pin_maps, m.pinning) {
             (Some(dir), 1) => Some(dir.join(&m.name)),
             _ => None,
@@ -339,7 +422,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
         let fd = match reused {
             Some(fd) => fd,
             None => {
-                let fd = create_map(m, btf_borrow)?;
+                let fd = create_map(m, btf_borrow, &mut warnings)?;
                 if let Some(p) = &pin_path {
                     sys::obj_pin(fd.as_fd(), path_str(p)?)?;
                     pins.0.push(p.clone());

@@ -443,6 +443,34 @@ pub fn vmlinux_btf_bytes(why: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// The number of possible CPUs (/sys/devices/system/cpu/possible, e.g. "0-1,4"): what
+/// libbpf sizes a perf event array declared without max_entries to.
+pub fn possible_cpus() -> Result<u32> {
+    const PATH: &str = "/sys/devices/system/cpu/possible";
+    let text = std::fs::read_to_string(PATH)
+        .map_err(|e| Error::sys("open", e.raw_os_error().unwrap_or(libc::EIO), PATH))?;
+    parse_cpu_list(text.trim()).ok_or_else(|| Error::Refused {
+        errno: libc::EINVAL,
+        msg: format!("cannot read the CPU list {text:?} of {PATH}"),
+    })
+}
+
+/// "0-3,8,10-11" -> 7 CPUs.
+pub fn parse_cpu_list(s: &str) -> Option<u32> {
+    let mut n: u32 = 0;
+    for part in s.split(',') {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let v = part.trim().parse::<u32>().ok()?;
+                (v, v)
+            }
+        };
+        n = n.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
+    }
+    (n > 0).then_some(n)
+}
+
 /// BPF_LINK_CREATE of an iterator program (BPF_TRACE_ITER) that takes no parameters.
 pub fn iter_link_create(prog: BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
     let mut attr = LinkCreateAttr {
