@@ -5,8 +5,8 @@ use crate::btf::{kind, Btf, Member, Type};
 use crate::error::{Error, Result};
 
 use super::btfapi;
-use super::model::{MapOrigin, MapSpec};
-use super::reader::RawElf;
+use super::model::{map_type as mt, MapOrigin, MapSpec, SlotTarget};
+use super::reader::{RawElf, STT_FUNC};
 use super::sections::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
 
 /// The kernel's BPF_OBJ_NAME_LEN, NUL included.
@@ -168,6 +168,8 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&Btf>, object_name: &str) ->
             numa_node: 0,
             map_extra: 0,
             freeze: readonly,
+            inner: None,
+            init_slots: Vec::new(),
         });
     }
     Ok(out)
@@ -190,6 +192,7 @@ fn btf_maps(raw: &RawElf<'_>, idx: usize, btf: Option<&Btf>, out: &mut MapsOf) -
     let btf = btf.ok_or_else(|| {
         err("BTF-defined maps need the object's .BTF section, which is missing".into())
     })?;
+    let mut defs = Vec::new();
     let datasec = btfapi::find(btf, ".maps", kind::DATASEC)
         .ok_or_else(|| err("the BTF has no DATASEC '.maps' describing the maps".into()))?;
     let Some(Type::Datasec { vars, .. }) = btfapi::type_by_id(btf, datasec) else {
@@ -239,10 +242,89 @@ fn btf_maps(raw: &RawElf<'_>, idx: usize, btf: Option<&Btf>, out: &mut MapsOf) -
                 vsi.size
             )));
         }
-        let spec = parse_def(btf, name, members).map_err(merr)?;
+        let spec = parse_def(btf, name, members, false).map_err(merr)?;
+        let values_off = members
+            .last()
+            .filter(|m| m.name == "values")
+            .map(|m| u64::from(m.bit_offset / 8));
+        defs.push((
+            u64::from(vsi.offset),
+            u64::from(vsi.size),
+            values_off,
+            out.maps.len(),
+        ));
         out.btf_offsets
             .push((u64::from(vsi.offset), out.maps.len()));
         out.maps.push(spec);
+    }
+    init_slots(raw, idx, &defs, out)
+}
+
+/// `.rel.maps`: each relocation is a slot of a `values` initialiser, pointing at a map (of
+/// maps of maps) or a program (of prog arrays), as libbpf's bpf_object__collect_map_relos.
+fn init_slots(
+    raw: &RawElf<'_>,
+    maps_idx: usize,
+    defs: &[(u64, u64, Option<u64>, usize)],
+    out: &mut MapsOf,
+) -> Result<()> {
+    let sec = &raw.sections[maps_idx];
+    for rs in raw.rel_sections.iter().filter(|r| r.target == maps_idx) {
+        for (n, rel) in rs.rels.iter().enumerate() {
+            let sym = &raw.symbols[rel.sym];
+            let err = |msg: String| {
+                Error::format(
+                    ".maps",
+                    sec.offset.saturating_add(rel.offset),
+                    format!(".maps relocation #{n} against '{}': {msg}", sym.name),
+                )
+            };
+            let &(off, _, values_off, m) = defs
+                .iter()
+                .find(|(o, size, _, _)| *o <= rel.offset && rel.offset + 8 <= o + size)
+                .ok_or_else(|| err("no map definition holds it".into()))?;
+            let values_off =
+                values_off.ok_or_else(|| err("the map has no 'values' member".into()))?;
+            let slot = (rel.offset - off)
+                .checked_sub(values_off)
+                .filter(|s| s % 8 == 0)
+                .map(|s| s / 8)
+                .and_then(|s| u32::try_from(s).ok())
+                .ok_or_else(|| err("it is not a slot of 'values'".into()))?;
+            let map_type = out.maps[m].map_type;
+            let target = if matches!(map_type, mt::ARRAY_OF_MAPS | mt::HASH_OF_MAPS) {
+                if map_type == mt::HASH_OF_MAPS && out.maps[m].key_size != 4 {
+                    return Err(err(
+                        "a hash of maps with initialisers needs 4-byte keys".into()
+                    ));
+                }
+                if sym.section != Some(maps_idx) {
+                    return Err(err("it is not a BTF-defined map".into()));
+                }
+                let t = out
+                    .maps
+                    .iter()
+                    .position(|x| x.origin == MapOrigin::Btf && x.name == sym.name)
+                    .ok_or_else(|| err("no such map".into()))?;
+                SlotTarget::Map(t)
+            } else {
+                let in_program_section = sym
+                    .section
+                    .is_some_and(|s| raw.sections[s].is_exec() && raw.sections[s].name != ".text");
+                if sym.kind != STT_FUNC || !in_program_section {
+                    return Err(err(
+                        "it is not a program (an entry point outside .text)".into()
+                    ));
+                }
+                SlotTarget::Program(sym.name.clone())
+            };
+            let slots = &mut out.maps[m].init_slots;
+            slots.retain(|(s, _)| *s != slot);
+            slots.push((slot, target));
+        }
+    }
+    for m in &mut out.maps {
+        m.init_slots.sort_by_key(|(s, _)| *s);
     }
     Ok(())
 }
@@ -290,7 +372,7 @@ fn set_size(slot: &mut u32, size: u32, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_def(btf: &Btf, name: &str, members: &[Member]) -> Result<MapSpec, String> {
+fn parse_def(btf: &Btf, name: &str, members: &[Member], is_inner: bool) -> Result<MapSpec, String> {
     let mut spec = MapSpec {
         name: name.to_owned(),
         kernel_name: kernel_name(name),
@@ -307,9 +389,11 @@ fn parse_def(btf: &Btf, name: &str, members: &[Member]) -> Result<MapSpec, Strin
         numa_node: 0,
         map_extra: 0,
         freeze: false,
+        inner: None,
+        init_slots: Vec::new(),
     };
     let mut has_type = false;
-    for m in members {
+    for (i, m) in members.iter().enumerate() {
         match m.name.as_str() {
             "type" => {
                 spec.map_type = field_int(btf, m)?;
@@ -341,9 +425,44 @@ fn parse_def(btf: &Btf, name: &str, members: &[Member]) -> Result<MapSpec, Strin
             }
             "map_extra" => spec.map_extra = field_long(btf, m)?,
             "values" => {
-                return Err(
-                    "'values' (map-in-map and prog-array initialisers) is not supported".into(),
-                );
+                if is_inner {
+                    return Err(
+                        "inner maps of inner maps are not supported (libbpf neither)".into(),
+                    );
+                }
+                if i + 1 != members.len() {
+                    return Err("'values' must be the last member of the definition".into());
+                }
+                let in_map = matches!(spec.map_type, mt::ARRAY_OF_MAPS | mt::HASH_OF_MAPS);
+                if !in_map && spec.map_type != mt::PROG_ARRAY {
+                    return Err("'values' is only for maps of maps and prog arrays".into());
+                }
+                set_size(&mut spec.value_size, 4, "value")?;
+                let elem = match btfapi::type_by_id(btf, m.type_id) {
+                    Some(Type::Array {
+                        elem, nelems: 0, ..
+                    }) => *elem,
+                    _ => return Err("'values' must be an array of zero elements".into()),
+                };
+                let pointee = match resolved(btf, elem) {
+                    Some(Type::Ptr { type_id }) => *type_id,
+                    _ => return Err("'values' must hold pointers".into()),
+                };
+                match (in_map, resolved(btf, pointee)) {
+                    (false, Some(Type::FuncProto { .. })) => {}
+                    (true, Some(Type::Struct { members: inner, .. })) => {
+                        let inner_name = format!("{name}.inner");
+                        spec.inner = Some(Box::new(parse_def(btf, &inner_name, inner, true)?));
+                    }
+                    (false, _) => {
+                        return Err("a prog array's 'values' must point to functions".into())
+                    }
+                    (true, _) => {
+                        return Err(
+                            "a map of maps' 'values' must point to an inner map definition".into(),
+                        )
+                    }
+                }
             }
             other => return Err(format!("unknown map definition field '{other}'")),
         }

@@ -108,6 +108,21 @@ pub struct MapSpec {
     pub map_extra: u64,
     /// Internal maps that are frozen after their value is written (`.rodata*`, `.metadata`).
     pub freeze: bool,
+    /// A map-in-map's inner map template (`__array(values, struct inner)`), created before
+    /// the outer map and closed once the outer exists.
+    pub inner: Option<Box<MapSpec>>,
+    /// Static initialisers of `values` (`[i] = &map` / `[i] = &prog`), filled once their
+    /// targets exist: maps after every map is created, programs after every load.
+    pub init_slots: Vec<(u32, SlotTarget)>,
+}
+
+/// What a slot of a map-in-map or prog-array initialiser holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotTarget {
+    /// Index into `ObjectSpec::maps`.
+    Map(usize),
+    /// A program by name.
+    Program(String),
 }
 
 impl MapSpec {

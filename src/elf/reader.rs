@@ -241,9 +241,9 @@ impl<'a> RawElf<'a> {
                     format!("applies to section #{target}, which does not exist"),
                 ));
             };
-            // Like libbpf, relocations only matter for code (DWARF, .BTF, .BTF.ext and the
-            // map-in-map `.rel.maps` are not needed).
-            if !target_sec.is_exec() {
+            // Like libbpf, relocations only matter for code and for `.maps` (the slots of
+            // map-in-map and prog-array initialisers); DWARF's, .BTF's and .BTF.ext's don't.
+            if !target_sec.is_exec() && target_sec.name != ".maps" {
                 continue;
             }
             if sec.entsize != REL_SIZE || sec.size % REL_SIZE != 0 {

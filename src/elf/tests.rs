@@ -680,9 +680,32 @@ mod compiled {
             "unknown map definition field 'bogus'",
         );
         assert!(text.contains("map 'm'"), "{text}");
-        refused(include_bytes!("testdata/map_in_map.o"), "'values'");
         let text = refused(include_bytes!("testdata/kconfig.o"), ".kconfig");
         assert!(text.contains("LINUX_KERNEL_VERSION"), "{text}");
+    }
+
+    #[test]
+    fn map_in_map_and_prog_array_initialisers() {
+        use crate::elf::{map_type, SlotTarget};
+        let obj = ObjectSpec::parse(include_bytes!("testdata/map_in_map.o"), "x").unwrap();
+        let idx = |n: &str| obj.maps.iter().position(|m| m.name == n).unwrap();
+        let outer = &obj.maps[idx("outer")];
+        assert_eq!(outer.map_type, map_type::ARRAY_OF_MAPS);
+        assert_eq!(outer.value_size, 4);
+        let inner = outer.inner.as_deref().expect("inner template");
+        assert_eq!(inner.name, "outer.inner");
+        assert_eq!((inner.map_type, inner.key_size, inner.value_size), (2, 4, 4));
+        assert_eq!(
+            outer.init_slots,
+            vec![
+                (0, SlotTarget::Map(idx("inner_b"))),
+                (2, SlotTarget::Map(idx("inner_a")))
+            ]
+        );
+        let jumps = &obj.maps[idx("jumps")];
+        assert_eq!(jumps.map_type, map_type::PROG_ARRAY);
+        assert!(jumps.inner.is_none());
+        assert_eq!(jumps.init_slots, vec![(1, SlotTarget::Program("tail".into()))]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::btf::{Btf, Value};
-use crate::elf::{Insn, MapSpec, ObjectSpec, ProgramSpec, RelocKind};
+use crate::elf::{Insn, MapSpec, ObjectSpec, ProgramSpec, RelocKind, SlotTarget};
 use crate::error::{Error, Result};
 use crate::sys::{self, info};
 
@@ -161,7 +161,11 @@ fn ringbuf_size(size: u32) -> u32 {
     size
 }
 
-fn map_create_attr<'a>(spec: &'a MapSpec, btf: Option<BorrowedFd<'a>>) -> sys::MapCreate<'a> {
+fn map_create_attr<'a>(
+    spec: &'a MapSpec,
+    btf: Option<BorrowedFd<'a>>,
+    inner_map: Option<BorrowedFd<'a>>,
+) -> sys::MapCreate<'a> {
     let with_btf = btf.filter(|_| spec.btf_value_type_id != 0 || spec.btf_key_type_id != 0);
     sys::MapCreate {
         name: &spec.kernel_name,
@@ -175,6 +179,7 @@ fn map_create_attr<'a>(spec: &'a MapSpec, btf: Option<BorrowedFd<'a>>) -> sys::M
         btf_value_type_id: spec.btf_value_type_id,
         numa_node: spec.numa_node,
         map_extra: spec.map_extra,
+        inner_map,
     }
 }
 
@@ -185,14 +190,24 @@ fn create_map(
     btf: Option<BorrowedFd<'_>>,
     warnings: &mut Vec<String>,
 ) -> Result<OwnedFd> {
-    let attr = map_create_attr(spec, btf);
+    // A map of maps is created from its inner template, which lives only until then.
+    let inner = match &spec.inner {
+        Some(t) => Some(
+            create_map(&kernel_definition(t)?, btf, warnings)
+                .map_err(|e| with_context(e, format!("inner map template of '{}'", spec.name)))?,
+        ),
+        None => None,
+    };
+    let inner_fd = inner.as_ref().map(|f| f.as_fd());
+    let attr = map_create_attr(spec, btf, inner_fd);
     let fd = match sys::map_create(&attr) {
         Ok(fd) => fd,
         Err(e) if attr.btf.is_some() => {
             let mut plain = spec.clone();
             plain.btf_key_type_id = 0;
             plain.btf_value_type_id = 0;
-            let fd = sys::map_create(&map_create_attr(&plain, None)).map_err(|_| e.clone())?;
+            let fd =
+                sys::map_create(&map_create_attr(&plain, None, inner_fd)).map_err(|_| e.clone())?;
             warnings.push(format!(
                 "map '{}': created without BTF after the kernel refused it with BTF ({e})",
                 spec.name
@@ -216,6 +231,62 @@ fn create_map(
             .map_err(|e| with_context(e, format!("freezing map '{}'", spec.name)))?;
     }
     Ok(fd)
+}
+
+fn update_slot(map: &LoadedMap, slot: u32, fd: RawFd, what: &str) -> Result<()> {
+    sys::map_update(
+        map.fd.as_fd(),
+        &slot.to_ne_bytes(),
+        &(fd as u32).to_ne_bytes(),
+        0,
+    )
+    .map_err(|e| {
+        with_context(
+            e,
+            format!(
+                "initialising slot {slot} of map '{}' with {what}",
+                map.spec.name
+            ),
+        )
+    })
+}
+
+/// Maps of maps get their initialisers once every map exists.
+fn fill_map_slots(maps: &[LoadedMap]) -> Result<()> {
+    for m in maps {
+        for (slot, target) in &m.spec.init_slots {
+            if let SlotTarget::Map(t) = target {
+                let t = maps.get(*t).ok_or_else(|| {
+                    Error::Invalid(format!("map '{}' initialiser names map #{t}", m.spec.name))
+                })?;
+                update_slot(
+                    m,
+                    *slot,
+                    t.fd.as_raw_fd(),
+                    &format!("map '{}'", t.spec.name),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prog arrays get their initialisers once every program is loaded (libbpf's order).
+fn fill_prog_slots(maps: &[LoadedMap], programs: &[LoadedProgram]) -> Result<()> {
+    for m in maps {
+        for (slot, target) in &m.spec.init_slots {
+            if let SlotTarget::Program(name) = target {
+                let p = programs.iter().find(|p| &p.name == name).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "prog array '{}' initialiser names program '{name}', which was not loaded",
+                        m.spec.name
+                    ))
+                })?;
+                update_slot(m, *slot, p.fd.as_raw_fd(), &format!("program '{name}'"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn with_context(e: Error, ctx: String) -> Error {
@@ -439,6 +510,8 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
         });
     }
 
+    fill_map_slots(&maps)?;
+
     let meta_fds: Vec<RawFd> = maps
         .iter()
         .filter(|m| m.spec.is_metadata())
@@ -542,6 +615,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
             pinned: None,
         });
     }
+    fill_prog_slots(&maps, &programs)?;
     // Pinned only once every program loaded, as bpftool does: a rejected program
     // leaves no directory and no pin behind.
     if let Some(dir) = &opts.pin_programs {

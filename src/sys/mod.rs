@@ -149,6 +149,8 @@ pub struct MapCreate<'a> {
     pub btf_value_type_id: u32,
     pub numa_node: u32,
     pub map_extra: u64,
+    /// A map-in-map's inner map template.
+    pub inner_map: Option<BorrowedFd<'a>>,
 }
 
 pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
@@ -161,6 +163,7 @@ pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
         map_name: obj_name(spec.name),
         numa_node: spec.numa_node,
         map_extra: spec.map_extra,
+        inner_map_fd: spec.inner_map.map_or(0, fd_u32),
         ..Default::default()
     };
     if let Some(btf) = spec.btf {

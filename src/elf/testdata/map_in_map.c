@@ -1,4 +1,4 @@
-// A map-in-map definition (`values`), which bpfbind does not support.
+// Maps of maps and a prog array with static initialisers (`values`, `.rel.maps`).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -9,17 +9,37 @@ struct inner {
 	__type(value, __u32);
 };
 
+struct inner inner_a SEC(".maps"), inner_b SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__array(values, struct inner);
-} outer SEC(".maps");
+} outer SEC(".maps") = {
+	.values = { [0] = &inner_b, [2] = &inner_a },
+};
+
+SEC("socket")
+int tail(void *ctx)
+{
+	return 7;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, int(void *));
+} jumps SEC(".maps") = {
+	.values = { [1] = (void *)&tail },
+};
 
 SEC("socket")
 int prog(void *ctx)
 {
 	__u32 k = 0;
+	bpf_tail_call(ctx, &jumps, 1);
 	return bpf_map_lookup_elem(&outer, &k) != 0;
 }
 
