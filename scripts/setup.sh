@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v clang >/dev/null || need_apt+=(clang)
+# bpf_core_type_matches() in tests/bpf/core_matches.bpf.c needs clang 15 or later.
+command -v clang-19 >/dev/null || need_apt+=(clang-19)
 command -v llvm-objcopy >/dev/null || need_apt+=(llvm)
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need_apt+=(bpftool)
 [ -f /usr/include/bpf/libbpf.h ] || need_apt+=(libbpf-dev)
