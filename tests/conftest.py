@@ -254,6 +254,30 @@ def bpftool() -> Bpftool:
     return run
 
 
+LibbpfLoadall = Callable[..., dict[str, dict[str, object]]]
+
+
+@pytest.fixture
+def libbpf_loadall(bpftool: Bpftool) -> LibbpfLoadall:
+    """`libbpf_loadall(obj, pin_dir, maps_dir=None)`: `bpftool prog loadall obj pin_dir`
+    (libbpf loads every program and pins it by name; `maps_dir` adds `pinmaps`), then
+    each program's `bpftool -j prog show pinned` record by pinned name."""
+
+    def run(
+        obj: Path, pin_dir: Path, maps_dir: Path | None = None
+    ) -> dict[str, dict[str, object]]:
+        args: list[object] = ["prog", "loadall", obj, pin_dir]
+        if maps_dir is not None:
+            args += ["pinmaps", maps_dir]
+        bpftool([str(arg) for arg in args])
+        return {
+            name: json.loads(bpftool(["-j", "prog", "show", "pinned", pin_dir / name]))
+            for name in sorted(os.listdir(pin_dir))
+        }
+
+    return run
+
+
 class FdSnapshot:
     """`fd_snapshot()`: this process's open fds; `.kernel_ids()`: live kernel ids."""
 
