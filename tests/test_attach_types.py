@@ -4,7 +4,6 @@ against the kernel's BTF type of their tracepoint (attach_btf_id)."""
 from __future__ import annotations
 
 import errno
-
 from pathlib import Path
 
 import pytest

@@ -1052,7 +1052,207 @@ pub fn describe(btf: &Btf, relo: &CoreRelo) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::RawBtf;
+    use super::super::types::kind;
     use super::*;
+
+    fn relo(type_id: u32, access: &str, kind: u32) -> CoreRelo {
+        CoreRelo {
+            insn_off: 0,
+            type_id,
+            access: access.into(),
+            kind,
+        }
+    }
+
+    /// Local `struct s___mine { int b; int a; int gone; u8 bits: 3; }` against the target
+    /// `struct s { long pad; int a; union { int b; }; unsigned int bits: 5, more: 3; }`.
+    fn local_and_target() -> (Btf, u32, Btf, u32) {
+        let mut l = RawBtf::new();
+        let int = l.int("int", 4, 1, 32);
+        let u8t = l.int("unsigned char", 1, 0, 8);
+        let s = l.composite(
+            kind::STRUCT,
+            "s___mine",
+            16,
+            true,
+            &[
+                ("b", int, 0),
+                ("a", int, 32),
+                ("gone", int, 64),
+                ("bits", u8t, (3 << 24) | 96),
+            ],
+        );
+        let mut t = RawBtf::new();
+        let tint = t.int("int", 4, 1, 32);
+        let long = t.int("long", 8, 1, 64);
+        let uint = t.int("unsigned int", 4, 0, 32);
+        let un = t.composite(kind::UNION, "", 4, false, &[("b", tint, 0)]);
+        let ts = t.composite(
+            kind::STRUCT,
+            "s",
+            24,
+            true,
+            &[
+                ("pad", long, 0),
+                ("a", tint, 64),
+                ("", un, 96),
+                ("bits", uint, (5 << 24) | 128),
+                ("more", uint, (3 << 24) | 133),
+            ],
+        );
+        (
+            Btf::parse(&l.bytes()).unwrap(),
+            s,
+            Btf::parse(&t.bytes()).unwrap(),
+            ts,
+        )
+    }
+
+    fn run(local: &Btf, target: &Btf, cand: u32, r: &CoreRelo) -> Resolution {
+        let mut cands = vec![Cand {
+            target: 0,
+            id: cand,
+        }];
+        resolve(local, r, &[target as &dyn Types], &mut cands).unwrap()
+    }
+
+    #[test]
+    fn fields_move_to_the_target_layout() {
+        let (l, s, t, ts) = local_and_target();
+        let off = |acc: &str| run(&l, &t, ts, &relo(s, acc, rk::FIELD_BYTE_OFFSET));
+        // a: local offset 4, target 8.
+        let r = off("0:1");
+        assert_eq!(
+            (r.orig_val, r.new_val, r.poison, r.validate),
+            (4, 8, false, true)
+        );
+        // b lives in an anonymous union in the target: found through it, at 12.
+        assert_eq!(off("0:0").new_val, 12);
+        // gone: no such field, so the instruction is poisoned.
+        assert!(off("0:2").poison);
+        let ex = run(&l, &t, ts, &relo(s, "0:2", rk::FIELD_EXISTS));
+        assert_eq!((ex.orig_val, ex.new_val, ex.poison), (1, 0, false));
+        let sz = run(&l, &t, ts, &relo(s, "0:1", rk::FIELD_BYTE_SIZE));
+        assert_eq!((sz.orig_val, sz.new_val), (4, 4));
+    }
+
+    #[test]
+    fn bitfields_and_signedness() {
+        let (l, s, t, ts) = local_and_target();
+        // Target bits: 5 bits at bit 128 of a 4-byte unsigned int.
+        let r = |k| run(&l, &t, ts, &relo(s, "0:3", k));
+        assert_eq!(r(rk::FIELD_BYTE_OFFSET).new_val, 16);
+        assert_eq!(r(rk::FIELD_BYTE_SIZE).new_val, 4);
+        assert_eq!(r(rk::FIELD_LSHIFT_U64).new_val, 64 - 5);
+        assert_eq!(r(rk::FIELD_RSHIFT_U64).new_val, 64 - 5);
+        assert_eq!(r(rk::FIELD_SIGNED).new_val, 0);
+        assert!(
+            !r(rk::FIELD_BYTE_OFFSET).validate,
+            "bitfield offsets are guesses"
+        );
+        assert_eq!(
+            run(&l, &t, ts, &relo(s, "0:1", rk::FIELD_SIGNED)).new_val,
+            1
+        );
+    }
+
+    #[test]
+    fn types_and_enums() {
+        let mut l = RawBtf::new();
+        let e = l.enum32("e___x", 4, false, &[("B___x", 0), ("A", 0)]);
+        let int = l.int("int", 4, 1, 32);
+        let s = l.composite(kind::STRUCT, "s___mine", 4, false, &[("a", int, 0)]);
+        let mut t = RawBtf::new();
+        t.int("int", 4, 1, 32);
+        let te = t.enum32("e", 4, true, &[("A", 7), ("B", 0xffff_fffe)]);
+        let ts = t.composite(kind::STRUCT, "s", 12, false, &[("a", 1, 0)]);
+        let (l, t) = (
+            Btf::parse(&l.bytes()).unwrap(),
+            Btf::parse(&t.bytes()).unwrap(),
+        );
+        let v = run(&l, &t, te, &relo(e, "0", rk::ENUMVAL_VALUE));
+        // B is -2 as a signed 32-bit enumerator, widened with its sign as libbpf does.
+        assert_eq!(v.new_val, (-2i64) as u64);
+        assert_eq!(run(&l, &t, te, &relo(e, "1", rk::ENUMVAL_VALUE)).new_val, 7);
+        assert_eq!(run(&l, &t, ts, &relo(s, "0", rk::TYPE_SIZE)).new_val, 12);
+        assert_eq!(run(&l, &t, ts, &relo(s, "0", rk::TYPE_EXISTS)).new_val, 1);
+        assert_eq!(run(&l, &t, ts, &relo(s, "0", rk::TYPE_MATCHES)).new_val, 1);
+        assert_eq!(
+            run(&l, &t, ts, &relo(s, "0", rk::TYPE_ID_TARGET)).new_val,
+            ts as u64
+        );
+        let local_id = run(&l, &t, ts, &relo(s, "0", rk::TYPE_ID_LOCAL));
+        assert_eq!(local_id.new_val, s as u64);
+        // No candidate at all: existence is 0, a value is poisoned.
+        let none = resolve(
+            &l,
+            &relo(s, "0", rk::TYPE_EXISTS),
+            &[&t as &dyn Types],
+            &mut vec![],
+        );
+        assert_eq!(none.unwrap().new_val, 0);
+        let none = resolve(
+            &l,
+            &relo(e, "0", rk::ENUMVAL_VALUE),
+            &[&t as &dyn Types],
+            &mut vec![],
+        );
+        assert!(none.unwrap().poison);
+    }
+
+    #[test]
+    fn ambiguous_candidates_are_refused_and_misses_pruned() {
+        let mut l = RawBtf::new();
+        let int = l.int("int", 4, 1, 32);
+        let s = l.composite(kind::STRUCT, "s", 4, false, &[("a", int, 0)]);
+        let mut t = RawBtf::new();
+        let tint = t.int("int", 4, 1, 32);
+        let s1 = t.composite(kind::STRUCT, "s", 8, false, &[("a", tint, 0)]);
+        let s2 = t.composite(kind::STRUCT, "s___v2", 8, false, &[("a", tint, 32)]);
+        let s3 = t.composite(kind::STRUCT, "s___v3", 8, false, &[("z", tint, 0)]);
+        let (l, t) = (
+            Btf::parse(&l.bytes()).unwrap(),
+            Btf::parse(&t.bytes()).unwrap(),
+        );
+        let targets = [&t as &dyn Types];
+        let c = |id| Cand { target: 0, id };
+        let r = relo(s, "0:0", rk::FIELD_BYTE_OFFSET);
+        let err = resolve(&l, &r, &targets, &mut vec![c(s1), c(s2)]).unwrap_err();
+        assert!(err.contains("ambiguity"), "{err}");
+        let mut cands = vec![c(s1), c(s3)];
+        assert_eq!(resolve(&l, &r, &targets, &mut cands).unwrap().new_val, 0);
+        assert_eq!(cands, vec![c(s1)]);
+    }
+
+    #[test]
+    fn split_btf_resolves_base_types_and_strings() {
+        let mut base = RawBtf::new();
+        base.int("int", 4, 1, 32);
+        let base = Btf::parse(&base.bytes()).unwrap();
+        let base_len = base.strings.len() as u32;
+        let mut m = RawBtf::new();
+        let name = m.str("mod_struct") + base_len;
+        let field = m.str("x") + base_len;
+        // struct mod_struct { int x; }: the int is base type [1], names are split strings.
+        let info = (kind::STRUCT << 24) | 1;
+        m.raw(name, info, 4, &[field, 1, 0]);
+        let own = Btf::parse_split(&m.bytes(), &base).unwrap();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].name(), "mod_struct");
+        let split = SplitTypes {
+            base: &base,
+            own: &own,
+            start: base.types.len() as u32,
+        };
+        assert_eq!(split.ty(2).map(Type::name), Some("mod_struct"));
+        assert_eq!(split.ty(1).map(Type::name), Some("int"));
+        assert!(split.ty(3).is_none());
+        // A reference past the last type is refused.
+        let mut bad = RawBtf::new();
+        bad.raw(0, kind::PTR << 24, 9, &[]);
+        assert!(Btf::parse_split(&bad.bytes(), &base).is_err());
+    }
 
     #[test]
     fn essential_names_drop_one_flavor() {

@@ -35,6 +35,8 @@ pub(crate) fn sub_range(data: &[u8], start: usize, off: u32, len: u32) -> Option
 
 /// The string table as the rest of the parser sees it.
 struct Strings<'a> {
+    /// A split BTF's base strings: offsets below their length name base strings.
+    base_table: &'a [u8],
     table: &'a [u8],
     /// Where the table starts in the blob, for error offsets.
     base: usize,
@@ -43,9 +45,13 @@ struct Strings<'a> {
 impl Strings<'_> {
     /// The name at `off`; `at` is the offset of the record naming it.
     fn get(&self, off: u32, at: usize) -> Result<String> {
+        let (table, off) = match usize::try_from(off) {
+            Ok(o) if o < self.base_table.len() => (self.base_table, off),
+            _ => (self.table, off - self.base_table.len() as u32),
+        };
         let tail = usize::try_from(off)
             .ok()
-            .and_then(|o| self.table.get(o..))
+            .and_then(|o| table.get(o..))
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 err(
@@ -167,6 +173,7 @@ impl Btf {
             ));
         }
         let strings = Strings {
+            base_table: &[],
             table,
             base: sstart,
         };
@@ -187,6 +194,51 @@ impl Btf {
         btf.check_refs(&offsets)?;
         btf.check_cycles(&offsets)?;
         Ok(btf)
+    }
+
+    /// Parses a split BTF blob (a kernel module's) over `base`: its types are numbered from
+    /// `base.types.len()` and its names may be base strings. Returns the module's own types.
+    pub fn parse_split(data: &[u8], base: &Btf) -> Result<Vec<Type>> {
+        let Sections {
+            types: (tstart, tend),
+            strings: (sstart, send),
+        } = sections(data)?;
+        let table = data.get(sstart..send).unwrap_or_default();
+        if !table.is_empty() && table.last() != Some(&0) {
+            return Err(err(
+                send.saturating_sub(1),
+                "string section must end with NUL",
+            ));
+        }
+        let strings = Strings {
+            base_table: &base.strings,
+            table,
+            base: sstart,
+        };
+        let mut types = Vec::new();
+        let mut pos = tstart;
+        while pos < tend {
+            let (t, next) = parse_type(data, pos, tend, &strings)?;
+            types.push(t);
+            pos = next;
+        }
+        let count = base.types.len() + types.len();
+        for (i, t) in types.iter().enumerate() {
+            if let Some(bad) = referenced_ids(t)
+                .into_iter()
+                .find(|&r| usize::try_from(r).map_or(true, |r| r >= count))
+            {
+                return Err(err(
+                    tstart,
+                    format!(
+                        "type [{}] refers to type [{bad}], the last type is [{}]",
+                        base.types.len() + i,
+                        count - 1
+                    ),
+                ));
+            }
+        }
+        Ok(types)
     }
 
     fn check_refs(&self, offsets: &[usize]) -> Result<()> {

@@ -694,7 +694,10 @@ mod compiled {
         assert_eq!(outer.value_size, 4);
         let inner = outer.inner.as_deref().expect("inner template");
         assert_eq!(inner.name, "outer.inner");
-        assert_eq!((inner.map_type, inner.key_size, inner.value_size), (2, 4, 4));
+        assert_eq!(
+            (inner.map_type, inner.key_size, inner.value_size),
+            (2, 4, 4)
+        );
         assert_eq!(
             outer.init_slots,
             vec![
@@ -705,7 +708,10 @@ mod compiled {
         let jumps = &obj.maps[idx("jumps")];
         assert_eq!(jumps.map_type, map_type::PROG_ARRAY);
         assert!(jumps.inner.is_none());
-        assert_eq!(jumps.init_slots, vec![(1, SlotTarget::Program("tail".into()))]);
+        assert_eq!(
+            jumps.init_slots,
+            vec![(1, SlotTarget::Program("tail".into()))]
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! The rules (candidates, patching, poisoning) are libbpf's, so the kernel gets the same code.
 
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::btf::core::{self as relo, essential_name, Cand, Resolution, Types};
 use crate::btf::{Btf, CoreRelo, Type};
@@ -16,11 +17,24 @@ use crate::sys;
 /// to it as `invalid func unknown#195896080`.
 pub const POISON_HELPER: i32 = 0xbad2310;
 
-/// A BTF that CO-RE searches for candidates, with its types indexed by essential name.
+/// A BTF that CO-RE searches for candidates, with its types indexed by essential name:
+/// the kernel's, a file's, or a kernel module's split BTF over the kernel's.
 pub struct Target {
     pub name: String,
+    /// For a module, only its own types (`btf.types[0]` is type id `start`).
     pub btf: Btf,
+    start: u32,
+    base: Option<&'static Target>,
     by_name: OnceLock<HashMap<String, Vec<u32>>>,
+}
+
+impl Types for Target {
+    fn ty(&self, id: u32) -> Option<&Type> {
+        match self.base {
+            Some(base) if id < self.start => base.ty(id),
+            _ => self.btf.types.get(id.checked_sub(self.start)? as usize),
+        }
+    }
 }
 
 impl Target {
@@ -28,26 +42,70 @@ impl Target {
         Target {
             name: name.into(),
             btf,
+            start: 0,
+            base: None,
             by_name: OnceLock::new(),
         }
     }
 
-    /// Ids of named types whose essential name is `name`, in id order.
+    /// Ids of its own named types whose essential name is `name`, in id order.
     fn named(&self, name: &str) -> &[u32] {
         let index = self.by_name.get_or_init(|| {
             let mut m: HashMap<String, Vec<u32>> = HashMap::new();
-            for (id, t) in self.btf.types.iter().enumerate() {
+            for (i, t) in self.btf.types.iter().enumerate() {
                 let n = t.name();
                 if !n.is_empty() {
                     m.entry(essential_name(n).to_owned())
                         .or_default()
-                        .push(id as u32);
+                        .push(self.start + i as u32);
                 }
             }
             m
         });
         index.get(name).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The kernel modules' BTF, in BTF id order as libbpf reads it, each parsed once per
+/// process (a reloaded module gets a new BTF id, so the cache cannot go stale).
+pub fn module_targets() -> Result<Vec<Arc<Target>>> {
+    static CACHE: OnceLock<Mutex<HashMap<u32, Arc<Target>>>> = OnceLock::new();
+    let base = kernel_target()?;
+    let cache = CACHE.get_or_init(Default::default);
+    let mut out = Vec::new();
+    let mut id = 0;
+    while let Some(next) = sys::next_id(sys::IdKind::Btf, id)? {
+        id = next;
+        if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            out.push(t.clone());
+            continue;
+        }
+        let Some(fd) = sys::fd_by_id(sys::IdKind::Btf, id)? else {
+            continue;
+        };
+        let (_, name, kernel) = sys::info::btf_identity(fd.as_fd())?;
+        if !kernel || name == "vmlinux" {
+            continue;
+        }
+        let data = sys::info::btf_data(fd.as_fd())?;
+        let types = Btf::parse_split(&data, &base.btf)?;
+        let target = Arc::new(Target {
+            name,
+            btf: Btf {
+                types,
+                strings: Vec::new(),
+            },
+            start: base.btf.types.len() as u32,
+            base: Some(base),
+            by_name: OnceLock::new(),
+        });
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, target.clone());
+        out.push(target);
+    }
+    Ok(out)
 }
 
 /// The running kernel's BTF, parsed and indexed once per process.
@@ -89,16 +147,27 @@ pub struct Poisoned {
 /// CO-RE state of one object's load: its targets and the candidates of each local type.
 pub struct Core<'a> {
     local: &'a Btf,
-    targets: Vec<&'a Target>,
+    main: &'a Target,
+    /// Module BTFs, read the first time a type has no candidate in `main`; None when the
+    /// main target is a file given by the caller (libbpf searches no modules then).
+    modules: Option<Option<Vec<Arc<Target>>>>,
     cache: HashMap<u32, Vec<Cand>>,
 }
 
 impl<'a> Core<'a> {
-    pub fn new(local: &'a Btf, targets: Vec<&'a Target>) -> Self {
+    pub fn new(local: &'a Btf, main: &'a Target, search_modules: bool) -> Self {
         Core {
             local,
-            targets,
+            main,
+            modules: search_modules.then_some(None),
             cache: HashMap::new(),
+        }
+    }
+
+    fn modules(&self) -> &[Arc<Target>] {
+        match &self.modules {
+            Some(Some(m)) => m,
+            _ => &[],
         }
     }
 
@@ -116,14 +185,23 @@ impl<'a> Core<'a> {
                 ));
             }
             let essential = essential_name(name);
-            let mut cands = Vec::new();
-            for (i, t) in self.targets.iter().enumerate() {
-                cands.extend(
-                    t.named(essential)
-                        .iter()
-                        .filter(|&&id| t.btf.type_by_id(id).is_some_and(|tt| same_kind(lt, tt)))
-                        .map(|&id| Cand { target: i, id }),
-                );
+            let of = |t: &Target, i: usize| -> Vec<Cand> {
+                t.named(essential)
+                    .iter()
+                    .filter(|&&id| t.ty(id).is_some_and(|tt| same_kind(lt, tt)))
+                    .map(|&id| Cand { target: i, id })
+                    .collect()
+            };
+            // Like libbpf: the kernel's own BTF first, modules only when it has none.
+            let mut cands = of(self.main, 0);
+            if cands.is_empty() && self.modules.is_some() {
+                if let Some(None) = self.modules {
+                    let loaded = module_targets().map_err(|e| e.to_string())?;
+                    self.modules = Some(Some(loaded));
+                }
+                for (i, m) in self.modules().iter().enumerate() {
+                    cands.extend(of(m, i + 1));
+                }
             }
             self.cache.insert(relo.type_id, cands);
         }
@@ -145,13 +223,12 @@ impl<'a> Core<'a> {
                 )));
             }
             let local = self.local;
-            let targets: Vec<&dyn Types> =
-                self.targets.iter().map(|t| &t.btf as &dyn Types).collect();
-            let res = {
-                let cands = self.candidates(r).map_err(&fail)?;
-                relo::resolve(local, r, &targets, cands)
-                    .map_err(|e| fail(format!("relo #{n}: {e}")))?
-            };
+            let mut cands = self.candidates(r).map_err(&fail)?.clone();
+            let mut targets: Vec<&dyn Types> = vec![self.main];
+            targets.extend(self.modules().iter().map(|m| &**m as &dyn Types));
+            let res = relo::resolve(local, r, &targets, &mut cands)
+                .map_err(|e| fail(format!("relo #{n}: {e}")))?;
+            self.cache.insert(r.type_id, cands);
             let what = || {
                 format!(
                     "CO-RE relocation #{n} ({}) at instruction #{idx}",

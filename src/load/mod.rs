@@ -549,7 +549,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
                 Some(t) => t,
                 None => core::kernel_target()?,
             };
-            Some(core::Core::new(local, vec![target]))
+            Some(core::Core::new(local, target, custom.is_none()))
         }
         _ => None,
     };

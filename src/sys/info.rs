@@ -155,6 +155,24 @@ pub fn btf_data(fd: BorrowedFd<'_>) -> Result<Vec<u8>> {
     }
 }
 
+/// A loaded BTF object's id, name ("vmlinux", a module's name, or "") and whether it is
+/// the kernel's own (vmlinux or a module).
+pub fn btf_identity(fd: BorrowedFd<'_>) -> Result<(u32, String, bool)> {
+    let mut name = [0u8; 64];
+    let mut info = BtfInfo {
+        name: name.as_mut_ptr() as u64,
+        name_len: name.len() as u32,
+        ..Default::default()
+    };
+    obj_info(fd, &mut info)?;
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Ok((
+        info.id,
+        String::from_utf8_lossy(&name[..end]).into_owned(),
+        info.kernel_btf != 0,
+    ))
+}
+
 /// The `memlock:` figure the kernel reports in /proc/self/fdinfo (what bpftool prints).
 pub fn fdinfo_memlock(fd: BorrowedFd<'_>) -> Option<u64> {
     fdinfo_field(fd, "memlock:")
