@@ -43,6 +43,7 @@ bench: setup
 	$(MAKE) -s -C bench
 	$(MAKE) -s -C tests/bpf O=$(CURDIR)/$(BPF_OUT)
 	$(PY) bench/load.py
+	$(PY) bench/load_core.py
 	$(PY) bench/bind.py
 	$(PY) bench/scan.py
 	$(PY) bench/import_time.py

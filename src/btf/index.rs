@@ -31,12 +31,12 @@ fn bad(offset: usize, msg: impl Into<String>) -> Error {
 }
 
 /// A record's kind and vlen, from its info word (as `parse` reads them).
-fn kind_vlen(info: u32) -> (u32, usize) {
+pub(crate) fn kind_vlen(info: u32) -> (u32, usize) {
     ((info >> 24) & 0x7f, (info & 0x00ff_ffff) as usize)
 }
 
 /// Bytes a record of `kind` carries after its 12-byte header.
-fn body_len(kind: u32, vlen: usize) -> Option<usize> {
+pub(crate) fn body_len(kind: u32, vlen: usize) -> Option<usize> {
     Some(match kind {
         kind::INT | kind::VAR | kind::DECL_TAG => 4,
         kind::ARRAY => 12,

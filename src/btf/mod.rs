@@ -8,6 +8,7 @@ mod encode;
 mod ext;
 mod fixup;
 mod index;
+mod lazy;
 mod lookup;
 mod parse;
 #[cfg(test)]
@@ -16,4 +17,5 @@ mod types;
 
 pub use dump::{json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions};
 pub use index::{BtfIndex, MemberAt};
+pub use lazy::LazyBtf;
 pub use types::*;

@@ -34,12 +34,12 @@ pub(crate) fn sub_range(data: &[u8], start: usize, off: u32, len: u32) -> Option
 }
 
 /// The string table as the rest of the parser sees it.
-struct Strings<'a> {
+pub(crate) struct Strings<'a> {
     /// A split BTF's base strings: offsets below their length name base strings.
-    base_table: &'a [u8],
-    table: &'a [u8],
+    pub base_table: &'a [u8],
+    pub table: &'a [u8],
     /// Where the table starts in the blob, for error offsets.
-    base: usize,
+    pub base: usize,
 }
 
 impl Strings<'_> {
@@ -199,6 +199,15 @@ impl Btf {
     /// Parses a split BTF blob (a kernel module's) over `base`: its types are numbered from
     /// `base.types.len()` and its names may be base strings. Returns the module's own types.
     pub fn parse_split(data: &[u8], base: &Btf) -> Result<Vec<Type>> {
+        Self::parse_split_over(data, &base.strings, base.types.len())
+    }
+
+    /// `parse_split` over a base given by its string table and its number of types.
+    pub(crate) fn parse_split_over(
+        data: &[u8],
+        base_strings: &[u8],
+        base_count: usize,
+    ) -> Result<Vec<Type>> {
         let Sections {
             types: (tstart, tend),
             strings: (sstart, send),
@@ -211,7 +220,7 @@ impl Btf {
             ));
         }
         let strings = Strings {
-            base_table: &base.strings,
+            base_table: base_strings,
             table,
             base: sstart,
         };
@@ -222,7 +231,7 @@ impl Btf {
             types.push(t);
             pos = next;
         }
-        let count = base.types.len() + types.len();
+        let count = base_count + types.len();
         for (i, t) in types.iter().enumerate() {
             if let Some(bad) = referenced_ids(t)
                 .into_iter()
@@ -232,7 +241,7 @@ impl Btf {
                     tstart,
                     format!(
                         "type [{}] refers to type [{bad}], the last type is [{}]",
-                        base.types.len() + i,
+                        base_count + i,
                         count - 1
                     ),
                 ));
@@ -361,7 +370,12 @@ pub(crate) fn referenced_ids(t: &Type) -> Vec<u32> {
 }
 
 /// Parses the record at `pos`; returns it and where the next one starts.
-fn parse_type(data: &[u8], pos: usize, end: usize, strings: &Strings) -> Result<(Type, usize)> {
+pub(crate) fn parse_type(
+    data: &[u8],
+    pos: usize,
+    end: usize,
+    strings: &Strings,
+) -> Result<(Type, usize)> {
     let word = |off: usize| -> Result<u32> {
         pos.checked_add(off)
             .filter(|&o| o.saturating_add(4) <= end)

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::btf::core::{self as relo, essential_name, Cand, Resolution, Types};
-use crate::btf::{Btf, CoreRelo, Type};
+use crate::btf::{Btf, CoreRelo, LazyBtf, Type};
 use crate::elf::{Insn, ProgramSpec};
 use crate::error::{Error, Result};
 use crate::sys;
@@ -17,52 +17,77 @@ use crate::sys;
 /// to it as `invalid func unknown#195896080`.
 pub const POISON_HELPER: i32 = 0xbad2310;
 
-/// A BTF that CO-RE searches for candidates, with its types indexed by essential name:
-/// the kernel's, a file's, or a kernel module's split BTF over the kernel's.
+/// A BTF that CO-RE searches for candidates: the kernel's or a file's, read lazily, or a
+/// kernel module's split BTF over the kernel's.
 pub struct Target {
     pub name: String,
-    /// For a module, only its own types (`btf.types[0]` is type id `start`).
-    pub btf: Btf,
-    start: u32,
-    base: Option<&'static Target>,
-    by_name: OnceLock<HashMap<String, Vec<u32>>>,
+    btf: TargetBtf,
+    /// Candidate ids by essential name and kind, as found so far (shared by later loads).
+    named: Mutex<NameCache>,
+}
+
+/// Candidate ids by (essential name, local kind).
+type NameCache = HashMap<(String, u32), Arc<[u32]>>;
+
+enum TargetBtf {
+    Whole(LazyBtf),
+    /// A module's own types, numbered from `start`, over the kernel's.
+    Split {
+        own: Vec<Type>,
+        start: u32,
+        base: &'static Target,
+    },
 }
 
 impl Types for Target {
     fn ty(&self, id: u32) -> Option<&Type> {
-        match self.base {
-            Some(base) if id < self.start => base.ty(id),
-            _ => self.btf.types.get(id.checked_sub(self.start)? as usize),
+        match &self.btf {
+            TargetBtf::Whole(b) => b.ty(id),
+            TargetBtf::Split { base, start, .. } if id < *start => base.ty(id),
+            TargetBtf::Split { own, start, .. } => own.get((id - start) as usize),
         }
     }
 }
 
 impl Target {
-    pub fn new(name: impl Into<String>, btf: Btf) -> Self {
+    pub fn new(name: impl Into<String>, btf: LazyBtf) -> Self {
         Target {
             name: name.into(),
-            btf,
-            start: 0,
-            base: None,
-            by_name: OnceLock::new(),
+            btf: TargetBtf::Whole(btf),
+            named: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Ids of its own named types whose essential name is `name`, in id order.
-    fn named(&self, name: &str) -> &[u32] {
-        let index = self.by_name.get_or_init(|| {
-            let mut m: HashMap<String, Vec<u32>> = HashMap::new();
-            for (i, t) in self.btf.types.iter().enumerate() {
-                let n = t.name();
-                if !n.is_empty() {
-                    m.entry(essential_name(n).to_owned())
-                        .or_default()
-                        .push(self.start + i as u32);
-                }
-            }
-            m
-        });
-        index.get(name).map_or(&[], Vec::as_slice)
+    /// The whole BTF, for the kernel's and a file's.
+    pub fn whole(&self) -> Option<&LazyBtf> {
+        match &self.btf {
+            TargetBtf::Whole(b) => Some(b),
+            TargetBtf::Split { .. } => None,
+        }
+    }
+
+    /// Its own types whose essential name is `name`, of a kind CO-RE may match with a
+    /// local type of kind `local_kind`, in id order.
+    fn named(&self, name: &str, local_kind: u32) -> Arc<[u32]> {
+        let key = (name.to_owned(), local_kind);
+        let mut cache = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ids) = cache.get(&key) {
+            return ids.clone();
+        }
+        let keep = |k| LazyBtf::kind_compat(local_kind, k);
+        let ids: Arc<[u32]> = match &self.btf {
+            TargetBtf::Whole(b) => b.named(name, keep).into(),
+            TargetBtf::Split { own, start, .. } => own
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    !t.name().is_empty() && keep(t.kind()) && essential_name(t.name()) == name
+                })
+                .map(|(i, _)| start + i as u32)
+                .collect(),
+        };
+        cache.insert(key, ids.clone());
+        ids
     }
 }
 
@@ -71,6 +96,9 @@ impl Target {
 pub fn module_targets() -> Result<Vec<Arc<Target>>> {
     static CACHE: OnceLock<Mutex<HashMap<u32, Arc<Target>>>> = OnceLock::new();
     let base = kernel_target()?;
+    let Some(base_btf) = base.whole() else {
+        return Ok(Vec::new());
+    };
     let cache = CACHE.get_or_init(Default::default);
     let mut out = Vec::new();
     let mut id = 0;
@@ -88,16 +116,15 @@ pub fn module_targets() -> Result<Vec<Arc<Target>>> {
             continue;
         }
         let data = sys::info::btf_data(fd.as_fd())?;
-        let types = Btf::parse_split(&data, &base.btf)?;
+        let own = Btf::parse_split_over(&data, base_btf.string_table(), base_btf.count())?;
         let target = Arc::new(Target {
             name,
-            btf: Btf {
-                types,
-                strings: Vec::new(),
+            btf: TargetBtf::Split {
+                own,
+                start: base_btf.count() as u32,
+                base,
             },
-            start: base.btf.types.len() as u32,
-            base: Some(base),
-            by_name: OnceLock::new(),
+            named: Mutex::new(HashMap::new()),
         });
         cache
             .lock()
@@ -108,13 +135,16 @@ pub fn module_targets() -> Result<Vec<Arc<Target>>> {
     Ok(out)
 }
 
-/// The running kernel's BTF, parsed and indexed once per process.
+/// The running kernel's BTF, read once per process, decoded as CO-RE, attach targets and
+/// ksyms ask for its types.
 pub fn kernel_target() -> Result<&'static Target> {
     static KERNEL: OnceLock<std::result::Result<Target, Error>> = OnceLock::new();
     KERNEL
         .get_or_init(|| {
-            let bytes = sys::vmlinux_btf_bytes("CO-RE relocations and BTF attach targets")?;
-            Ok(Target::new("vmlinux", Btf::parse(&bytes)?))
+            let bytes = sys::vmlinux_btf_static(
+                "CO-RE relocations, BTF attach targets, ksyms and the scan's map census",
+            )?;
+            Ok(Target::new("vmlinux", LazyBtf::new(bytes)?))
         })
         .as_ref()
         .map_err(Clone::clone)
@@ -130,11 +160,10 @@ pub fn custom_target(path: &Path) -> Result<Target> {
             format!("BTF file {}", path.display()),
         )
     })?;
-    Ok(Target::new(path.display().to_string(), Btf::parse(&bytes)?))
-}
-
-fn same_kind(a: &Type, b: &Type) -> bool {
-    a.kind() == b.kind() || (matches!(a, Type::Enum { .. }) && matches!(b, Type::Enum { .. }))
+    Ok(Target::new(
+        path.display().to_string(),
+        LazyBtf::new(bytes)?,
+    ))
 }
 
 /// One poisoned instruction, to name in a verifier error.
@@ -186,9 +215,8 @@ impl<'a> Core<'a> {
             }
             let essential = essential_name(name);
             let of = |t: &Target, i: usize| -> Vec<Cand> {
-                t.named(essential)
+                t.named(essential, lt.kind())
                     .iter()
-                    .filter(|&&id| t.ty(id).is_some_and(|tt| same_kind(lt, tt)))
                     .map(|&id| Cand { target: i, id })
                     .collect()
             };

@@ -432,8 +432,8 @@ fn attach_btf_id(p: &ProgramSpec) -> Result<u32> {
         )));
     }
     core::kernel_target()?
-        .btf
-        .find(&name, k)
+        .whole()
+        .and_then(|b| b.find(&name, k))
         .ok_or_else(|| Error::Refused {
             errno: libc::ENOENT,
             msg: format!(

@@ -176,7 +176,10 @@ fn layout_from(data: &[u8]) -> Result<Layout> {
 fn layout() -> Result<Layout> {
     static LAYOUT: OnceLock<Result<Layout>> = OnceLock::new();
     LAYOUT
-        .get_or_init(|| layout_from(&sys::vmlinux_btf_bytes("the scan's map census")?))
+        .get_or_init(|| {
+            let kernel = crate::load::core::kernel_target()?;
+            layout_from(kernel.whole().map_or(&[][..], |b| b.bytes()))
+        })
         .clone()
 }
 
