@@ -414,7 +414,7 @@ fn match_member<'t>(
 }
 
 /// libbpf's __bpf_core_types_are_compat (type_exists, type_size, target_type_id).
-fn types_are_compat(
+pub fn types_are_compat(
     local: &dyn Types,
     mut lid: u32,
     targ: &dyn Types,
