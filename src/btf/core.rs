@@ -128,7 +128,7 @@ fn kind_compat(a: &Type, b: &Type) -> bool {
 }
 
 /// Through typedefs and modifiers (const, volatile, restrict, type tags).
-fn skip_mods(b: &dyn Types, mut id: u32) -> Option<(u32, &Type)> {
+pub fn skip_mods(b: &dyn Types, mut id: u32) -> Option<(u32, &Type)> {
     for _ in 0..=MAX_CHAIN {
         let t = b.ty(id)?;
         match t {
@@ -414,7 +414,7 @@ fn match_member<'t>(
 }
 
 /// libbpf's __bpf_core_types_are_compat (type_exists, type_size, target_type_id).
-fn types_are_compat(
+pub fn types_are_compat(
     local: &dyn Types,
     mut lid: u32,
     targ: &dyn Types,

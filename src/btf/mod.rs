@@ -12,10 +12,11 @@ mod lazy;
 mod lookup;
 mod parse;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod types;
 
 pub use dump::{json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions};
 pub use index::{BtfIndex, MemberAt};
 pub use lazy::LazyBtf;
+pub(crate) use lookup::kind_name;
 pub use types::*;

@@ -2,12 +2,14 @@
 //! subprograms, maps (BTF-defined and internal data maps), and the relocations load/ must patch.
 
 mod btfapi;
+mod externs;
 mod maps;
 mod model;
 mod parse;
 mod reader;
 pub mod sections;
 
+pub use externs::{KCONFIG_SEC, KSYMS_SEC};
 pub use maps::internal_map_name;
 pub use model::*;
 pub use parse::object_name_from_path;

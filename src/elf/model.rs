@@ -32,6 +32,12 @@ pub enum RelocKind {
     Map { map: usize },
     /// `r = &global` : src_reg BPF_PSEUDO_MAP_VALUE (2), imm = map fd, next insn's imm = offset.
     MapValue { map: usize, offset: u32 },
+    /// `r = &extern` (ld_imm64) against `ObjectSpec::externs[ext]`: a `.kconfig` value in its
+    /// map, a ksym's BTF id or address; load/ resolves it against the running kernel.
+    Extern { ext: usize },
+    /// A call to a kfunc, `ObjectSpec::externs[ext]`: src_reg BPF_PSEUDO_KFUNC_CALL, imm =
+    /// the kernel's BTF id of the FUNC.
+    ExternCall { ext: usize },
 }
 
 /// A relocation on a linked program: `insn` indexes `ProgramSpec::insns` (the first half of
@@ -78,6 +84,59 @@ pub enum MapOrigin {
     Data { section: String },
     /// The `.metadata` section of the original patch series.
     Metadata,
+    /// The `.kconfig` map libbpf makes of the object's kconfig externs (no ELF section).
+    Kconfig,
+}
+
+/// How libbpf reads a kconfig value into an extern, from the extern's BTF type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KcfgType {
+    /// `bool` (1 byte): y/n.
+    Bool,
+    /// `enum libbpf_tristate`: y/n/m as TRI_YES/TRI_NO/TRI_MODULE.
+    Tristate,
+    /// A 1-byte integer: y/n/m as the character, or a number.
+    Char,
+    /// A 2-, 4- or 8-byte integer.
+    Int,
+    /// A char array: a quoted string.
+    CharArr,
+}
+
+/// A `.kconfig` extern's place in the map value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kconfig {
+    pub ty: KcfgType,
+    pub size: u32,
+    pub align: u32,
+    pub signed: bool,
+    /// Offset in the `.kconfig` map value.
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternKind {
+    Kconfig(Kconfig),
+    /// A `.ksyms` extern. `type_id`: the object's BTF type of the variable (modifiers
+    /// skipped; 0 for an untyped `const void` ksym, resolved through /proc/kallsyms) or the
+    /// FUNC_PROTO of a kfunc (`is_func`).
+    Ksym {
+        type_id: u32,
+        is_func: bool,
+    },
+}
+
+/// An extern symbol (`__kconfig`, `__ksym`), in libbpf's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extern {
+    pub name: String,
+    /// `__weak`: unresolved, it reads as 0 instead of failing the load.
+    pub weak: bool,
+    /// Its VAR or FUNC in the object's BTF.
+    pub btf_id: u32,
+    /// Its ELF symbol index.
+    pub sym_idx: usize,
+    pub kind: ExternKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +191,7 @@ impl MapSpec {
         match &self.origin {
             MapOrigin::Data { section } => Some(section),
             MapOrigin::Metadata => Some(".metadata"),
+            MapOrigin::Kconfig => Some(".kconfig"),
             MapOrigin::Btf => None,
         }
     }
@@ -156,7 +216,7 @@ impl MapSpec {
         match &self.origin {
             MapOrigin::Metadata => true,
             MapOrigin::Data { section } => section == ".rodata" || section.starts_with(".rodata."),
-            MapOrigin::Btf => false,
+            MapOrigin::Btf | MapOrigin::Kconfig => false,
         }
     }
 }
@@ -171,6 +231,17 @@ pub struct ObjectSpec {
     pub maps: Vec<MapSpec>,
     /// The object's BTF with DATASEC sizes and VAR offsets filled in, ready to load.
     pub btf: Option<Btf>,
+    /// Extern symbols, in libbpf's order (`RelocKind::Extern` indexes it).
+    pub externs: Vec<Extern>,
+}
+
+impl ObjectSpec {
+    /// The index in `maps` of the `.kconfig` map, if the object has kconfig externs.
+    pub fn kconfig_map(&self) -> Option<usize> {
+        self.maps
+            .iter()
+            .position(|m| m.origin == MapOrigin::Kconfig)
+    }
 }
 
 /// `enum bpf_map_type` values the loader treats specially (include/uapi/linux/bpf.h).

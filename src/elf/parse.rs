@@ -8,8 +8,9 @@ use crate::btf::{Btf, BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::error::{Error, Result};
 
 use super::btfapi;
+use super::externs;
 use super::maps::{self, MapsOf};
-use super::model::{Insn, ObjectSpec, ProgramSpec, Reloc, RelocKind};
+use super::model::{Extern, Insn, ObjectSpec, ProgramSpec, Reloc, RelocKind};
 use super::reader::{RawElf, Section, Symbol, STB_LOCAL, STT_FUNC, STT_SECTION};
 use super::sections::section_def;
 
@@ -166,10 +167,12 @@ fn classify(
     raw: &RawElf<'_>,
     code: &CodeSection<'_>,
     insn_idx: usize,
-    sym: &Symbol,
+    sym_idx: usize,
     text: Option<usize>,
     maps: &MapsOf,
+    externs: &[Extern],
 ) -> Result<Target> {
+    let sym = &raw.symbols[sym_idx];
     let insn = code.insns[insn_idx];
     let err = |msg: String| {
         code.err(
@@ -188,11 +191,19 @@ fn classify(
         )));
     }
     if sym.is_extern() {
-        return Err(err(if is_call {
-            "calls to kernel functions (kfuncs, .ksyms externs) are not supported".into()
-        } else {
-            "extern variables (.kconfig / .ksyms) are not supported".into()
-        }));
+        let ext = externs
+            .iter()
+            .position(|e| e.sym_idx == sym_idx)
+            .ok_or_else(|| err("the extern symbol has no BTF description".into()))?;
+        if is_call {
+            return Ok(Target::Data(RelocKind::ExternCall { ext }));
+        }
+        if insn_idx + 1 >= code.insns.len() {
+            return Err(err(
+                "the 64-bit load is cut off by the end of the section".into()
+            ));
+        }
+        return Ok(Target::Data(RelocKind::Extern { ext }));
     }
     if is_call {
         if insn.src() != BPF_PSEUDO_CALL {
@@ -269,6 +280,7 @@ fn classify(
 fn code_sections<'a>(
     raw: &'a RawElf<'_>,
     maps: &MapsOf,
+    externs: &[Extern],
 ) -> Result<(Vec<CodeSection<'a>>, Option<usize>)> {
     let text = raw
         .sections
@@ -299,7 +311,7 @@ fn code_sections<'a>(
             if c.func_at(insn_idx).is_none() {
                 continue;
             }
-            let target = classify(raw, c, insn_idx, &raw.symbols[rel.sym], text, maps)?;
+            let target = classify(raw, c, insn_idx, rel.sym, text, maps, externs)?;
             // clang leaves src_reg 0 on callback addresses; libbpf marks them, and so do we.
             if let Target::SubprogAddr { .. } = target {
                 c.insns[insn_idx].set_src(BPF_PSEUDO_FUNC);
@@ -475,6 +487,11 @@ impl Linker<'_, '_> {
                 Some(Target::SubprogAddr { sym_off }) => {
                     ((*sym_off as i64 + imm) / INSN_SIZE as i64, None)
                 }
+                // A kfunc call (clang marks it BPF_PSEUDO_CALL): load/ resolves it.
+                Some(Target::Data(RelocKind::ExternCall { .. })) => {
+                    fr.i += 1;
+                    continue;
+                }
                 Some(Target::Data(_)) => {
                     return Err(sec.err(at, "a call instruction is relocated against data"))
                 }
@@ -542,11 +559,14 @@ fn read_version(sec: &Section<'_>) -> Result<u32> {
     Ok(u32::from_le_bytes(bytes))
 }
 
-fn load_btf(raw: &RawElf<'_>) -> Result<Option<Btf>> {
+/// The object's BTF, ready to load, and its externs (which rewrite parts of it first, as
+/// libbpf's do before its DATASEC fix-ups).
+fn load_btf(raw: &RawElf<'_>) -> Result<(Option<Btf>, Vec<Extern>)> {
     let Some(idx) = raw.section_index(".BTF") else {
-        return Ok(None);
+        return Ok((None, externs::collect(raw, None)?));
     };
     let mut btf = btfapi::parse(raw.sections[idx].data)?;
+    let externs = externs::collect(raw, Some(&mut btf))?;
     let mut sizes: HashMap<&str, u32> = HashMap::new();
     for s in &raw.sections {
         if let Ok(size) = u32::try_from(s.size) {
@@ -568,7 +588,7 @@ fn load_btf(raw: &RawElf<'_>) -> Result<Option<Btf>> {
     btfapi::fixup_datasecs(&mut btf, &|sec| sizes.get(sec).copied(), &|sec, var| {
         offsets.get(&(sec, var)).copied()
     })?;
-    Ok(Some(btf))
+    Ok((Some(btf), externs))
 }
 
 impl ObjectSpec {
@@ -589,13 +609,15 @@ impl ObjectSpec {
             }
         }
 
-        let btf = load_btf(&raw)?;
+        let (btf, externs) = load_btf(&raw)?;
         let btf_ext = match (raw.section_index(".BTF.ext"), &btf) {
             (Some(idx), Some(btf)) => Some(btfapi::parse_ext(raw.sections[idx].data, btf)?),
             _ => None,
         };
-        let maps = maps::collect(&raw, btf.as_ref(), name)?;
-        let (code, text) = code_sections(&raw, &maps)?;
+        let mut maps = maps::collect(&raw, btf.as_ref(), name)?;
+        maps.maps
+            .extend(externs::kconfig_map(&externs, btf.as_ref(), name));
+        let (code, text) = code_sections(&raw, &maps, &externs)?;
 
         let empty = BtfExt::default();
         let ext_src = btf_ext.as_ref().unwrap_or(&empty);
@@ -680,6 +702,7 @@ impl ObjectSpec {
             programs,
             maps: maps.maps,
             btf,
+            externs,
         })
     }
 }

@@ -287,7 +287,8 @@ fn unsupported_relocations() {
     let ext = e.symbol("CONFIG_HZ", 0, 0, 0, STB_GLOBAL, STT_NOTYPE);
     e.symbol("p", s, 0, 24, STB_GLOBAL, STT_FUNC);
     e.rel_section(s, &[rel(0, ext, 1)]);
-    format_err(&e.build(), ".kconfig");
+    let (_, _, msg) = format_err(&e.build(), "no .BTF section");
+    assert!(msg.contains("CONFIG_HZ"), "{msg}");
 
     // A relocation on an instruction that cannot take one.
     let mut e = TestElf::new();
@@ -680,8 +681,179 @@ mod compiled {
             "unknown map definition field 'bogus'",
         );
         assert!(text.contains("map 'm'"), "{text}");
-        let text = refused(include_bytes!("testdata/kconfig.o"), ".kconfig");
-        assert!(text.contains("LINUX_KERNEL_VERSION"), "{text}");
+    }
+
+    /// libbpf 1.1 (`bpftool -d prog loadall kconfig.o`) prints this order and these offsets.
+    #[test]
+    fn externs_are_ordered_and_laid_out_like_libbpf() {
+        let obj = ObjectSpec::parse(include_bytes!("testdata/kconfig.o"), "kconfig").unwrap();
+        let layout: Vec<(&str, u32, bool)> = obj
+            .externs
+            .iter()
+            .map(|e| match e.kind {
+                ExternKind::Kconfig(k) => (e.name.as_str(), k.offset, e.weak),
+                ExternKind::Ksym { .. } => (e.name.as_str(), u32::MAX, e.weak),
+            })
+            .collect();
+        assert_eq!(
+            layout,
+            [
+                ("CONFIG_U64", 0, true),
+                ("CONFIG_TRI", 8, true),
+                ("LINUX_KERNEL_VERSION", 12, false),
+                ("CONFIG_S16", 16, true),
+                ("CONFIG_A", 18, true),
+                ("CONFIG_B", 19, true),
+                ("CONFIG_STR", 20, true),
+                ("some_kfunc", u32::MAX, false),
+                ("some_ksym", u32::MAX, false),
+            ]
+        );
+        let kinds: Vec<_> = obj
+            .externs
+            .iter()
+            .filter_map(|e| match e.kind {
+                ExternKind::Kconfig(k) => Some((k.ty, k.size, k.signed)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (KcfgType::Int, 8, false),
+                (KcfgType::Tristate, 4, false),
+                (KcfgType::Int, 4, true),
+                (KcfgType::Int, 2, true),
+                (KcfgType::Bool, 1, false),
+                (KcfgType::Bool, 1, false),
+                (KcfgType::CharArr, 5, false),
+            ]
+        );
+        assert!(
+            matches!(obj.externs[7].kind, ExternKind::Ksym { is_func: true, type_id } if type_id != 0)
+        );
+        assert!(matches!(
+            obj.externs[8].kind,
+            ExternKind::Ksym {
+                is_func: false,
+                type_id: 0
+            }
+        ));
+
+        // The .kconfig map: 25 bytes, read-only to programs, mmapable, frozen, named as
+        // libbpf names it, its value type the DATASEC.
+        let m = &obj.maps[obj.kconfig_map().unwrap()];
+        assert_eq!(
+            (m.kernel_name.as_str(), m.value_size, m.flags, m.freeze),
+            (
+                "kconfig.kconfig",
+                25,
+                sections::BPF_F_RDONLY_PROG | sections::BPF_F_MMAPABLE,
+                true
+            )
+        );
+        assert!(!m.is_metadata());
+        let btf = obj.btf.as_ref().unwrap();
+        let Type::Datasec { name, size, vars } = &btf.types[m.btf_value_type_id as usize] else {
+            panic!()
+        };
+        assert_eq!((name.as_str(), *size), (".kconfig", 25));
+        let vars: Vec<(&str, u32, u32)> = vars
+            .iter()
+            .map(|v| match &btf.types[v.type_id as usize] {
+                Type::Var { name, linkage, .. } => (name.as_str(), v.offset, *linkage),
+                t => panic!("{t:?}"),
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                ("CONFIG_U64", 0, 1),
+                ("CONFIG_TRI", 8, 1),
+                ("LINUX_KERNEL_VERSION", 12, 1),
+                ("CONFIG_S16", 16, 1),
+                ("CONFIG_A", 18, 1),
+                ("CONFIG_B", 19, 1),
+                ("CONFIG_STR", 20, 1)
+            ]
+        );
+
+        // .ksyms: 4-byte slots; the kfunc's slot is the added dummy_ksym VAR, the FUNC made
+        // global, its unnamed parameter named; the untyped ksym an allocated int.
+        let ksyms = btf.find(".ksyms", crate::btf::kind::DATASEC).unwrap();
+        let Type::Datasec { size, vars, .. } = &btf.types[ksyms as usize] else {
+            panic!()
+        };
+        assert_eq!(*size, 8);
+        let slots: Vec<_> = vars
+            .iter()
+            .map(|v| (btf.name_of(v.type_id), v.offset, v.size))
+            .collect();
+        assert_eq!(slots, [("dummy_ksym", 0, 4), ("some_ksym", 4, 4)]);
+        let Type::Func {
+            linkage, type_id, ..
+        } = &btf.types[obj.externs[7].btf_id as usize]
+        else {
+            panic!()
+        };
+        assert_eq!(*linkage, 1);
+        let Type::FuncProto { params, .. } = &btf.types[*type_id as usize] else {
+            panic!()
+        };
+        assert_eq!(params[0].name, "dummy_ksym");
+        // The kernel takes what libbpf gives it: the rewritten BTF encodes and parses back.
+        assert_eq!(
+            crate::btf::Btf::parse(&btf.encode()).unwrap().types,
+            btf.types
+        );
+
+        // Relocations: the kfunc call and the 8 loads, each naming its extern.
+        let p = &obj.programs[0];
+        let ext_of = |name: &str| obj.externs.iter().position(|e| e.name == name).unwrap();
+        assert_eq!(
+            p.relocs[0],
+            Reloc {
+                insn: 1,
+                kind: RelocKind::ExternCall {
+                    ext: ext_of("some_kfunc")
+                }
+            }
+        );
+        assert_eq!(
+            p.relocs[1].kind,
+            RelocKind::Extern {
+                ext: ext_of("CONFIG_B")
+            }
+        );
+        assert_eq!(p.relocs.len(), 9);
+    }
+
+    #[test]
+    fn kconfig_types_libbpf_refuses_are_refused() {
+        use crate::btf::Btf;
+        let mut b = crate::btf::testutil::RawBtf::new();
+        let int3 = b.int("int3", 3, 0, 24); // 1
+        let boolean = b.int("_Bool", 4, 4, 32); // 2
+        let e = b.enum32("other", 4, false, &[("A", 0)]); // 3
+        let tri = b.enum32("libbpf_tristate", 4, false, &[("TRI_NO", 0)]); // 4
+        let ch = b.int("char", 1, 1, 8); // 5
+        let arr = b.array(ch, 1, 0); // 6
+        let btf = Btf::parse(&b.bytes()).unwrap();
+        for bad in [int3, boolean, e, arr] {
+            assert_eq!(
+                super::super::externs::kcfg_type(&btf, bad, 0),
+                None,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            super::super::externs::kcfg_type(&btf, tri, 0),
+            Some((KcfgType::Tristate, false))
+        );
+        assert_eq!(
+            super::super::externs::kcfg_type(&btf, ch, 0),
+            Some((KcfgType::Char, true))
+        );
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! programs, and metadata maps bound to every program (fd_array at load, else PROG_BIND_MAP).
 
 pub mod core;
+pub mod externs;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::btf::{Btf, Value};
-use crate::elf::{Insn, MapSpec, ObjectSpec, ProgramSpec, RelocKind, SlotTarget};
+use crate::elf::{ExternKind, Insn, MapSpec, ObjectSpec, ProgramSpec, RelocKind, SlotTarget};
 use crate::error::{Error, Result};
 use crate::sys::{self, info};
 
@@ -340,22 +341,92 @@ fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<OwnedFd>> {
     Ok(Some(fd))
 }
 
+/// Points an extern's instruction at what it resolved to, as libbpf's
+/// bpf_object__relocate_data does (RELO_EXTERN_VAR / RELO_EXTERN_FUNC); the `.kconfig`
+/// case, a map value, is left to the caller.
+fn relocate_ksym(
+    spec: &ObjectSpec,
+    prog: &ProgramSpec,
+    insns: &mut [Insn],
+    at: usize,
+    kind: RelocKind,
+    ext: &externs::Resolved,
+) -> Result<()> {
+    let (RelocKind::Extern { ext: i } | RelocKind::ExternCall { ext: i }) = kind else {
+        return Ok(());
+    };
+    let (e, st) = spec.externs.get(i).zip(ext.states.get(i)).ok_or_else(|| {
+        Error::Invalid(format!("relocation in '{}' names extern #{i}", prog.name))
+    })?;
+    let ExternKind::Ksym { type_id, .. } = e.kind else {
+        return Ok(());
+    };
+    if let RelocKind::ExternCall { .. } = kind {
+        insns[at].set_src(sys::BPF_PSEUDO_KFUNC_CALL);
+        // off: the fd_array index of the kfunc's BTF, 0 for vmlinux (the only one bpfbind
+        // resolves against); an unresolved __weak kfunc gets imm 0.
+        insns[at].imm = if st.set { st.btf_id as i32 } else { 0 };
+        insns[at].off = 0;
+        return Ok(());
+    }
+    if at + 1 >= insns.len() {
+        return Err(Error::Invalid(format!(
+            "relocation in '{}' at instruction {at} is past the end",
+            prog.name
+        )));
+    }
+    if type_id != 0 && st.set {
+        // A typed ksym: the kernel's VAR (or FUNC) by BTF id, in vmlinux (BTF fd 0).
+        insns[at].set_src(sys::BPF_PSEUDO_BTF_ID);
+        insns[at].imm = st.btf_id as i32;
+        insns[at + 1].imm = 0;
+    } else {
+        // Untyped, or an unresolved __weak typed one: the address (0 when unresolved).
+        insns[at].imm = st.addr as u32 as i32;
+        insns[at + 1].imm = (st.addr >> 32) as u32 as i32;
+    }
+    Ok(())
+}
+
 /// The program's instructions as the kernel gets them: CO-RE applied (returning what was
-/// poisoned), then map references pointed at the created maps.
+/// poisoned), then map references pointed at the created maps and externs at their values.
 fn relocate(
+    spec: &ObjectSpec,
     prog: &ProgramSpec,
     maps: &[LoadedMap],
     core: Option<&mut core::Core<'_>>,
+    ext: &externs::Resolved,
 ) -> Result<(Vec<u64>, Vec<core::Poisoned>)> {
     let mut insns: Vec<Insn> = prog.insns.clone();
     let poisoned = match core {
         Some(c) if !prog.core_relos.is_empty() => c.apply(prog, &mut insns)?,
         _ => Vec::new(),
     };
+    let kconfig = spec.kconfig_map();
     for r in &prog.relocs {
         let (map, offset, src) = match r.kind {
             RelocKind::Map { map } => (map, None, sys::BPF_PSEUDO_MAP_FD),
             RelocKind::MapValue { map, offset } => (map, Some(offset), sys::BPF_PSEUDO_MAP_VALUE),
+            RelocKind::Extern { ext: i } => match spec.externs.get(i).map(|e| e.kind) {
+                // A kconfig extern is its value in the .kconfig map, at its offset.
+                Some(ExternKind::Kconfig(k)) => {
+                    let map = kconfig.ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "'{}' reads a kconfig extern and there is no .kconfig map",
+                            prog.name
+                        ))
+                    })?;
+                    (map, Some(k.offset), sys::BPF_PSEUDO_MAP_VALUE)
+                }
+                _ => {
+                    relocate_ksym(spec, prog, &mut insns, r.insn, r.kind, ext)?;
+                    continue;
+                }
+            },
+            RelocKind::ExternCall { .. } => {
+                relocate_ksym(spec, prog, &mut insns, r.insn, r.kind, ext)?;
+                continue;
+            }
         };
         let fd = maps
             .get(map)
@@ -471,7 +542,10 @@ fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard)
 }
 
 pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
-    let mut warnings = Vec::new();
+    // Externs first, as libbpf resolves them before creating maps: the .kconfig map is
+    // created with its value.
+    let resolved = externs::resolve(spec)?;
+    let mut warnings = resolved.warnings.clone();
     let btf_fd = match &spec.btf {
         Some(btf) => Some(sys::btf_load(&btf.encode())?),
         None => None,
@@ -480,8 +554,13 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
 
     let mut pins = PinGuard(Vec::new(), Vec::new());
     let mut maps = Vec::with_capacity(spec.maps.len());
-    for m in &spec.maps {
-        let m = &kernel_definition(m)?;
+    for (i, m) in spec.maps.iter().enumerate() {
+        let mut m = kernel_definition(m)?;
+        // The .kconfig map is created with the value its externs resolved to.
+        if let (Some(value), true) = (&resolved.kconfig, Some(i) == spec.kconfig_map()) {
+            m.initial = Some(value.clone());
+        }
+        let m = &m;
         let pin_path = match (&opts.pin_maps, m.pinning) {
             (Some(dir), 1) => Some(dir.join(&m.name)),
             _ => None,
@@ -556,7 +635,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
 
     let mut programs = Vec::with_capacity(spec.programs.len());
     for p in &spec.programs {
-        let (insns, poisoned) = relocate(p, &maps, core.as_mut())?;
+        let (insns, poisoned) = relocate(spec, p, &maps, core.as_mut(), &resolved)?;
         let (fi, li) = func_info_bytes(p);
         let fd_array: &[RawFd] = if binding == Binding::FdArray {
             &meta_fds

@@ -419,6 +419,12 @@ pub fn parse_and_load(
 
 /// Replaces the initial value of a data section's map (a skeleton's writes before load).
 fn set_initial(spec: &mut ObjectSpec, section: &str, value: Vec<u8>) -> Result<()> {
+    if section == crate::elf::KCONFIG_SEC {
+        return Err(Error::Invalid(
+            "the .kconfig map's value comes from the running kernel at load; it cannot be set"
+                .into(),
+        ));
+    }
     let m = spec
         .maps
         .iter_mut()

@@ -150,3 +150,98 @@ pub fn features() -> Result<Features> {
     let f = probe()?;
     Ok(*FEATURES.get_or_init(|| f))
 }
+
+/// libbpf's FEAT_BPF_COOKIE (LINUX_HAS_BPF_COOKIE): a kprobe program calling
+/// bpf_get_attach_cookie loads. Probed on first use only: few objects ask.
+pub fn bpf_cookie() -> bool {
+    static COOKIE: OnceLock<bool> = OnceLock::new();
+    *COOKIE.get_or_init(|| {
+        const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
+        let insns = [
+            insn(sys::insn::CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
+            insn(sys::insn::EXIT, 0, 0, 0, 0),
+        ];
+        sys::prog_load(&sys::ProgLoad {
+            name: "",
+            prog_type: sys::BPF_PROG_TYPE_KPROBE,
+            expected_attach_type: 0,
+            insns: &insns,
+            license: "GPL",
+            kern_version: 0,
+            btf: None,
+            func_info: &[],
+            line_info: &[],
+            attach_btf_id: 0,
+            prog_flags: 0,
+            fd_array: &[],
+        })
+        .is_ok()
+    })
+}
+
+/// The syscall prefix of libbpf's arch_specific_syscall_pfx.
+fn syscall_prefix() -> Option<&'static str> {
+    if cfg!(target_arch = "x86_64") {
+        Some("x64")
+    } else if cfg!(target_arch = "x86") {
+        Some("ia32")
+    } else if cfg!(target_arch = "s390x") {
+        Some("s390x")
+    } else if cfg!(target_arch = "arm") {
+        Some("arm")
+    } else if cfg!(target_arch = "aarch64") {
+        Some("arm64")
+    } else if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
+        Some("mips")
+    } else if cfg!(any(target_arch = "riscv64", target_arch = "riscv32")) {
+        Some("riscv")
+    } else if cfg!(any(target_arch = "powerpc", target_arch = "powerpc64")) {
+        Some("powerpc")
+    } else {
+        None
+    }
+}
+
+/// libbpf's FEAT_SYSCALL_WRAPPER (LINUX_HAS_SYSCALL_WRAPPER): whether a kprobe on
+/// `__<arch>_sys_bpf` can be created, through the kprobe PMU (perf_event_open), or where
+/// the kernel has none, by adding and removing a legacy tracefs kprobe event.
+pub fn syscall_wrapper() -> bool {
+    static WRAPPER: OnceLock<bool> = OnceLock::new();
+    *WRAPPER.get_or_init(|| {
+        let Some(pfx) = syscall_prefix() else {
+            return false;
+        };
+        let func = format!("__{pfx}_sys_bpf");
+        match std::fs::read_to_string("/sys/bus/event_source/devices/kprobe/type")
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            Some(pmu) => sys::perf_kprobe_open(pmu, &func).is_ok(),
+            None => legacy_kprobe_event(&func),
+        }
+    })
+}
+
+/// libbpf's legacy probe: the event could be added to tracefs' kprobe_events (and is
+/// removed right away).
+fn legacy_kprobe_event(func: &str) -> bool {
+    use std::io::Write;
+    let tracefs = if std::path::Path::new("/sys/kernel/debug/tracing").exists() {
+        "/sys/kernel/debug/tracing"
+    } else {
+        "/sys/kernel/tracing"
+    };
+    let events = format!("{tracefs}/kprobe_events");
+    let name = format!("libbpf_{}_{func}_0x0_0", std::process::id());
+    let append = |line: String| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&events)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+    };
+    if append(format!("p:kprobes/{name} {func}+0x0")).is_err() {
+        return false;
+    }
+    let _ = append(format!("-:kprobes/{name}"));
+    true
+}

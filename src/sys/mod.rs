@@ -41,11 +41,16 @@ pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
 pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
 pub const BPF_PROG_TYPE_TRACING: u32 = 26;
 pub const BPF_TRACE_ITER: u32 = 28;
 
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;
+/// ld_imm64 of a kernel variable (typed ksym): imm = BTF id, next imm = BTF object fd.
+pub const BPF_PSEUDO_BTF_ID: u8 = 3;
+/// A call of a kfunc: imm = BTF id of the FUNC, off = fd_array index of its BTF (0: vmlinux).
+pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
 /// The name a command goes by in errors, as the uapi header spells it.
 pub fn cmd_name(cmd: u32) -> &'static str {
@@ -289,7 +294,7 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
         Err(errno) => errno,
     };
-    if first != libc::EACCES && first != libc::EINVAL {
+    if !verifier_verdict(first) {
         // Not the verifier's verdict (EPERM, E2BIG, ENOMEM, EINTR...): no log explains it.
         return Err(Error::sys(
             "BPF_PROG_LOAD",
@@ -310,7 +315,7 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
                 size = (attr.log_true_size as usize).max(size * 4).min(1 << 30);
                 continue;
             }
-            Err(errno) if errno != libc::EACCES && errno != libc::EINVAL => {
+            Err(errno) if !verifier_verdict(errno) => {
                 return Err(Error::sys(
                     "BPF_PROG_LOAD",
                     errno,
@@ -327,6 +332,12 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
             }
         }
     }
+}
+
+/// The errnos a verifier log explains: EACCES and EINVAL, and ENOENT for a BTF id or
+/// kernel symbol the verifier cannot find (a typed ksym without a kallsyms address).
+fn verifier_verdict(errno: i32) -> bool {
+    matches!(errno, libc::EACCES | libc::EINVAL | libc::ENOENT)
 }
 
 fn c_text(buf: &[u8]) -> String {
@@ -346,6 +357,44 @@ pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
         ..Default::default()
     };
     bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}"))
+}
+
+/// perf_event_open(2) of a kprobe on `func` through the kprobe PMU of type `pmu`, for this
+/// process on any CPU (libbpf's perf_event_open_probe); the fd says the kprobe exists.
+pub fn perf_kprobe_open(pmu: u32, func: &str) -> Result<OwnedFd> {
+    // struct perf_event_attr, PERF_ATTR_SIZE_VER5 (112 bytes): type, size, config, ...,
+    // config1 (kprobe_func) at 56, config2 (probe offset) at 64.
+    const ATTR_SIZE: usize = 112;
+    let cfunc = CString::new(func)
+        .map_err(|_| Error::Invalid(format!("kprobe target {func:?} contains a NUL")))?;
+    let mut attr = [0u8; ATTR_SIZE];
+    attr[0..4].copy_from_slice(&pmu.to_ne_bytes());
+    attr[4..8].copy_from_slice(&(ATTR_SIZE as u32).to_ne_bytes());
+    attr[56..64].copy_from_slice(&(cfunc.as_ptr() as u64).to_ne_bytes());
+    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+    // SAFETY: attr is a valid perf_event_attr of ATTR_SIZE bytes and cfunc outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr.as_ptr(),
+            libc::getpid(),
+            -1 as libc::c_int,
+            -1 as libc::c_int,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        return Err(Error::sys(
+            "perf_event_open",
+            errno,
+            format!("kprobe on {func}"),
+        ));
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 pub fn obj_get(path: &str) -> Result<OwnedFd> {
