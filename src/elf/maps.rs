@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 
 use super::btfapi;
 use super::model::{map_type as mt, MapOrigin, MapSpec, SlotTarget};
-use super::reader::{RawElf, STT_FUNC};
+use super::reader::{RawElf, STT_FUNC, STT_SECTION};
 use super::sections::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
 
 /// The kernel's BPF_OBJ_NAME_LEN, NUL included.
@@ -24,11 +24,19 @@ pub(super) struct MapsOf {
     pub btf_offsets: Vec<(u64, usize)>,
     /// (ELF section index, index in `maps`) of every internal map.
     pub data_sections: Vec<(usize, usize)>,
+    /// (offset in the legacy `maps` section, index in `maps`).
+    pub legacy_offsets: Vec<(u64, usize)>,
 }
 
 impl MapsOf {
     pub fn btf_map_at(&self, offset: u64) -> Option<usize> {
         self.btf_offsets
+            .iter()
+            .find(|(o, _)| *o == offset)
+            .map(|&(_, m)| m)
+    }
+    pub fn legacy_map_at(&self, offset: u64) -> Option<usize> {
+        self.legacy_offsets
             .iter()
             .find(|(o, _)| *o == offset)
             .map(|&(_, m)| m)
@@ -112,9 +120,13 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&Btf>, object_name: &str) ->
         maps: Vec::new(),
         btf_offsets: Vec::new(),
         data_sections: Vec::new(),
+        legacy_offsets: Vec::new(),
     };
     if let Some(idx) = raw.section_index(".maps") {
         btf_maps(raw, idx, btf, &mut out)?;
+    }
+    if let Some(idx) = raw.section_index("maps") {
+        legacy_maps(raw, idx, &mut out)?;
     }
     for (idx, sec) in raw.sections.iter().enumerate() {
         let Some(kind) = data_kind(&sec.name) else {
@@ -173,6 +185,88 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&Btf>, object_name: &str) ->
         });
     }
     Ok(out)
+}
+
+/// The fields of `struct bpf_map_def` (type, key_size, value_size, max_entries,
+/// map_flags), the part of a legacy definition every loader reads.
+const LEGACY_DEF: u64 = 20;
+
+/// The legacy `maps` section: one `struct bpf_map_def` per symbol, as cilium/ebpf reads it
+/// (libbpf 1.x refuses the section). Fields past the five known ones (iproute2's id,
+/// pinning and inner map) must be zero: bpfbind does not act on them.
+fn legacy_maps(raw: &RawElf<'_>, idx: usize, out: &mut MapsOf) -> Result<()> {
+    let sec = &raw.sections[idx];
+    if sec.size == 0 {
+        return Ok(());
+    }
+    let mut syms: Vec<_> = raw
+        .symbols
+        .iter()
+        .filter(|s| s.section == Some(idx) && s.kind != STT_SECTION && !s.name.is_empty())
+        .collect();
+    syms.sort_by_key(|s| s.value);
+    if syms.is_empty() {
+        return Err(Error::format(
+            "maps",
+            sec.offset,
+            "the legacy maps section has no map symbols",
+        ));
+    }
+    for s in syms {
+        let err = |msg: String| {
+            Error::format(
+                "maps",
+                sec.offset.saturating_add(s.value),
+                format!("legacy map '{}': {msg}", s.name),
+            )
+        };
+        let def = s
+            .value
+            .checked_add(s.size)
+            .filter(|&end| s.size >= LEGACY_DEF && end <= sec.size)
+            .and_then(|end| sec.data.get(s.value as usize..end as usize))
+            .ok_or_else(|| {
+                err(format!(
+                    "definition of {} bytes at {:#x} is not a bpf_map_def ({LEGACY_DEF} bytes \
+                     or more) inside the section",
+                    s.size, s.value
+                ))
+            })?;
+        let word = |i: usize| {
+            u32::from_le_bytes([def[4 * i], def[4 * i + 1], def[4 * i + 2], def[4 * i + 3]])
+        };
+        if def[LEGACY_DEF as usize..].iter().any(|&b| b != 0) {
+            return Err(Error::unsupported(
+                "legacy map definition fields beyond bpf_map_def",
+                format!(
+                    "map '{}' sets fields after map_flags (iproute2's id, pinning or inner \
+                     map), which bpfbind does not apply",
+                    s.name
+                ),
+            ));
+        }
+        out.legacy_offsets.push((s.value, out.maps.len()));
+        out.maps.push(MapSpec {
+            name: s.name.clone(),
+            kernel_name: kernel_name(&s.name),
+            origin: MapOrigin::Legacy,
+            map_type: word(0),
+            key_size: word(1),
+            value_size: word(2),
+            max_entries: word(3),
+            flags: word(4),
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
+            initial: None,
+            pinning: 0,
+            numa_node: 0,
+            map_extra: 0,
+            freeze: false,
+            inner: None,
+            init_slots: Vec::new(),
+        });
+    }
+    Ok(())
 }
 
 /// libbpf's `map_is_mmapable`: some VAR of the DATASEC is not static.

@@ -73,6 +73,8 @@ pub struct ProgramSpec {
     /// CO-RE relocation records, `insn_off` in instructions of `insns`; applied at load
     /// against the target kernel's BTF.
     pub core_relos: Vec<CoreRelo>,
+    /// Loaded with the object; false for `SEC("?...")` programs, as libbpf marks them.
+    pub autoload: bool,
 }
 
 /// Where a map came from.
@@ -80,6 +82,8 @@ pub struct ProgramSpec {
 pub enum MapOrigin {
     /// A BTF-defined map in `.maps`.
     Btf,
+    /// A legacy `struct bpf_map_def` in the `maps` section (iproute2, older objects).
+    Legacy,
     /// A global-data section: `.data`, `.rodata`, `.bss`, `.data.*`, `.rodata.*`, `.bss.*`.
     Data { section: String },
     /// The `.metadata` section of the original patch series.
@@ -192,7 +196,7 @@ impl MapSpec {
             MapOrigin::Data { section } => Some(section),
             MapOrigin::Metadata => Some(".metadata"),
             MapOrigin::Kconfig => Some(".kconfig"),
-            MapOrigin::Btf => None,
+            MapOrigin::Btf | MapOrigin::Legacy => None,
         }
     }
 
@@ -216,7 +220,7 @@ impl MapSpec {
         match &self.origin {
             MapOrigin::Metadata => true,
             MapOrigin::Data { section } => section == ".rodata" || section.starts_with(".rodata."),
-            MapOrigin::Btf | MapOrigin::Kconfig => false,
+            MapOrigin::Btf | MapOrigin::Legacy | MapOrigin::Kconfig => false,
         }
     }
 }

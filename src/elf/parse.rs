@@ -45,7 +45,6 @@ struct Func {
     name: String,
     start: usize,
     len: usize,
-    global: bool,
 }
 
 /// What a relocated instruction refers to.
@@ -143,7 +142,6 @@ fn collect_funcs(sec: &Section<'_>, index: usize, symbols: &[Symbol]) -> Result<
             name: sym.name.clone(),
             start: (sym.value / INSN_SIZE) as usize,
             len: (sym.size / INSN_SIZE) as usize,
-            global: sym.bind != STB_LOCAL,
         });
     }
     funcs.sort_by_key(|f| f.start);
@@ -252,6 +250,19 @@ fn classify(
             Some(map) => Ok(Target::Data(RelocKind::Map { map })),
             None => Err(err(format!(
                 "no map is defined at offset {offset:#x} of .maps"
+            ))),
+        };
+    }
+    if sec_name == "maps" {
+        let offset = if sym.kind == STT_SECTION {
+            sym.value.wrapping_add(insn.imm as i64 as u64)
+        } else {
+            sym.value
+        };
+        return match maps.legacy_map_at(offset) {
+            Some(map) => Ok(Target::Data(RelocKind::Map { map })),
+            None => Err(err(format!(
+                "no legacy map is defined at offset {offset:#x} of maps"
             ))),
         };
     }
@@ -591,6 +602,27 @@ fn load_btf(raw: &RawElf<'_>) -> Result<(Option<Btf>, Vec<Extern>)> {
     Ok((Some(btf), externs))
 }
 
+/// Global `.text` functions of hidden or internal visibility (`__hidden`, as libbpf's
+/// usdt.bpf.h declares bpf_usdt_arg) get static linkage in the BTF, as libbpf gives them:
+/// the verifier then checks them in their callers' context instead of on their own.
+fn mark_hidden_subprogs_static(raw: &RawElf<'_>, btf: &mut Btf) {
+    use crate::btf::Type;
+    let text = raw.section_index(".text");
+    for sym in &raw.symbols {
+        let hidden = matches!(sym.visibility, 1 | 2);
+        if sym.kind != STT_FUNC || sym.bind == STB_LOCAL || !hidden || sym.section != text {
+            continue;
+        }
+        let func = btf
+            .types
+            .iter_mut()
+            .find(|t| matches!(t, Type::Func { name, linkage: 1, .. } if *name == sym.name));
+        if let Some(Type::Func { linkage, .. }) = func {
+            *linkage = 0;
+        }
+    }
+}
+
 impl ObjectSpec {
     /// Parses a BPF ELF object. `name` is the object name (see `object_name_from_path`); it
     /// prefixes the kernel names of internal maps.
@@ -602,14 +634,14 @@ impl ObjectSpec {
             match sec.name.as_str() {
                 "license" => license = read_license(sec),
                 "version" => kern_version = read_version(sec)?,
-                "maps" if sec.size > 0 => {
-                    return Err(Error::format("maps", sec.offset, "legacy 'maps' section definitions are not supported; use BTF-defined maps in .maps"))
-                }
                 _ => {}
             }
         }
 
-        let (btf, externs) = load_btf(&raw)?;
+        let (mut btf, externs) = load_btf(&raw)?;
+        if let Some(btf) = &mut btf {
+            mark_hidden_subprogs_static(&raw, btf);
+        }
         let btf_ext = match (raw.section_index(".BTF.ext"), &btf) {
             (Some(idx), Some(btf)) => Some(btfapi::parse_ext(raw.sections[idx].data, btf)?),
             _ => None,
@@ -645,21 +677,15 @@ impl ObjectSpec {
                 continue;
             }
             for (f, func) in sec.funcs.iter().enumerate() {
-                if !func.global {
-                    return Err(sec.err(
-                        func.start,
-                        format!(
-                            "program '{}' is static; programs must be global functions",
-                            func.name
-                        ),
-                    ));
-                }
+                // Static entry points: libbpf 1.x refuses them, cilium/ebpf loads them, and
+                // so does bpfbind (the instructions are the same as a global program's).
                 let def = section_def(sec.name).ok_or_else(|| {
-                    sec.err(
-                        0,
+                    Error::unsupported(
+                        format!("program section '{}'", sec.name),
                         format!(
-                            "unknown program section '{}': its name gives no program type",
-                            sec.name
+                            "program '{}': the section name gives no program type libbpf \
+                             or cilium/ebpf know",
+                            func.name
                         ),
                     )
                 })?;
@@ -691,6 +717,7 @@ impl ObjectSpec {
                     func_info,
                     line_info,
                     core_relos: linker.core_relos,
+                    autoload: !sec.name.starts_with('?'),
                 });
             }
         }

@@ -46,6 +46,8 @@ pub(crate) struct Symbol {
     pub bind: u8,
     /// The raw `st_shndx` (SHN_UNDEF, SHN_ABS, ... tell what `section: None` means).
     pub shndx: u16,
+    /// STV_DEFAULT (0), STV_INTERNAL (1), STV_HIDDEN (2) or STV_PROTECTED (3).
+    pub visibility: u8,
 }
 
 pub(crate) const STT_NOTYPE: u8 = 0;
@@ -215,6 +217,7 @@ impl<'a> RawElf<'a> {
                 kind: sym.st_type().0,
                 bind: sym.st_bind().0,
                 shndx: sym.st_shndx(endian).0,
+                visibility: sym.st_other.0 & 0x3,
             });
         }
 

@@ -122,10 +122,13 @@ use prog_type as pt;
 const SLEEPABLE: u32 = BPF_F_SLEEPABLE;
 const FRAGS: u32 = BPF_F_XDP_HAS_FRAGS;
 
+/// (pattern, program type, expected attach type, load flags)
+type Entry = (&'static str, u32, u32, u32);
+
 /// libbpf's matching rules, in its order (the first match wins, so longer names come before
 /// their prefixes): a pattern ending in `+` matches itself or `itself/anything`, one ending in
 /// `/` matches any name with that prefix, anything else matches exactly.
-const TABLE: &[(&str, u32, u32, u32)] = &[
+const TABLE: &[Entry] = &[
     ("socket", pt::SOCKET_FILTER, 0, 0),
     (
         "sk_reuseport/migrate",
@@ -403,20 +406,27 @@ fn matches<'a>(pattern: &str, name: &'a str) -> Option<Option<&'a str>> {
     }
 }
 
-/// The program type of a section, or None when libbpf would not recognise it either.
-/// A leading `?` (libbpf's "do not autoload" marker) is ignored.
+/// The program type of a section as libbpf reads it, else as cilium/ebpf does (an exact
+/// pattern also matches as a prefix: `socket_filter`, `xdp_drop`), else None. A leading
+/// `?` (libbpf's "do not autoload" marker) does not change the type.
 pub fn section_def(section: &str) -> Option<SectionDef> {
     let name = section.strip_prefix('?').unwrap_or(section);
+    let def = |&(_, prog_type, expected_attach_type, prog_flags): &Entry, extras: Option<&str>| {
+        SectionDef {
+            prog_type,
+            expected_attach_type,
+            prog_flags,
+            attach_target: extras.filter(|s| !s.is_empty()).map(str::to_owned),
+        }
+    };
     TABLE
         .iter()
-        .find_map(|&(pattern, prog_type, expected_attach_type, prog_flags)| {
-            let extras = matches(pattern, name)?;
-            Some(SectionDef {
-                prog_type,
-                expected_attach_type,
-                prog_flags,
-                attach_target: extras.filter(|s| !s.is_empty()).map(str::to_owned),
-            })
+        .find_map(|e| Some(def(e, matches(e.0, name)?)))
+        .or_else(|| {
+            TABLE
+                .iter()
+                .find(|e| !e.0.ends_with(['+', '/']) && name.starts_with(e.0))
+                .map(|e| def(e, None))
         })
 }
 
@@ -499,15 +509,24 @@ mod tests {
     fn near_misses_are_unknown() {
         for name in [
             "",
-            "xdpx",
             "kprobex/foo",
             "tracepoints/a",
             "cgroup/unknown",
-            "sk_skb/other",
             ".text",
             "tp_btfx",
         ] {
             assert_eq!(section_def(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn exact_patterns_also_match_as_prefixes_as_cilium_reads_them() {
+        // libbpf 1.x refuses these names; cilium/ebpf takes an exact pattern as a prefix.
+        assert_eq!(types("xdp_drop"), Some((6, 37, 0, None)));
+        assert_eq!(types("socket_filter"), Some((1, 0, 0, None)));
+        assert_eq!(types("sk_skb/other"), Some((pt::SK_SKB, 0, 0, None)));
+        assert_eq!(types("classifier/ingress"), Some((3, 0, 0, None)));
+        // Names libbpf knows keep libbpf's reading.
+        assert_eq!(types("xdp.frags"), Some((6, 37, BPF_F_XDP_HAS_FRAGS, None)));
     }
 }

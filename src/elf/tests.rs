@@ -244,9 +244,13 @@ fn unknown_program_section() {
     let mut e = TestElf::new();
     let s = e.code_section("not_a_type/foo", code(&[mov(0), exit()]));
     e.symbol("p", s, 0, 16, STB_GLOBAL, STT_FUNC);
-    let (section, _, msg) = format_err(&e.build(), "unknown program section");
-    assert_eq!(section, "not_a_type/foo");
-    assert!(msg.contains("'not_a_type/foo'"));
+    match ObjectSpec::parse(&e.build(), "x") {
+        Err(Error::Unsupported { feature, detail }) => {
+            assert_eq!(feature, "program section 'not_a_type/foo'");
+            assert!(detail.contains("'p'"), "{detail}");
+        }
+        other => panic!("expected an unsupported section, got {other:?}"),
+    }
 }
 
 #[test]
@@ -270,11 +274,52 @@ fn broken_code_sections() {
     let s = e.code_section("xdp", code(&[mov(0), exit()]));
     e.symbol("p", s, 4, 8, STB_GLOBAL, STT_FUNC);
     format_err(&e.build(), "whole instructions");
+}
 
+/// A legacy `maps` section with one definition of `words` u32s, and a program using it.
+fn legacy_object(words: &[u32]) -> Vec<u8> {
+    let mut e = TestElf::new();
+    let def: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let size = def.len() as u64;
+    let maps = e.section("maps", 1, 3, def); // SHT_PROGBITS, SHF_WRITE | SHF_ALLOC
+    let m = e.symbol("legacy", maps, 0, size, STB_GLOBAL, STT_OBJECT);
+    let ld = ld64(0, 0);
+    let s = e.code_section("socket", code(&[ld[0], ld[1], mov(0), exit()]));
+    e.symbol("p", s, 0, 32, STB_GLOBAL, STT_FUNC);
+    e.rel_section(s, &[rel(0, m, 1)]);
+    e.build()
+}
+
+#[test]
+fn legacy_map_definitions() {
+    let obj = ObjectSpec::parse(&legacy_object(&[1, 4, 8, 16, 1]), "x").unwrap();
+    let m = &obj.maps[0];
+    assert_eq!(m.name, "legacy");
+    assert_eq!(
+        (m.map_type, m.key_size, m.value_size, m.max_entries, m.flags),
+        (1, 4, 8, 16, 1)
+    );
+    assert_eq!(obj.programs[0].relocs[0].kind, RelocKind::Map { map: 0 });
+    // iproute2's longer definition, unset fields: the same map.
+    assert!(ObjectSpec::parse(&legacy_object(&[1, 4, 8, 16, 1, 0, 0]), "x").is_ok());
+    // Fields bpfbind does not act on (iproute2's id and pinning) are refused, not dropped.
+    match ObjectSpec::parse(&legacy_object(&[1, 4, 8, 16, 0, 7, 2]), "x") {
+        Err(Error::Unsupported { detail, .. }) => assert!(detail.contains("'legacy'")),
+        other => panic!("expected an unsupported legacy field, got {other:?}"),
+    }
+    // Shorter than struct bpf_map_def.
+    format_err(&legacy_object(&[1, 4, 8]), "bpf_map_def");
+}
+
+#[test]
+fn static_programs_load_as_cilium_loads_them() {
     let mut e = TestElf::new();
     let s = e.code_section("xdp", code(&[mov(0), exit()]));
     e.symbol("p", s, 0, 16, STB_LOCAL, STT_FUNC);
-    format_err(&e.build(), "static");
+    let obj = ObjectSpec::parse(&e.build(), "x").unwrap();
+    assert_eq!(obj.programs.len(), 1);
+    assert_eq!(obj.programs[0].name, "p");
+    assert!(obj.programs[0].autoload);
 }
 
 #[test]

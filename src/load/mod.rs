@@ -617,7 +617,10 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     };
 
     // CO-RE targets: the caller's BTF file, else the running kernel's.
-    let needs_core = spec.programs.iter().any(|p| !p.core_relos.is_empty());
+    let needs_core = spec
+        .programs
+        .iter()
+        .any(|p| p.autoload && !p.core_relos.is_empty());
     let custom = match (&opts.btf_path, needs_core) {
         (Some(path), true) => Some(core::custom_target(path)?),
         _ => None,
@@ -634,7 +637,8 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     };
 
     let mut programs = Vec::with_capacity(spec.programs.len());
-    for p in &spec.programs {
+    // `SEC("?...")` programs (autoload off) are not loaded, as libbpf leaves them.
+    for p in spec.programs.iter().filter(|p| p.autoload) {
         let (insns, poisoned) = relocate(spec, p, &maps, core.as_mut(), &resolved)?;
         let (fi, li) = func_info_bytes(p);
         let fd_array: &[RawFd] = if binding == Binding::FdArray {
