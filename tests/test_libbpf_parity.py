@@ -95,3 +95,35 @@ def test_legacy_map_definitions_load_like_btf_defined_ones(
         for _ in range(3):
             prog.test_run(bytes(64))
         assert counts.lookup((1).to_bytes(4, "little")) == (3).to_bytes(8, "little")
+
+
+def test_struct_ops_is_refused_by_name(bpf_objs: Mapping[str, Path]) -> None:
+    with pytest.raises(bpfbind.UnsupportedFeatureError, match="struct_ops") as e:
+        bpfbind.sync.load_object(bpf_objs["refused_struct_ops"])
+    assert e.value.feature == "struct_ops"
+    assert isinstance(e.value, bpfbind.BpfError)
+
+
+def test_unknown_section_is_an_unsupported_feature_not_a_malformed_object(
+    bpf_objs: Mapping[str, Path],
+) -> None:
+    data = bpf_objs["parity_hidden"].read_bytes()
+    # Same length, so the ELF stays well-formed: only the section name changes
+    # (everywhere, the BTF's func_info names it too).
+    bad = data.replace(b"socket", b"qocket")
+    assert bad != data
+    with pytest.raises(bpfbind.UnsupportedFeatureError) as e:
+        bpfbind.sync.load_object(bad, name="parity_hidden")
+    assert e.value.feature == "program section 'qocket'"
+    assert "hidden_caller" in str(e.value)
+
+
+def test_unknown_section_of_a_program_not_loaded_does_not_matter(
+    bpf_objs: Mapping[str, Path],
+) -> None:
+    # libbpf minds a section that names no type only when it loads the program.
+    data = bpf_objs["parity_optional"].read_bytes()
+    bad = data.replace(b"?raw_tp", b"?rqw_tp")
+    assert bad != data
+    with bpfbind.sync.load_object(bad, name="parity_optional") as obj:
+        assert sorted(obj.programs) == ["autoloaded"]

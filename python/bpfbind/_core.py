@@ -182,7 +182,8 @@ def load_object(
     """Loads a BPF object and binds its metadata maps to every program.
 
     ``pin_dir`` pins every program as ``pin_dir/<name>``; ``pin_maps`` is where maps
-    declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused). ``bind`` forces a binding
+    declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused), /sys/fs/bpf by default as
+    in libbpf. ``bind`` forces a binding
     path: "auto", "bind_map" (no fd_array) or "none". ``initial`` replaces the initial
     value of data sections by name (``{".rodata": bytes}``), as skeletons do.
     CO-RE relocations are resolved against the running kernel's BTF, or against the raw

@@ -107,7 +107,7 @@ pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// What a program section name means.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SectionDef {
     pub prog_type: u32,
     pub expected_attach_type: u32,

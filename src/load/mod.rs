@@ -40,7 +40,8 @@ impl Binding {
 
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// Pin maps declared `pinning = LIBBPF_PIN_BY_NAME` here (reusing a compatible pin).
+    /// Pin maps declared `pinning = LIBBPF_PIN_BY_NAME` here (reusing a compatible pin);
+    /// /sys/fs/bpf when None, as libbpf's default pin root.
     pub pin_maps: Option<PathBuf>,
     /// Pin every program here as DIR/<program name> (created if missing), like
     /// `bpftool prog loadall`. Undone if the load fails.
@@ -52,6 +53,9 @@ pub struct LoadOptions {
     /// CO-RE target BTF in place of /sys/kernel/btf/vmlinux (libbpf's btf_custom_path).
     pub btf_path: Option<PathBuf>,
 }
+
+/// Where libbpf pins LIBBPF_PIN_BY_NAME maps when no pin root is given.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
 
 pub struct LoadedMap {
     pub spec: MapSpec,
@@ -542,6 +546,20 @@ fn pin_programs(dir: &Path, programs: &mut [LoadedProgram], pins: &mut PinGuard)
 }
 
 pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
+    if let Some(p) = spec
+        .programs
+        .iter()
+        .find(|p| p.autoload && p.prog_type == 0)
+    {
+        return Err(Error::unsupported(
+            format!("program section '{}'", p.section),
+            format!(
+                "program '{}': the section name gives no program type libbpf or \
+                 cilium/ebpf know",
+                p.name
+            ),
+        ));
+    }
     // Externs first, as libbpf resolves them before creating maps: the .kconfig map is
     // created with its value.
     let resolved = externs::resolve(spec)?;
@@ -561,10 +579,13 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
             m.initial = Some(value.clone());
         }
         let m = &m;
-        let pin_path = match (&opts.pin_maps, m.pinning) {
-            (Some(dir), 1) => Some(dir.join(&m.name)),
-            _ => None,
-        };
+        // libbpf pins LIBBPF_PIN_BY_NAME maps under /sys/fs/bpf unless told where.
+        let pin_path = (m.pinning == 1).then(|| {
+            opts.pin_maps
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_PIN_ROOT))
+                .join(&m.name)
+        });
         let reused = match &pin_path {
             Some(p) => reuse_pinned(m, p)?,
             None => None,

@@ -2,7 +2,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-SEC("?socket")
+SEC("?raw_tp")
 int not_autoloaded(void *ctx)
 {
 	return 1;
