@@ -127,3 +127,12 @@ def test_unknown_section_of_a_program_not_loaded_does_not_matter(
     assert bad != data
     with bpfbind.sync.load_object(bad, name="parity_optional") as obj:
         assert sorted(obj.programs) == ["autoloaded"]
+
+
+def test_calls_into_another_object_say_it_needs_linking(
+    bpf_objs: Mapping[str, Path],
+) -> None:
+    refused = bpfbind.UnsupportedFeatureError
+    with pytest.raises(refused, match="bpftool gen object") as e:
+        bpfbind.sync.load_object(bpf_objs["refused_link"])
+    assert "'defined_elsewhere'" in str(e.value)

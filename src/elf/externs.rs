@@ -176,6 +176,16 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&mut Btf>) -> Result<Vec<Ext
         };
         let is_func = matches!(t, Type::Func { .. });
         let (_, sec) = find_extern_sec(btf, btf_id).ok_or_else(|| {
+            if is_func {
+                // A BPF function defined in another object file.
+                return Error::unsupported(
+                    "calls to functions defined in other objects",
+                    format!(
+                        "'{name}' is declared extern but not __ksym: link the objects into \
+                         one first (bpftool gen object out.bpf.o a.bpf.o b.bpf.o)"
+                    ),
+                );
+            }
             err(format!(
                 "extern '{name}' is in no DATASEC (declare it __kconfig or __ksym)"
             ))
