@@ -248,3 +248,30 @@ def test_reference_mode_reads_the_object_at_run_time(
     assert "OBJECT_PATH" in text and "_skel.b64(" not in text
     s = skel_class(import_path(path))()
     assert s.metadata.commit_hash == "abcdef123456"
+
+
+@pytest.mark.kernel
+def test_skeletons_configure_through_the_objects_spec(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A skeleton's typed views write its ObjectSpec's data sections; the spec's maps
+    and programs take the other changes before load (one mechanism for both)."""
+    module = gen_module(bpf_objs["spec_config"], tmp_path)
+    skel = skel_class(import_path(module))()
+    assert isinstance(skel.spec, bpfbind.ObjectSpec)
+    skel.rodata.enabled = True
+    skel.rodata.bias = 21
+    assert skel.spec.variables["bias"] == 21
+    skel.spec.variables["small"] = 4
+    assert skel.rodata.small == 4
+    skel.spec.maps["stacks"].value_size = 64
+    skel.spec.maps["stacks"].max_entries = 8
+    skel.spec.programs["optional"].autoload = True
+    with skel.load_sync() as s:
+        assert s.obj is not None
+        assert sorted(s.obj.programs) == ["configured", "optional", "retargeted"]
+        assert s.obj.maps["stacks"].max_entries == 8
+        assert s.obj.programs["configured"].test_run(bytes(64))[0] == 21
+        assert s.rodata.bias == 21
+    # Closed, the views read the spec's values again.
+    assert skel.rodata.bias == 21

@@ -5,6 +5,7 @@ from . import sync
 from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
 from ._core import BpfObject, Id, open_map, open_program
 from ._native import Map, Program, ProgramInfo, __version__, create_map
+from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
 from .errors import (
     BindMapUnsupported,
     BpfError,
@@ -25,10 +26,14 @@ __all__ = [
     "CoreRelocationError",
     "Id",
     "Map",
+    "MapSpec",
     "MetadataStream",
     "ObjectFormatError",
+    "ObjectSpec",
     "Program",
     "ProgramInfo",
+    "ProgramSpec",
+    "SpecError",
     "UnsupportedFeatureError",
     "VerifierError",
     "__version__",
@@ -37,6 +42,7 @@ __all__ = [
     "find_metadata",
     "load_object",
     "open_map",
+    "open_object",
     "open_program",
     "stream_metadata",
     "sync",

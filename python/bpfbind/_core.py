@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Union
 
 from . import _native
 from ._native import Map, Program, ProgramInfo
+
+if TYPE_CHECKING:
+    from ._spec import ObjectSpec
 
 __all__ = [
     "BpfObject",
@@ -133,7 +136,7 @@ class BpfObject(Closing):
         )
 
 
-Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "ObjectSpec"]
 
 
 def load_args(
@@ -145,7 +148,8 @@ def load_args(
     initial: Mapping[str, bytes] | None,
     btf_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """The native load's arguments, checked: shared by the sync and async loads."""
+    """The native load's arguments, checked: shared by the sync and async loads. An
+    ObjectSpec brings its bytes, its name and the changes made to it."""
     if bind not in ("auto", "bind_map", "none"):
         raise ValueError(f"bind must be 'auto', 'bind_map' or 'none', not {bind!r}")
     args: dict[str, Any] = {
@@ -156,7 +160,14 @@ def load_args(
         "initial": dict(initial) if initial is not None else None,
         "btf_path": os.fspath(btf_path) if btf_path is not None else None,
     }
-    if isinstance(source, bytes | bytearray | memoryview):
+    from ._spec import ObjectSpec
+
+    if isinstance(source, ObjectSpec):
+        edits = source.load_args()
+        if initial is not None:
+            edits["initial"] = {**(edits["initial"] or {}), **initial}
+        args.update(edits, data=source.data, name=name or source.name)
+    elif isinstance(source, bytes | bytearray | memoryview):
         args.update(data=bytes(source), name=name or "bpfbind")
     else:
         path = os.fspath(source)

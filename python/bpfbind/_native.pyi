@@ -160,6 +160,9 @@ def load_object(
     no_bind_map: bool = False,
     initial: dict[str, bytes] | None = None,
     btf_path: str | None = None,
+    map_edits: dict[str, dict[str, int]] | None = None,
+    autoload: dict[str, bool] | None = None,
+    attach_target: dict[str, str] | None = None,
 ) -> Object: ...
 
 @final
@@ -178,6 +181,9 @@ def start_load(
     no_bind_map: bool = False,
     initial: dict[str, bytes] | None = None,
     btf_path: str | None = None,
+    map_edits: dict[str, dict[str, int]] | None = None,
+    autoload: dict[str, bool] | None = None,
+    attach_target: dict[str, str] | None = None,
 ) -> LoadJob: ...
 def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
 def object_metadata(data: bytes, name: str) -> list[tuple[str, Any, str, str, str]]: ...

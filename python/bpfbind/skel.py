@@ -24,6 +24,7 @@ from . import _native
 from ._core import BpfObject, Closing, object_name
 from ._core import load_object as _load_object
 from ._native import Map
+from ._spec import ObjectSpec
 
 __all__ = [
     "Namespace",
@@ -46,13 +47,21 @@ class _Section:
     """The bytes behind a section view: the object's initial value before load, the
     map's mmap after (or the map itself where it cannot be mmapped)."""
 
-    def __init__(self, name: str, initial: bytes, settable: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        initial: bytearray,
+        settable: bool,
+        on_write: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
-        self.buf: bytearray | mmap.mmap = bytearray(initial)
+        # Before load: the ObjectSpec's own buffer, so writes are what the load writes.
+        self.initial = initial
+        self.buf: bytearray | mmap.mmap = initial
         self.size = len(initial)
         self.settable = settable
         self.loaded = False
-        self.dirty = False
+        self.on_write = on_write
         self.map: Map | None = None
 
     def attach(self, m: Map, frozen: bool) -> None:
@@ -84,14 +93,15 @@ class _Section:
         if off < 0 or off + len(data) > self.size:
             raise ValueError(f"write past the end of {self.name}")
         self.buf[off : off + len(data)] = data
-        self.dirty = True
+        if not self.loaded and self.on_write is not None:
+            self.on_write()
         if self.loaded and self.map is not None and not isinstance(self.buf, mmap.mmap):
             self.map.update(b"\0\0\0\0", bytes(self.buf))
 
     def close(self) -> None:
         if isinstance(self.buf, mmap.mmap):
             self.buf.close()
-            self.buf = bytearray(self.size)
+        self.buf = self.initial
         self.loaded = False
         self.map = None
 
@@ -320,8 +330,9 @@ class Skeleton(Closing):
 
     def __init__(self) -> None:
         self._image = self._object_bytes()
-        layout = _native.object_layout(self._image, self.OBJECT_NAME)
-        self._maps_layout = {m["section"]: m for m in layout["maps"] if m["section"]}
+        # The object as bpfbind.open_object gives it: views write its data sections,
+        # and `spec.maps` / `spec.programs` take the other changes before load.
+        self.spec = ObjectSpec(self._image, self.OBJECT_NAME)
         self._sections: dict[str, _Section] = {}
         self.obj: BpfObject | None = None
 
@@ -334,18 +345,24 @@ class Skeleton(Closing):
         return Path(cls.OBJECT_PATH).read_bytes()
 
     def _section(self, name: str) -> _Section:
-        m = self._maps_layout[name]
-        sec = _Section(
-            name, m["initial"] or bytes(m["value_size"]), name != ".metadata"
-        )
+        if name == ".metadata":
+            m = next(m for m in self.spec._layout["maps"] if m["section"] == name)
+            initial = bytearray(m["initial"] or bytes(m["value_size"]))
+            sec = _Section(name, initial, False)
+        else:
+            sec = _Section(
+                name,
+                self.spec.section_bytes(name),
+                True,
+                lambda: self.spec.mark_dirty(name),
+            )
         self._sections[name] = sec
         return sec
 
     def _load_blocking(self: _S) -> _S:
         if self.obj is not None:
             raise RuntimeError("this skeleton is already loaded")
-        initial = {n: bytes(s.buf) for n, s in self._sections.items() if s.dirty}
-        obj = _load_object(self._image, name=self.OBJECT_NAME, initial=initial)
+        obj = _load_object(self.spec)
         try:
             by_section = {m.section: m for m in obj.maps.values() if m.section}
             for name, sec in self._sections.items():
@@ -403,7 +420,16 @@ def _ident(name: str, taken: set[str] | None = None) -> str:
 
 
 # Attributes of the runtime classes a field must not shadow.
-_RESERVED = {"load", "load_sync", "close", "obj", "programs", "maps", "metadata_dict"}
+_RESERVED = {
+    "load",
+    "load_sync",
+    "close",
+    "obj",
+    "programs",
+    "maps",
+    "metadata_dict",
+    "spec",
+}
 
 
 def _q(s: str) -> str:

@@ -2,6 +2,7 @@
 //! subprograms, maps (BTF-defined and internal data maps), and the relocations load/ must patch.
 
 mod btfapi;
+mod edits;
 mod externs;
 mod maps;
 mod model;
@@ -9,6 +10,7 @@ mod parse;
 mod reader;
 pub mod sections;
 
+pub use edits::{SpecEdits, MAP_FIELDS};
 pub use externs::{KCONFIG_SEC, KSYMS_SEC};
 pub use maps::internal_map_name;
 pub use model::*;

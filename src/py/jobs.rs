@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use crate::error::{Error, Result};
 use crate::load::{LoadOptions, LoadedObject};
 
-use super::objects::{parse_and_load, wrap, PyObject_};
+use super::objects::{parse_and_load, spec_edits, wrap, PyObject_};
 
 type Task = Box<dyn FnOnce() + Send>;
 
@@ -169,7 +169,7 @@ impl Drop for PyLoadJob {
 
 /// Starts loading `data` (ELF bytes) or the file at `path` on the native pool.
 #[pyfunction]
-#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None))]
+#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_load(
     data: Option<Vec<u8>>,
@@ -181,7 +181,11 @@ pub fn start_load(
     no_bind_map: bool,
     initial: Option<HashMap<String, Vec<u8>>>,
     btf_path: Option<PathBuf>,
+    map_edits: Option<HashMap<String, HashMap<String, u64>>>,
+    autoload: Option<HashMap<String, bool>>,
+    attach_target: Option<HashMap<String, String>>,
 ) -> PyResult<PyLoadJob> {
+    let edits = spec_edits((initial, map_edits, autoload, attach_target));
     if data.is_some() == path.is_some() {
         return Err(Error::Invalid("give exactly one of data or path".into()).into());
     }
@@ -199,7 +203,7 @@ pub fn start_load(
     let worker = shared.clone();
     submit(Box::new(move || {
         let result = match (data, path) {
-            (Some(d), _) => parse_and_load(&d, &name, initial, &opts),
+            (Some(d), _) => parse_and_load(&d, &name, &edits, &opts),
             (None, Some(p)) => std::fs::read(&p)
                 .map_err(|e| {
                     Error::sys(
@@ -208,7 +212,7 @@ pub fn start_load(
                         p.display().to_string(),
                     )
                 })
-                .and_then(|d| parse_and_load(&d, &name, initial, &opts)),
+                .and_then(|d| parse_and_load(&d, &name, &edits, &opts)),
             (None, None) => Err(Error::Invalid("nothing to load".into())),
         };
         let mut st = worker.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -208,6 +208,8 @@ pub fn object_layout<'py>(
             "type",
             crate::scan::format::prog_type_name(p.prog_type).unwrap_or("unknown"),
         )?;
+        d.set_item("autoload", p.autoload)?;
+        d.set_item("attach_target", p.attach_target.as_deref())?;
         progs.append(d)?;
     }
     out.set_item("programs", progs)?;
@@ -224,6 +226,8 @@ pub fn object_layout<'py>(
         d.set_item("value_size", m.value_size)?;
         d.set_item("max_entries", m.max_entries)?;
         d.set_item("flags", m.flags)?;
+        d.set_item("numa_node", m.numa_node)?;
+        d.set_item("map_extra", m.map_extra)?;
         d.set_item("frozen", m.freeze)?;
         d.set_item(
             "initial",

@@ -1,6 +1,7 @@
 //! `Object`, `Program` and `Map`: thin pyclasses over the loaded object and the bind/
 //! handles. Every syscall runs detached from the interpreter.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::bind::{fd_kind, FdKind, MapHandle, ProgHandle};
-use crate::elf::{MapSpec, ObjectSpec};
+use crate::elf::{MapSpec, ObjectSpec, SpecEdits};
 use crate::error::{Error, Result};
 use crate::load::{self, LoadOptions};
 use crate::sys::{self, info, FdCell, IdKind};
@@ -379,7 +380,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
 
 /// Parses and loads an object; every syscall runs without the GIL.
 #[pyfunction]
-#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None))]
+#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn load_object(
     py: Python<'_>,
@@ -389,9 +390,13 @@ pub fn load_object(
     pin_maps: Option<PathBuf>,
     no_fd_array: bool,
     no_bind_map: bool,
-    initial: Option<std::collections::HashMap<String, Vec<u8>>>,
+    initial: Option<HashMap<String, Vec<u8>>>,
     btf_path: Option<PathBuf>,
+    map_edits: Option<HashMap<String, HashMap<String, u64>>>,
+    autoload: Option<HashMap<String, bool>>,
+    attach_target: Option<HashMap<String, String>>,
 ) -> PyResult<PyObject_> {
+    let edits = spec_edits((initial, map_edits, autoload, attach_target));
     let opts = LoadOptions {
         pin_maps,
         pin_programs: pin_dir,
@@ -399,46 +404,37 @@ pub fn load_object(
         no_bind_map,
         btf_path,
     };
-    let loaded = py.detach(|| parse_and_load(data, &name, initial, &opts))?;
+    let loaded = py.detach(|| parse_and_load(data, &name, &edits, &opts))?;
     wrap(py, loaded)
 }
 
-/// The whole of a load, GIL-free: parse, apply initial values, load.
+/// What a load may change in the object before it reaches the kernel, as Python gives it.
+pub type Edits = (
+    Option<HashMap<String, Vec<u8>>>,
+    Option<HashMap<String, HashMap<String, u64>>>,
+    Option<HashMap<String, bool>>,
+    Option<HashMap<String, String>>,
+);
+
+pub fn spec_edits((initial, maps, autoload, attach_target): Edits) -> SpecEdits {
+    SpecEdits {
+        initial: initial.unwrap_or_default(),
+        maps: maps.unwrap_or_default(),
+        autoload: autoload.unwrap_or_default(),
+        attach_target: attach_target.unwrap_or_default(),
+    }
+}
+
+/// The whole of a load, GIL-free: parse, apply the caller's edits, load.
 pub fn parse_and_load(
     data: &[u8],
     name: &str,
-    initial: Option<std::collections::HashMap<String, Vec<u8>>>,
+    edits: &SpecEdits,
     opts: &LoadOptions,
 ) -> Result<load::LoadedObject> {
     let mut spec = ObjectSpec::parse(data, name)?;
-    for (section, value) in initial.into_iter().flatten() {
-        set_initial(&mut spec, &section, value)?;
-    }
+    spec.apply(edits)?;
     load::load(&spec, opts)
-}
-
-/// Replaces the initial value of a data section's map (a skeleton's writes before load).
-fn set_initial(spec: &mut ObjectSpec, section: &str, value: Vec<u8>) -> Result<()> {
-    if section == crate::elf::KCONFIG_SEC {
-        return Err(Error::Invalid(
-            "the .kconfig map's value comes from the running kernel at load; it cannot be set"
-                .into(),
-        ));
-    }
-    let m = spec
-        .maps
-        .iter_mut()
-        .find(|m| m.section() == Some(section))
-        .ok_or_else(|| Error::Invalid(format!("the object has no data section {section}")))?;
-    if value.len() != m.value_size as usize {
-        return Err(Error::Invalid(format!(
-            "initial value of {section} must be {} bytes, got {}",
-            m.value_size,
-            value.len()
-        )));
-    }
-    m.initial = Some(value);
-    Ok(())
 }
 
 /// The metadata of an object file, read offline:
