@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::btf::core::{self as relo, essential_name, Cand, Resolution, Types};
 use crate::btf::{Btf, CoreRelo, LazyBtf, Type};
-use crate::elf::{Insn, ProgramSpec};
+use crate::elf::{Insn, ObjectSpec, ProgramSpec};
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -164,6 +164,43 @@ pub fn custom_target(path: &Path) -> Result<Target> {
         path.display().to_string(),
         LazyBtf::new(bytes)?,
     ))
+}
+
+/// The CO-RE targets of one load: a BTF file the caller named (libbpf's btf_custom_path),
+/// else the running kernel's (with its modules). Read only when some program that loads
+/// has CO-RE records.
+pub struct Targets {
+    needed: bool,
+    custom: Option<Target>,
+}
+
+impl Targets {
+    pub fn for_load(spec: &ObjectSpec, btf_path: Option<&Path>) -> Result<Self> {
+        let needed = spec
+            .programs
+            .iter()
+            .any(|p| p.autoload && !p.core_relos.is_empty());
+        let custom = match (btf_path, needed) {
+            (Some(path), true) => Some(custom_target(path)?),
+            _ => None,
+        };
+        if needed && custom.is_none() {
+            kernel_target()?;
+        }
+        Ok(Targets { needed, custom })
+    }
+
+    /// The CO-RE state of the load, None when no program needs it.
+    pub fn core<'a>(&'a self, local: &'a Btf) -> Option<Core<'a>> {
+        if !self.needed {
+            return None;
+        }
+        let (main, modules) = match &self.custom {
+            Some(t) => (t, false),
+            None => (kernel_target().ok()?, true),
+        };
+        Some(Core::new(local, main, modules))
+    }
 }
 
 /// One poisoned instruction, to name in a verifier error.

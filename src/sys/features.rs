@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::sys::insn::{insn, LD_IMM64, RET0};
 use crate::sys::{self, info};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Features {
     /// PROG_LOAD binds every map of `fd_array[0..fd_array_cnt)` (Linux 6.14+).
     pub fd_array_cnt: bool,
