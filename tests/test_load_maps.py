@@ -240,3 +240,30 @@ def test_pinned_map_of_other_max_entries_is_refused_and_nothing_is_left(
         assert os.listdir(pin_dir) == ["pin_conflict"]
         still = json.loads(bpftool(["-j", "map", "show", "pinned", pin]))
         assert (still["id"], still["max_entries"]) == (pinned.id, 16)
+
+
+def test_map_in_map_initialisers_fill_the_outer_slots(
+    bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Any
+) -> None:
+    path = bpf_objs["maps_in_maps"]
+    theirs = libbpf_loadall(path, pin_dir)
+    with bpfbind.sync.load_object(path) as obj:
+        assert_same_programs(theirs, obj)
+        ids = {n: obj.maps[n].id for n in ("inner_a", "inner_b")}
+
+        def slot(outer: str, key: int) -> int | None:
+            got = obj.maps[outer].lookup(key.to_bytes(4, "little"))
+            return None if got is None else int.from_bytes(got, "little")
+
+        # From user space, a map of maps' value is the inner map's id.
+        assert [slot("by_index", k) for k in range(4)] == [
+            None,
+            ids["inner_a"],
+            None,
+            ids["inner_b"],
+        ]
+        assert slot("by_hash", 2) == ids["inner_b"]
+        assert slot("by_hash", 1) is None
+        # The program reaches inner_b through slot 3.
+        obj.maps["inner_b"].update(bytes(4), (42).to_bytes(8, "little"))
+        assert obj.programs["read_through"].test_run(bytes(64))[0] == 42
