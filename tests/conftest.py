@@ -64,6 +64,40 @@ class BpftoolError(RuntimeError):
         self.stderr = stderr
 
 
+_features: dict[str, bool] = {}
+
+
+def kernel_features() -> dict[str, bool]:
+    """What the running kernel offers, as bpfbind probes it (`feature probe`)."""
+    if not _features:
+        import bpfbind._native
+
+        _features.update(bpfbind._native.features())
+    return _features
+
+
+def auto_binding() -> str:
+    """The binding a load with bind="auto" gets here: atomic through fd_array on
+    Linux 6.14+, BPF_PROG_BIND_MAP after the load before that."""
+    return "fd_array" if kernel_features()["fd_array_cnt"] else "bind_map"
+
+
+def require_fd_array_cnt() -> None:
+    """Skips a test whose premise is a kernel with fd_array_cnt (6.14+)."""
+    if not kernel_features()["fd_array_cnt"]:
+        pytest.skip(
+            f"needs BPF_PROG_LOAD's fd_array_cnt (Linux 6.14+); {platform.release()} "
+            "binds with BPF_PROG_BIND_MAP"
+        )
+
+
+def require_kernel_symbol(name: str, since: str) -> None:
+    """Skips a test of a kernel function (a kfunc) that this kernel's BTF lacks."""
+    btf = Path("/sys/kernel/btf/vmlinux").read_bytes()
+    if b"\0" + name.encode() + b"\0" not in btf:
+        pytest.skip(f"{platform.release()} has no {name} (Linux {since}+)")
+
+
 def _unavailable(reason: str) -> NoReturn:
     """Skip, or fail when the environment demands a working kernel."""
     if os.environ.get(REQUIRE_ENV) == "1":
@@ -191,7 +225,18 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def bpf_objs(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Path]:
-    """Build tests/bpf once per session; name ("multi") -> path of "multi.bpf.o"."""
+    """Build tests/bpf once per session; name ("multi") -> path of "multi.bpf.o".
+    BPFBIND_TEST_OBJS names a directory where they are already built (the kernel
+    matrix builds them once on the host, not in each slow VM)."""
+    prebuilt = os.environ.get("BPFBIND_TEST_OBJS")
+    if prebuilt:
+        objs = {
+            p.name.removesuffix(".bpf.o"): p
+            for p in sorted(Path(prebuilt).glob("*.bpf.o"))
+        }
+        if not objs:
+            pytest.fail(f"BPFBIND_TEST_OBJS={prebuilt} holds no *.bpf.o", pytrace=False)
+        return MappingProxyType(objs)
     clang = os.environ.get("CLANG", "clang")
     for tool in (clang, "make"):
         if shutil.which(tool) is None:

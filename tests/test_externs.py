@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_kernel_symbol
 
 import bpfbind
 
@@ -111,6 +112,7 @@ def test_ksyms_and_kfuncs_tags_equal_libbpf(
     """An untyped ksym (its kallsyms address is in the instruction, so in the tag),
     kfunc calls (bpf_task_acquire/release) and __weak misses, one a
     bpf_ksym_exists-guarded kfunc call."""
+    require_kernel_symbol("bpf_task_acquire", "6.2")
     assert_same_tags(bpftool, bpf_objs["externs_ksyms"], pin_dir / "libbpf")
 
 
@@ -136,6 +138,7 @@ def test_typed_ksym_reaches_the_verifier_as_libbpf_sends_it(
 def test_incompatible_kfunc_prototype_is_refused(
     bpf_objs: dict[str, Path], bpftool: Any, pin_dir: Path
 ) -> None:
+    require_kernel_symbol("bpf_task_release", "6.2")
     obj = bpf_objs["externs_kfunc_mismatch"]
     with pytest.raises(BpftoolError, match="incompatible"):
         bpftool(["prog", "loadall", obj, pin_dir / "libbpf"])

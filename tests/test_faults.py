@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import seccomp_faults
+from conftest import require_fd_array_cnt
 
 import bpfbind
 
@@ -112,6 +113,7 @@ def test_kernel_without_fd_array_cnt_binds_with_prog_bind_map(
 def test_kernel_without_prog_bind_map_still_binds_at_load(
     bpf_objs: dict[str, Path],
 ) -> None:
+    require_fd_array_cnt()
     rules = [{"cmd": PROG_BIND_MAP, "errno": errno.EINVAL}]
     r = run_child(rules, bpf_objs["metadata_unused"], extra_bind=True)
     assert r["ok"], r

@@ -91,7 +91,7 @@ impl PyProgramInfo {
     fn btf_id(&self) -> u32 {
         self.rec.btf_id
     }
-    /// Both conventions: `bpf_metadata_*` of the first `.rodata` map, then `.metadata`.
+    /// Both conventions: `bpf_metadata_*` of every `.rodata` map, then `.metadata`.
     #[getter]
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);

@@ -122,7 +122,7 @@ pub fn tag_hex(tag: &[u8; 8]) -> String {
 
 /// Metadata lines: bpftool's `.rodata` metadata first, then `.metadata` section variables.
 fn meta_vars(r: &ProgRecord) -> impl Iterator<Item = &super::MetaVar> {
-    r.metadata()
+    r.shown_metadata()
 }
 
 fn meta_text(v: &super::MetaVar, plain: bool) -> &str {

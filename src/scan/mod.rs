@@ -51,19 +51,32 @@ pub struct ProgRecord {
     pub btf_id: u32,
     /// `bpf_metadata_*` variables of the first `.rodata` map (what bpftool shows).
     pub rodata_metadata: Arc<Vec<MetaVar>>,
+    /// `bpf_metadata_*` variables of the program's later `.rodata` maps, which bpftool
+    /// does not show. Where metadata is bound after the load (BPF_PROG_BIND_MAP, before
+    /// Linux 6.14), a `.rodata.*` map the code reads comes first in `map_ids`.
+    pub later_rodata_metadata: Vec<Arc<Vec<MetaVar>>>,
     /// Variables of `.metadata` section maps.
     pub section_metadata: Vec<Arc<Vec<MetaVar>>>,
 }
 
 impl ProgRecord {
     pub fn has_metadata(&self) -> bool {
-        !self.rodata_metadata.is_empty() || self.section_metadata.iter().any(|v| !v.is_empty())
+        self.metadata().next().is_some()
     }
 
-    /// Every metadata variable: bpftool's `.rodata` ones first, then `.metadata` ones.
+    /// What `prog show` prints: bpftool's `.rodata` metadata, then `.metadata` ones.
+    pub fn shown_metadata(&self) -> impl Iterator<Item = &MetaVar> {
+        self.rodata_metadata
+            .iter()
+            .chain(self.section_metadata.iter().flat_map(|v| v.iter()))
+    }
+
+    /// Every metadata variable of the program: the `.rodata` maps' in map order (bpftool's
+    /// first), then the `.metadata` ones.
     pub fn metadata(&self) -> impl Iterator<Item = &MetaVar> {
         self.rodata_metadata
             .iter()
+            .chain(self.later_rodata_metadata.iter().flat_map(|v| v.iter()))
             .chain(self.section_metadata.iter().flat_map(|v| v.iter()))
     }
 }
@@ -369,6 +382,7 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
     }
     // Shared with the per-batch cache and the other programs of the object: no copies.
     let mut rodata_metadata = Arc::new(Vec::new());
+    let mut later_rodata_metadata = Vec::new();
     let mut section_metadata = Vec::new();
     let mut rodata_seen = false;
     for &mid in &map_ids {
@@ -378,6 +392,7 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
                 rodata_seen = true;
                 rodata_metadata = v;
             }
+            Some(MapEntry::Rodata(v)) if !v.is_empty() => later_rodata_metadata.push(v),
             Some(MapEntry::Section(v)) => section_metadata.push(v),
             _ => {}
         }
@@ -404,6 +419,7 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
         map_ids,
         btf_id: pi.btf_id,
         rodata_metadata,
+        later_rodata_metadata,
         section_metadata,
     };
     if opts.with_metadata_only && !rec.has_metadata() {
