@@ -1,0 +1,666 @@
+"""`bpfbind exporter`: every program on the host as Prometheus metrics, its metadata as
+labels. A prometheus_client collector, a renderer for it, HTTP and textfile outputs.
+
+The collector works in any prometheus_client registry. Its families also carry their
+samples' text, so `render()` writes a scrape of 10,000 programs several times faster
+than `generate_latest()`, byte for byte the same (tests/test_exporter.py checks it).
+Needs the `exporter` extra: ``pip install bpfbind[exporter]``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gzip
+import logging
+import math
+import os
+import platform
+import re
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
+
+from . import _native
+from .errors import BpfError
+
+__all__ = [
+    "CONTENT_TYPE",
+    "ProgramCollector",
+    "enable_stats",
+    "label_name",
+    "main",
+    "render",
+    "write_textfile",
+]
+
+log = logging.getLogger("bpfbind.exporter")
+
+# The classic text format: every Prometheus 2.x and node_exporter reads it.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Labels of bpf_program_info that are not metadata; `job` and `instance` are the ones
+# Prometheus itself attaches to every target (a metadata key of that name would be
+# renamed exported_job by the server, so it is prefixed here instead).
+_FIXED = frozenset({"id", "name", "type", "tag", "job", "instance"})
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+# Per program: (metric name, type, help, value of a record). Counters are named without
+# `_total`, as prometheus_client names counter families; samples get the suffix.
+_PROGRAM_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "bpf_program_run_count",
+        "counter",
+        "Times the program ran (counted while BPF stats are enabled).",
+        "run_cnt",
+    ),
+    (
+        "bpf_program_run_time_seconds",
+        "counter",
+        "Time the program ran (counted while BPF stats are enabled).",
+        "run_time",
+    ),
+    (
+        "bpf_program_recursion_misses",
+        "counter",
+        "Runs the kernel skipped because the program was already running on the CPU.",
+        "recursion_misses",
+    ),
+    (
+        "bpf_program_bytes_xlated",
+        "gauge",
+        "Size of the program's instructions after the verifier, in bytes.",
+        "bytes_xlated",
+    ),
+    (
+        "bpf_program_bytes_jited",
+        "gauge",
+        "Size of the program's JIT-compiled code, in bytes.",
+        "bytes_jited",
+    ),
+    (
+        "bpf_program_loaded_at_seconds",
+        "gauge",
+        "When the program was loaded, in seconds since the epoch.",
+        "loaded_at",
+    ),
+    (
+        "bpf_program_maps",
+        "gauge",
+        "Maps the program holds, metadata maps included.",
+        "maps",
+    ),
+)
+
+_BATCH = 1024
+
+
+def label_name(key: str) -> str:
+    """The label a metadata key becomes: snake_case (`gitCommit` -> `git_commit`, the
+    lint Prometheus applies), other characters than [a-zA-Z0-9_] made `_`, no leading
+    digit; a key equal to a fixed label (id, name, type, tag, job, instance) or starting
+    with `__` (reserved to Prometheus) gets the prefix `metadata_`."""
+    s = _INVALID.sub("_", _CAMEL.sub("_", key)).lower()
+    if not s or s[0].isdigit():
+        s = "_" + s
+    if s in _FIXED or s.startswith("__"):
+        s = "metadata_" + s
+    return s
+
+
+def _escape(v: str) -> str:
+    # The text format's label value escapes; anything else (UTF-8) stands as it is.
+    if "\\" in v or '"' in v or "\n" in v:
+        return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return v
+
+
+def _number(v: float) -> str:
+    """prometheus_client's floatToGoString(v) (Go's shortest form), at a fraction of
+    its cost for the small integers most values are."""
+    if type(v) is int and -1_000_000 < v < 1_000_000:
+        return f"{v}.0"
+    d = float(v)
+    if math.isinf(d):
+        return "+Inf" if d > 0 else "-Inf"
+    if math.isnan(d):
+        return "NaN"
+    s = repr(d)
+    dot = s.find(".")
+    # Go switches to an exponent sooner than Python.
+    if d > 0 and dot > 6:
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class _Family(Metric):
+    """A metric family whose rows keep their labels' text: `render()` writes rows
+    without rebuilding it, and `samples` (for generate_latest and any other consumer
+    of a registry) is built from them on first use."""
+
+    def __init__(self, name: str, documentation: str, typ: str) -> None:
+        self.rows: list[tuple[str, Labels, float]] = []
+        self._samples: list[Sample] | None = None
+        super().__init__(name, documentation, typ)
+        self.sample_name = name + "_total" if typ == "counter" else name
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            n = self.sample_name
+            self._samples = [
+                Sample(n, dict(lb), v, None, None) for _, lb, v in self.rows
+            ]
+        return self._samples
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        # Metric.__init__ sets an empty list; rows are the truth until samples are read.
+        self._samples = value or None
+
+    def add(self, labels: Labels, value: float, text: str | None = None) -> None:
+        if text is None:
+            text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+        self.rows.append((text, labels, value))
+        self._samples = None
+
+    def text(self) -> str:
+        """generate_latest's lines for this family."""
+        n = self.sample_name
+        doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        head = f"# HELP {n} {doc}\n# TYPE {n} {self.type}\n"
+        return head + "".join(
+            f"{n}{{{t}}} {_number(v)}\n" if t else f"{n} {_number(v)}\n"
+            for t, _, v in self.rows
+        )
+
+
+def _plain_values(recs: list[_native.ProgramInfo]) -> Iterator[list[str]]:
+    """bpftool's plain text of each record's metadata values, in its order: the lines
+    `prog show` prints under `metadata:` (one record per header line)."""
+    block: list[str] | None = None
+    for line in _native.format_plain(recs, metadata_only=True).split("\n"):
+        if line.startswith("\t\t"):
+            if block is not None:
+                block.append(line[2:])
+        elif not line.startswith("\t"):
+            if block is not None:
+                yield block
+            block = [] if line else None
+    if block is not None:
+        yield block
+
+
+def _value_text(v: Any) -> str:
+    """A decoded value as bpftool's JSON would show it, when bpftool's own text is not
+    to be had (a value it could not print)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, bytes):
+        return "[" + ",".join(str(b) for b in v) + "]"
+    if isinstance(v, list):
+        return "[" + ",".join(_value_text(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(f'"{k}":{_value_text(x)}' for k, x in v.items()) + "}"
+    return str(v)
+
+
+class ProgramCollector(Collector):
+    """Every loaded program as Prometheus metrics (see the README's metric list).
+
+    ``metadata_labels`` limits which metadata keys become labels of
+    `bpf_program_info` (raw keys or their label names; None: all). With ``interval``
+    > 0 a collection within that many seconds of the last scan answers from it;
+    otherwise each collection scans. Programs that vanish during a scan are left out;
+    a scan that fails counts in `bpfbind_scan_errors_total` and the collection carries
+    only the exporter's own metrics."""
+
+    def __init__(
+        self,
+        *,
+        metadata_labels: Collection[str] | None = None,
+        interval: float = 0.0,
+        stats_enabled: bool = False,
+    ) -> None:
+        self.metadata_labels = None if metadata_labels is None else set(metadata_labels)
+        self.interval = interval
+        self.stats_enabled = stats_enabled
+        self.errors = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._last: tuple[float, list[Metric]] | None = None
+        self._names: dict[str, str | None] = {}
+
+    def describe(self) -> list[Metric]:
+        # Registering must not scan the host (a registry calls collect() otherwise).
+        return []
+
+    def collect(self) -> list[Metric]:
+        # One scan at a time: concurrent scrapes wait for it and, within the interval,
+        # share it.
+        with self._lock:
+            now = time.monotonic()
+            if self._last is not None and now - self._last[0] <= self.interval:
+                return self._last[1]
+            metrics = self._scan()
+            self._last = (time.monotonic(), metrics)
+            return metrics
+
+    def _label(self, key: str) -> str | None:
+        name = self._names.get(key, "")
+        if name == "":
+            name = label_name(key)
+            wanted = self.metadata_labels
+            if wanted is not None and key not in wanted and name not in wanted:
+                name = None
+            self._names[key] = name
+        return name
+
+    def _scan(self) -> list[Metric]:
+        start = time.perf_counter()
+        info = _Family(
+            "bpf_program_info",
+            "One series per loaded program, = 1: its id, "
+            "name, type, tag and metadata as labels.",
+            "gauge",
+        )
+        fams = [_Family(n, h, t) for n, t, h, _ in _PROGRAM_METRICS]
+        by_type: Counter[str] = Counter()
+        by_key: Counter[str] = Counter()
+        try:
+            self._read(info, fams, by_type, by_key)
+        except (OSError, ValueError) as e:
+            self.errors += 1
+            if str(e) != self.last_error:
+                log.warning("scan failed: %s", _explain(e))
+            self.last_error = str(e)
+            return self._own(time.perf_counter() - start)
+        self.last_error = None
+        programs = _Family("bpf_programs", "Loaded programs by type.", "gauge")
+        for t, n in sorted(by_type.items()):
+            programs.add((("type", t),), n)
+        keys = _Family(
+            "bpf_metadata_programs",
+            "Loaded programs carrying each metadata key.",
+            "gauge",
+        )
+        for k, n in sorted(by_key.items()):
+            keys.add((("key", k),), n)
+        return [info, *fams, programs, keys, *self._own(time.perf_counter() - start)]
+
+    def _read(
+        self,
+        info: _Family,
+        fams: list[_Family],
+        by_type: Counter[str],
+        by_key: Counter[str],
+    ) -> None:
+        run_cnt, run_time, misses, xlated, jited, loaded, maps = fams
+        scanner = _native.Scanner(json=True)
+        # Metadata label pieces by their (key, value) items: copies of one object share
+        # them, and building them is most of a program's cost here.
+        pieces: dict[tuple[tuple[str, str], ...], list[tuple[str, str, str]]] = {}
+        try:
+            while chunk := scanner.next_batch(_BATCH):
+                mds = [r.metadata for r in chunk]
+                plains: dict[int, list[str]] = {}
+                odd = [i for i, md in enumerate(mds) if _needs_text(md)]
+                if odd:
+                    texts = _plain_values([chunk[i] for i in odd])
+                    plains = dict(zip(odd, texts, strict=False))
+                for i, (rec, md) in enumerate(zip(chunk, mds, strict=True)):
+                    id_s = str(rec.id)
+                    name = rec.name
+                    typ = rec.type
+                    tag = rec.tag
+                    by_type[typ] += 1
+                    base: Labels = (("id", id_s), ("name", name))
+                    bt = f'id="{id_s}",name="{_escape(name)}"'
+                    fixed = [
+                        ("id", id_s, f'id="{id_s}"'),
+                        ("name", name, f'name="{_escape(name)}"'),
+                        ("tag", tag, f'tag="{tag}"'),
+                        ("type", typ, f'type="{_escape(typ)}"'),
+                    ]
+                    if md:
+                        by_key.update(md.keys())
+                        items = self._meta_items(md, plains.get(i))
+                        got = pieces.get(items)
+                        if got is None:
+                            got = pieces[items] = self._pieces(items)
+                        fixed += got
+                        fixed.sort()
+                    info.add(
+                        tuple((k, v) for k, v, _ in fixed),
+                        1,
+                        ",".join(p for _, _, p in fixed),
+                    )
+                    run_cnt.add(base, rec.run_cnt, bt)
+                    run_time.add(base, rec.run_time_ns / 1e9, bt)
+                    misses.add(base, rec.recursion_misses, bt)
+                    xlated.add(base, rec.bytes_xlated, bt)
+                    jited.add(base, rec.bytes_jited, bt)
+                    loaded.add(base, rec.loaded_at, bt)
+                    maps.add(base, len(rec.map_ids), bt)
+        finally:
+            scanner.close()
+
+    def _meta_items(
+        self, md: dict[str, Any], plain: list[str] | None
+    ) -> tuple[tuple[str, str], ...]:
+        """(label, value text) of the metadata keys that become labels: strings as
+        they are, other values as bpftool prints them; the first key to claim a label
+        name keeps it."""
+        texts: list[str] | None = None
+        if plain is not None and len(plain) == len(md):
+            # `prog show` prints `name = text`, name with control characters made `?`
+            # (the same length), in the order of the record's metadata.
+            texts = [line[len(k) + 3 :] for k, line in zip(md, plain, strict=True)]
+        out: dict[str, str] = {}
+        for n, (k, v) in enumerate(md.items()):
+            label = self._label(k)
+            if label is None or label in out:
+                continue
+            if isinstance(v, str):
+                out[label] = v
+            elif texts is not None and texts[n] != "null":
+                out[label] = texts[n]
+            else:
+                out[label] = _value_text(v)
+        return tuple(out.items())
+
+    @staticmethod
+    def _pieces(items: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]]:
+        return [(k, v, f'{k}="{_escape(v)}"') for k, v in items]
+
+    def _own(self, duration: float) -> list[Metric]:
+        d = _Family(
+            "bpfbind_scan_duration_seconds",
+            "How long the scan behind this collection took.",
+            "gauge",
+        )
+        d.add((), duration)
+        e = _Family("bpfbind_scan_errors", "Scans that failed.", "counter")
+        e.add((), self.errors)
+        s = _Family(
+            "bpfbind_bpf_stats_enabled",
+            "1 while this exporter holds BPF_ENABLE_STATS (run counts and "
+            "times are counted).",
+            "gauge",
+        )
+        s.add((), 1 if self.stats_enabled else 0)
+        return [d, e, s]
+
+
+def _needs_text(md: dict[str, Any]) -> bool:
+    return any(type(v) is not str for v in md.values())
+
+
+def _explain(e: BaseException) -> str:
+    msg = str(e)
+    if isinstance(e, PermissionError):
+        msg += (
+            "; listing programs (BPF_PROG_GET_NEXT_ID, BPF_PROG_GET_FD_BY_ID) needs "
+            "CAP_SYS_ADMIN, CAP_BPF alone is not enough"
+        )
+    return msg
+
+
+def render(registry: Collector) -> bytes:
+    """`prometheus_client.generate_latest(registry)`, byte for byte, faster for this
+    module's families; other collectors' metrics are rendered by generate_latest."""
+    from prometheus_client import generate_latest
+
+    parts: list[str] = []
+    for m in registry.collect():
+        if isinstance(m, _Family):
+            parts.append(m.text())
+        else:
+            parts.append(generate_latest(_Fixed([m])).decode())
+    return "".join(parts).encode()
+
+
+class _Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+def write_textfile(path: str, registry: Collector) -> None:
+    """The registry's metrics into `path` for node_exporter's textfile collector:
+    written to a temporary file in the same directory (not ending in .prom, so the
+    collector never reads it half-written), then renamed over `path`."""
+    data = render(registry)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# bpf(2) numbers by architecture; BPF_ENABLE_STATS is command 32 everywhere.
+_BPF_SYSCALL = {
+    "x86_64": 321,
+    "aarch64": 280,
+    "riscv64": 280,
+    "ppc64le": 361,
+    "s390x": 351,
+}
+_BPF_ENABLE_STATS = 32
+_BPF_STATS_RUN_TIME = 0
+
+
+def enable_stats() -> int:
+    """BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): the kernel counts every program's runs and
+    run time for as long as the returned fd stays open (close it to stop). Needs
+    CAP_SYS_ADMIN."""
+    nr = _BPF_SYSCALL.get(platform.machine())
+    if nr is None:
+        raise OSError(f"bpf(2) syscall number unknown for {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    attr = ctypes.c_uint32(_BPF_STATS_RUN_TIME)
+    fd = libc.syscall(
+        ctypes.c_long(nr),
+        ctypes.c_int(_BPF_ENABLE_STATS),
+        ctypes.byref(attr),
+        ctypes.c_uint(ctypes.sizeof(attr)),
+    )
+    if fd < 0:
+        err = ctypes.get_errno()
+        e = BpfError(err, f"BPF_ENABLE_STATS failed: {os.strerror(err)}")
+        e.command = "BPF_ENABLE_STATS"
+        raise e
+    return int(fd)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    registry: Collector
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            body = render(self.registry)
+            ctype = CONTENT_TYPE
+        elif path == "/":
+            body = b'<html><body><a href="/metrics">metrics</a></body></html>\n'
+            ctype = "text/html; charset=utf-8"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body, compresslevel=1)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen wants ADDR:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _server(listen: str, registry: Collector) -> ThreadingHTTPServer:
+    host, port = _address(listen)
+    handler = type("Handler", (_Handler,), {"registry": registry})
+    cls = _Server6 if ":" in host else ThreadingHTTPServer
+    server = cls((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bpfbind exporter",
+        description="Every BPF program on this host as Prometheus metrics, with its "
+        "metadata as labels of bpf_program_info.",
+    )
+    p.add_argument(
+        "--listen",
+        metavar="ADDR:PORT",
+        help="serve /metrics here (default :9442 unless --textfile is given;"
+        " port 0 picks a free one)",
+    )
+    p.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="write the metrics to PATH (a .prom file in node_exporter's "
+        "textfile directory) every --interval seconds, atomically",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="serve a scan at most S seconds old (default 0: scan at every "
+        "scrape); with --textfile, rewrite it every S seconds (default 15)",
+    )
+    p.add_argument(
+        "--once", action="store_true", help="with --textfile: write it once and exit"
+    )
+    p.add_argument(
+        "--enable-stats",
+        action="store_true",
+        help="hold BPF_ENABLE_STATS while running, so that run counts and "
+        "run times are counted (needs CAP_SYS_ADMIN)",
+    )
+    p.add_argument(
+        "--metadata-labels",
+        metavar="KEY,...",
+        help="only these metadata keys become labels (default: all)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log every scrape")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="bpfbind exporter: %(message)s",
+    )
+    if args.once and not args.textfile:
+        print("Error: --once needs --textfile", file=sys.stderr)
+        return 2
+    interval = args.interval
+    if interval is None:
+        interval = 15.0 if args.textfile else 0.0
+    if interval < 0:
+        print("Error: --interval must not be negative", file=sys.stderr)
+        return 2
+    labels = None
+    if args.metadata_labels is not None:
+        labels = [k.strip() for k in args.metadata_labels.split(",") if k.strip()]
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    stats_fd: int | None = None
+    server: ThreadingHTTPServer | None = None
+    try:
+        if args.enable_stats:
+            stats_fd = enable_stats()
+        serving = args.listen is not None or not args.textfile
+        collector = ProgramCollector(
+            metadata_labels=labels,
+            # Alone, the textfile loop wants a fresh scan at every write.
+            interval=interval if serving else 0.0,
+            stats_enabled=stats_fd is not None,
+        )
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+        ProcessCollector(registry=registry)  # process_*: the exporter's own costs
+        if serving:
+            server = _server(args.listen or ":9442", registry)
+            host, port = server.server_address[:2]
+            log.info("listening on %s:%d", host or "0.0.0.0", port)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        if args.textfile:
+            while True:
+                write_textfile(args.textfile, registry)
+                if args.once or stop.wait(interval):
+                    break
+        else:
+            while not stop.wait(3600):
+                pass
+    except OSError as e:
+        print(f"Error: {_explain(e)}", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if stats_fd is not None:
+            os.close(stats_fd)
+        if args.textfile and not args.once and stop.is_set():
+            # Gone with the exporter: a file left behind would report these programs
+            # as loaded for as long as node_exporter runs.
+            with contextlib.suppress(OSError):
+                os.unlink(args.textfile)
+    return 0
