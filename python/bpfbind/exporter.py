@@ -644,7 +644,10 @@ def main(argv: Sequence[str]) -> int:
         if args.textfile:
             while True:
                 write_textfile(args.textfile, registry)
-                if args.once or stop.wait(interval):
+                if args.once:
+                    # A one-shot run (cron, a systemd timer) says when it saw nothing.
+                    return 1 if collector.last_error is not None else 0
+                if stop.wait(interval):
                     break
         else:
             while not stop.wait(3600):
