@@ -14,6 +14,7 @@ import ctypes
 import gzip
 import logging
 import math
+import operator
 import os
 import platform
 import re
@@ -26,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
@@ -105,6 +107,16 @@ _PROGRAM_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 
+_INFO = (
+    "bpf_program_info",
+    "gauge",
+    "One series per loaded program, = 1: its id, name, type, tag and metadata as "
+    "labels.",
+)
+# Every per-program family, bpf_program_info first: the order of an entry's lines.
+_FAMILIES = (_INFO, *((n, t, h) for n, t, h, _ in _PROGRAM_METRICS))
+_SAMPLE_NAMES = tuple(n + "_total" if t == "counter" else n for n, t, _ in _FAMILIES)
+
 _BATCH = 1024
 
 
@@ -164,10 +176,7 @@ class _Family(Metric):
     @property
     def samples(self) -> list[Sample]:
         if self._samples is None:
-            n = self.sample_name
-            self._samples = [
-                Sample(n, dict(lb), v, None, None) for _, lb, v in self.rows
-            ]
+            self._samples = self._make_samples()
         return self._samples
 
     @samples.setter
@@ -175,21 +184,93 @@ class _Family(Metric):
         # Metric.__init__ sets an empty list; rows are the truth until samples are read.
         self._samples = value or None
 
+    def _make_samples(self) -> list[Sample]:
+        n = self.sample_name
+        return [Sample(n, dict(lb), v, None, None) for _, lb, v in self.rows]
+
     def add(self, labels: Labels, value: float, text: str | None = None) -> None:
         if text is None:
             text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
         self.rows.append((text, labels, value))
         self._samples = None
 
+    def head(self) -> str:
+        n = self.sample_name
+        doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        return f"# HELP {n} {doc}\n# TYPE {n} {self.type}\n"
+
+    def data(self) -> bytes:
+        return self.text().encode()
+
     def text(self) -> str:
         """generate_latest's lines for this family."""
         n = self.sample_name
-        doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        head = f"# HELP {n} {doc}\n# TYPE {n} {self.type}\n"
-        return head + "".join(
+        return self.head() + "".join(
             f"{n}{{{t}}} {_number(v)}\n" if t else f"{n} {_number(v)}\n"
             for t, _, v in self.rows
         )
+
+
+class _Entry:
+    """One program in a collection: its sample lines in every per-program family, and
+    what they were made of. A later scan reuses the entry while the program's values
+    are unchanged: labels never change in a program's life (metadata maps are
+    frozen), only counters and, through BPF_PROG_BIND_MAP, its maps."""
+
+    __slots__ = ("base", "bt", "info", "keys", "lines", "type", "vals", "values")
+
+    def __init__(
+        self,
+        vals: tuple[int, int, int, int],
+        lines: tuple[str, ...],
+        info: Labels,
+        base: Labels,
+        values: tuple[float, ...],
+        typ: str,
+        keys: tuple[str, ...],
+        bt: str,
+    ) -> None:
+        self.bt = bt
+        self.vals = vals
+        self.lines = lines
+        self.info = info
+        self.base = base
+        self.values = values
+        self.type = typ
+        self.keys = keys
+
+
+_LINES = attrgetter("lines")
+_KIND = attrgetter("type", "keys")
+
+
+class _ProgramFamily(_Family):
+    """Family `k` of the per-program ones (0: bpf_program_info), over shared entries."""
+
+    def __init__(
+        self, name: str, documentation: str, typ: str, entries: list[_Entry], k: int
+    ) -> None:
+        super().__init__(name, documentation, typ)
+        self.entries = entries
+        self.k = k
+        self._data: bytes | None = None
+
+    def _make_samples(self) -> list[Sample]:
+        n, k = self.sample_name, self.k
+        return [
+            Sample(n, dict(e.info if k == 0 else e.base), e.values[k], None, None)
+            for e in self.entries
+        ]
+
+    def text(self) -> str:
+        return self.data().decode()
+
+    def data(self) -> bytes:
+        # Kept: a scan that finds every program unchanged serves this family again.
+        if self._data is None:
+            lines = map(itemgetter(self.k), map(_LINES, self.entries))
+            self._data = (self.head() + "".join(lines)).encode()
+        return self._data
 
 
 def _plain_values(recs: list[_native.ProgramInfo]) -> Iterator[list[str]]:
@@ -249,6 +330,10 @@ class ProgramCollector(Collector):
         self._lock = threading.Lock()
         self._last: tuple[float, list[Metric]] | None = None
         self._names: dict[str, str | None] = {}
+        # The last scan's programs by id and families, label text by metadata items.
+        self._entries: dict[int, _Entry] = {}
+        self._families: list[_ProgramFamily] = []
+        self._pieces: dict[Labels, list[tuple[str, str, str]]] = {}
 
     def describe(self) -> list[Metric]:
         # Registering must not scan the host (a registry calls collect() otherwise).
@@ -277,17 +362,9 @@ class ProgramCollector(Collector):
 
     def _scan(self) -> list[Metric]:
         start = time.perf_counter()
-        info = _Family(
-            "bpf_program_info",
-            "One series per loaded program, = 1: its id, "
-            "name, type, tag and metadata as labels.",
-            "gauge",
-        )
-        fams = [_Family(n, h, t) for n, t, h, _ in _PROGRAM_METRICS]
-        by_type: Counter[str] = Counter()
-        by_key: Counter[str] = Counter()
+        entries: list[_Entry] = []
         try:
-            self._read(info, fams, by_type, by_key)
+            self._read(entries)
         except (OSError, ValueError) as e:
             self.errors += 1
             if str(e) != self.last_error:
@@ -295,6 +372,27 @@ class ProgramCollector(Collector):
             self.last_error = str(e)
             return self._own(time.perf_counter() - start)
         self.last_error = None
+        old = self._families
+        if (
+            old
+            and len(old[0].entries) == len(entries)
+            and all(map(operator.is_, old[0].entries, entries))
+        ):
+            fams = old  # nothing changed: the rendered text stands too
+        else:
+            fams = [
+                _ProgramFamily(n, h, t, entries, k)
+                for k, (n, t, h) in enumerate(_FAMILIES)
+            ]
+            self._families = fams
+        # Counted by (type, keys): copies of one object share both.
+        kinds = Counter(map(_KIND, entries))
+        by_type: Counter[str] = Counter()
+        by_key: Counter[str] = Counter()
+        for (typ, ks), n in kinds.items():
+            by_type[typ] += n
+            for k in ks:
+                by_key[k] += n
         programs = _Family("bpf_programs", "Loaded programs by type.", "gauge")
         for t, n in sorted(by_type.items()):
             programs.add((("type", t),), n)
@@ -304,65 +402,138 @@ class ProgramCollector(Collector):
             "gauge",
         )
         for k, n in sorted(by_key.items()):
-            keys.add((("key", k),), n)
-        return [info, *fams, programs, keys, *self._own(time.perf_counter() - start)]
+            if k:
+                keys.add((("key", k),), n)
+        return [*fams, programs, keys, *self._own(time.perf_counter() - start)]
 
-    def _read(
-        self,
-        info: _Family,
-        fams: list[_Family],
-        by_type: Counter[str],
-        by_key: Counter[str],
-    ) -> None:
-        run_cnt, run_time, misses, xlated, jited, loaded, maps = fams
+    def _read(self, entries: list[_Entry]) -> None:
+        """Every program's entry, in id order, reusing the last scan's where the
+        program's values are unchanged (the common case, and most of a scrape's cost
+        otherwise)."""
+        prev = self._entries
+        seen: dict[int, _Entry] = {}
         scanner = _native.Scanner(json=True)
-        # Metadata label pieces by their (key, value) items: copies of one object share
-        # them, and building them is most of a program's cost here.
-        pieces: dict[tuple[tuple[str, str], ...], list[tuple[str, str, str]]] = {}
         try:
             while chunk := scanner.next_batch(_BATCH):
-                mds = [r.metadata for r in chunk]
-                plains: dict[int, list[str]] = {}
-                odd = [i for i, md in enumerate(mds) if _needs_text(md)]
-                if odd:
-                    texts = _plain_values([chunk[i] for i in odd])
-                    plains = dict(zip(odd, texts, strict=False))
-                for i, (rec, md) in enumerate(zip(chunk, mds, strict=True)):
-                    id_s = str(rec.id)
-                    name = rec.name
-                    typ = rec.type
-                    tag = rec.tag
-                    by_type[typ] += 1
-                    base: Labels = (("id", id_s), ("name", name))
-                    bt = f'id="{id_s}",name="{_escape(name)}"'
-                    fixed = [
-                        ("id", id_s, f'id="{id_s}"'),
-                        ("name", name, f'name="{_escape(name)}"'),
-                        ("tag", tag, f'tag="{tag}"'),
-                        ("type", typ, f'type="{_escape(typ)}"'),
-                    ]
-                    if md:
-                        by_key.update(md.keys())
-                        items = self._meta_items(md, plains.get(i))
-                        got = pieces.get(items)
-                        if got is None:
-                            got = pieces[items] = self._pieces(items)
-                        fixed += got
-                        fixed.sort()
-                    info.add(
-                        tuple((k, v) for k, v, _ in fixed),
-                        1,
-                        ",".join(p for _, _, p in fixed),
+                made: list[_Entry | None] = []
+                todo: list[tuple[int, _native.ProgramInfo, tuple[int, int, int, int]]]
+                todo = []
+                for rec in chunk:
+                    pid = rec.id
+                    vals = (
+                        rec.run_cnt,
+                        rec.run_time_ns,
+                        rec.recursion_misses,
+                        len(rec.map_ids),
                     )
-                    run_cnt.add(base, rec.run_cnt, bt)
-                    run_time.add(base, rec.run_time_ns / 1e9, bt)
-                    misses.add(base, rec.recursion_misses, bt)
-                    xlated.add(base, rec.bytes_xlated, bt)
-                    jited.add(base, rec.bytes_jited, bt)
-                    loaded.add(base, rec.loaded_at, bt)
-                    maps.add(base, len(rec.map_ids), bt)
+                    old = prev.get(pid)
+                    if old is not None and old.vals == vals:
+                        seen[pid] = old
+                        made.append(old)
+                    else:
+                        todo.append((len(made), rec, vals))
+                        made.append(None)
+                if todo:
+                    self._make(todo, made, prev, seen)
+                entries += made  # type: ignore[arg-type]  # every None was replaced
         finally:
             scanner.close()
+        self._entries = seen
+
+    def _make(
+        self,
+        todo: list[tuple[int, _native.ProgramInfo, tuple[int, int, int, int]]],
+        made: list[_Entry | None],
+        prev: dict[int, _Entry],
+        seen: dict[int, _Entry],
+    ) -> None:
+        # bpftool's text of non-string values, for the records that need it.
+        mds: dict[int, dict[str, Any]] = {}
+        odd: list[int] = []
+        for i, rec, vals in todo:
+            old = prev.get(rec.id)
+            if old is None or old.vals[3] != vals[3]:
+                md = mds[i] = rec.metadata
+                if _needs_text(md):
+                    odd.append(i)
+        plains: dict[int, list[str]] = {}
+        if odd:
+            recs = {i: rec for i, rec, _ in todo}
+            plains = dict(zip(odd, _plain_values([recs[i] for i in odd]), strict=False))
+        names = _SAMPLE_NAMES
+        lines4: tuple[str, ...]
+        xlated: float
+        jited: float
+        loaded: float
+        for i, rec, vals in todo:
+            run_cnt, run_ns, misses, nmaps = vals
+            old = prev.get(rec.id)
+            if i in mds:
+                info, base, bt, info_line, typ, keys = self._labels(
+                    rec, mds[i], plains.get(i)
+                )
+                xlated, jited, loaded = rec.bytes_xlated, rec.bytes_jited, rec.loaded_at
+                lines4 = (
+                    f"{names[4]}{{{bt}}} {_number(xlated)}\n",
+                    f"{names[5]}{{{bt}}} {_number(jited)}\n",
+                    f"{names[6]}{{{bt}}} {_number(loaded)}\n",
+                    f"{names[7]}{{{bt}}} {_number(nmaps)}\n",
+                )
+            else:
+                # Only counters moved: the labels and the other lines stand.
+                assert old is not None
+                info, base, typ, keys = old.info, old.base, old.type, old.keys
+                info_line, lines4 = old.lines[0], old.lines[4:]
+                xlated, jited, loaded = old.values[4:7]
+                bt = old.bt
+            run_s = run_ns / 1e9
+            entry = _Entry(
+                vals,
+                (
+                    info_line,
+                    f"{names[1]}{{{bt}}} {_number(run_cnt)}\n",
+                    f"{names[2]}{{{bt}}} {_number(run_s)}\n",
+                    f"{names[3]}{{{bt}}} {_number(misses)}\n",
+                    *lines4,
+                ),
+                info,
+                base,
+                (1, run_cnt, run_s, misses, xlated, jited, loaded, nmaps),
+                typ,
+                keys,
+                bt,
+            )
+            made[i] = entry
+            seen[rec.id] = entry
+
+    def _labels(
+        self, rec: _native.ProgramInfo, md: dict[str, Any], plain: list[str] | None
+    ) -> tuple[Labels, Labels, str, str, str, tuple[str, ...]]:
+        """(info labels, base labels, base label text, info line, type, metadata
+        keys) of a program."""
+        id_s = str(rec.id)
+        name, typ, tag = rec.name, rec.type, rec.tag
+        fixed = [
+            ("id", id_s, f'id="{id_s}"'),
+            ("name", name, f'name="{_escape(name)}"'),
+            ("tag", tag, f'tag="{tag}"'),
+            ("type", typ, f'type="{_escape(typ)}"'),
+        ]
+        if md:
+            items = self._meta_items(md, plain)
+            # Copies of one object share their metadata's label text.
+            got = self._pieces.get(items)
+            if got is None:
+                got = [(k, v, f'{k}="{_escape(v)}"') for k, v in items]
+                if len(self._pieces) > 4096:
+                    self._pieces.clear()
+                self._pieces[items] = got
+            fixed += got
+            fixed.sort()
+        info = tuple((k, v) for k, v, _ in fixed)
+        info_line = f"bpf_program_info{{{','.join(p for _, _, p in fixed)}}} 1.0\n"
+        bt = f'id="{id_s}",name="{_escape(name)}"'
+        return info, (("id", id_s), ("name", name)), bt, info_line, typ, tuple(md)
 
     def _meta_items(
         self, md: dict[str, Any], plain: list[str] | None
@@ -387,10 +558,6 @@ class ProgramCollector(Collector):
             else:
                 out[label] = _value_text(v)
         return tuple(out.items())
-
-    @staticmethod
-    def _pieces(items: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]]:
-        return [(k, v, f'{k}="{_escape(v)}"') for k, v in items]
 
     def _own(self, duration: float) -> list[Metric]:
         d = _Family(
@@ -430,13 +597,13 @@ def render(registry: Collector) -> bytes:
     module's families; other collectors' metrics are rendered by generate_latest."""
     from prometheus_client import generate_latest
 
-    parts: list[str] = []
+    parts: list[bytes] = []
     for m in registry.collect():
         if isinstance(m, _Family):
-            parts.append(m.text())
+            parts.append(m.data())
         else:
-            parts.append(generate_latest(_Fixed([m])).decode())
-    return "".join(parts).encode()
+            parts.append(generate_latest(_Fixed([m])))
+    return b"".join(parts)
 
 
 class _Fixed(Collector):
