@@ -522,6 +522,32 @@ def test_scans_survive_programs_coming_and_going(bpf_objs: Mapping[str, Path]) -
     promtool_check(texts[len(texts) // 2])
 
 
+@pytest.mark.kernel
+def test_gzip_as_prometheus_asks(
+    bpf_objs: Mapping[str, Path], exporter_proc: Callable[..., Exporter]
+) -> None:
+    """A gzip body is one member per family, compressed once while the family is
+    unchanged; it reads back as the plain text does."""
+    import gzip
+
+    exp = exporter_proc()
+    with bpfbind.sync.load_object(bpf_objs["multi"]) as multi:
+        xdp = str(multi.programs["multi_xdp"].id)
+        bodies = []
+        for _ in range(2):
+            req = urllib.request.Request(
+                exp.url + "/metrics", headers={"Accept-Encoding": "gzip"}
+            )
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert r.headers["Content-Encoding"] == "gzip"
+                bodies.append(gzip.decompress(r.read()))
+        plain = exp.metrics()
+    for text in bodies:
+        promtool_check(text)
+        assert info_samples(text)[xdp] == info_samples(plain)[xdp]
+    assert exp.close() == 0
+
+
 # --- the process: signals, stats, capabilities ---------------------------------------
 
 

@@ -595,6 +595,12 @@ def _explain(e: BaseException) -> str:
 def render(registry: Collector) -> bytes:
     """`prometheus_client.generate_latest(registry)`, byte for byte, faster for this
     module's families; other collectors' metrics are rendered by generate_latest."""
+    return b"".join(_render_parts(registry))
+
+
+def _render_parts(registry: Collector) -> list[bytes]:
+    """The text family by family: an unchanged family is the same bytes object as in
+    the last scrape (the HTTP side keeps its compressed form by that identity)."""
     from prometheus_client import generate_latest
 
     parts: list[bytes] = []
@@ -603,7 +609,7 @@ def render(registry: Collector) -> bytes:
             parts.append(m.data())
         else:
             parts.append(generate_latest(_Fixed([m])))
-    return b"".join(parts)
+    return parts
 
 
 class _Fixed(Collector):
@@ -670,16 +676,43 @@ def enable_stats() -> int:
     return int(fd)
 
 
+class _Gzipped:
+    """Compressed forms of the last scrape's large parts, by identity. A body is one
+    gzip member per part: gzip readers (Go's, Python's) read concatenated members as
+    one stream, so a family that did not change is not compressed again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[int, tuple[bytes, bytes]] = {}
+
+    def __call__(self, parts: list[bytes]) -> list[bytes]:
+        with self._lock:
+            last, now = self._last, {}
+            out = []
+            for p in parts:
+                hit = last.get(id(p))
+                if hit is not None and hit[0] is p:
+                    gz = hit[1]
+                else:
+                    gz = gzip.compress(p, compresslevel=1, mtime=0)
+                if len(p) > 65536:
+                    now[id(p)] = (p, gz)  # holding p keeps its id unique
+                out.append(gz)
+            self._last = now
+            return out
+
+
 class _Handler(BaseHTTPRequestHandler):
     registry: Collector
+    gzipped: _Gzipped
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            body = render(self.registry)
+            parts = _render_parts(self.registry)
             ctype = CONTENT_TYPE
         elif path == "/":
-            body = b'<html><body><a href="/metrics">metrics</a></body></html>\n'
+            parts = [b'<html><body><a href="/metrics">metrics</a></body></html>\n']
             ctype = "text/html; charset=utf-8"
         else:
             self.send_error(404)
@@ -687,11 +720,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=1)
+            parts = self.gzipped(parts)
             self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(map(len, parts))))
         self.end_headers()
-        self.wfile.write(body)
+        for p in parts:
+            self.wfile.write(p)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -710,7 +744,9 @@ def _address(text: str) -> tuple[str, int]:
 
 def _server(listen: str, registry: Collector) -> ThreadingHTTPServer:
     host, port = _address(listen)
-    handler = type("Handler", (_Handler,), {"registry": registry})
+    handler = type(
+        "Handler", (_Handler,), {"registry": registry, "gzipped": _Gzipped()}
+    )
     cls = _Server6 if ":" in host else ThreadingHTTPServer
     server = cls((host, port), handler)
     server.daemon_threads = True
