@@ -568,6 +568,37 @@ def test_sigterm_ends_it_cleanly_and_stats_are_held(
     assert exp.close() == 0, "".join(exp.log)
 
 
+@pytest.mark.kernel
+def test_counters_that_move_are_rebuilt_labels_kept(
+    bpf_objs: Mapping[str, Path],
+) -> None:
+    """With stats held in-process (enable_stats()), a test run moves a program's
+    counters: the next collection rebuilds those lines and keeps the labels."""
+    from prometheus_client import generate_latest
+
+    fd = exporter.enable_stats()
+    try:
+        with bpfbind.sync.load_object(bpf_objs["multi"]) as multi:
+            prog = multi.programs["multi_xdp"]
+            collector = exporter.ProgramCollector(stats_enabled=True)
+            before = exporter.render(exporter._Fixed(collector.collect()))
+            prog.test_run(b"\0" * 64, repeat=3)
+            metrics = collector.collect()
+            after = exporter.render(exporter._Fixed(metrics))
+            assert after == generate_latest(exporter._Fixed(metrics))
+            assert (
+                info_samples(after)[str(prog.id)] == info_samples(before)[str(prog.id)]
+            )
+            runs = info_value(after, "bpf_program_run_count_total", prog.id)
+            assert runs is not None
+            assert (
+                runs
+                == (info_value(before, "bpf_program_run_count_total", prog.id) or 0) + 3
+            )
+    finally:
+        os.close(fd)
+
+
 def info_value(text: bytes, metric: str, prog_id: int) -> float | None:
     m = re.search(rf'^{metric}{{id="{prog_id}",[^}}]*}} (\S+)$', text.decode(), re.M)
     return float(m.group(1)) if m else None

@@ -160,6 +160,9 @@ def _number(v: float) -> str:
 
 
 Labels = tuple[tuple[str, str], ...]
+# What decides whether a program's entry still stands: run count, run time (ns),
+# recursion misses, map count, BTF id.
+_Vals = tuple[int, int, int, int, int]
 
 
 class _Family(Metric):
@@ -221,7 +224,7 @@ class _Entry:
 
     def __init__(
         self,
-        vals: tuple[int, int, int, int],
+        vals: _Vals,
         lines: tuple[str, ...],
         info: Labels,
         base: Labels,
@@ -357,6 +360,8 @@ class ProgramCollector(Collector):
             wanted = self.metadata_labels
             if wanted is not None and key not in wanted and name not in wanted:
                 name = None
+            if len(self._names) > 65536:  # keys of programs long gone
+                self._names.clear()
             self._names[key] = name
         return name
 
@@ -402,8 +407,7 @@ class ProgramCollector(Collector):
             "gauge",
         )
         for k, n in sorted(by_key.items()):
-            if k:
-                keys.add((("key", k),), n)
+            keys.add((("key", k),), n)
         return [*fams, programs, keys, *self._own(time.perf_counter() - start)]
 
     def _read(self, entries: list[_Entry]) -> None:
@@ -416,8 +420,7 @@ class ProgramCollector(Collector):
         try:
             while chunk := scanner.next_batch(_BATCH):
                 made: list[_Entry | None] = []
-                todo: list[tuple[int, _native.ProgramInfo, tuple[int, int, int, int]]]
-                todo = []
+                todo: list[tuple[int, _native.ProgramInfo, _Vals]] = []
                 for rec in chunk:
                     pid = rec.id
                     vals = (
@@ -425,6 +428,9 @@ class ProgramCollector(Collector):
                         rec.run_time_ns,
                         rec.recursion_misses,
                         len(rec.map_ids),
+                        # Ids come round again after 2**31 loads: with its BTF's id,
+                        # a program that got a gone one's id is never taken for it.
+                        rec.btf_id,
                     )
                     old = prev.get(pid)
                     if old is not None and old.vals == vals:
@@ -442,7 +448,7 @@ class ProgramCollector(Collector):
 
     def _make(
         self,
-        todo: list[tuple[int, _native.ProgramInfo, tuple[int, int, int, int]]],
+        todo: list[tuple[int, _native.ProgramInfo, _Vals]],
         made: list[_Entry | None],
         prev: dict[int, _Entry],
         seen: dict[int, _Entry],
@@ -452,7 +458,7 @@ class ProgramCollector(Collector):
         odd: list[int] = []
         for i, rec, vals in todo:
             old = prev.get(rec.id)
-            if old is None or old.vals[3] != vals[3]:
+            if old is None or old.vals[3:] != vals[3:]:
                 md = mds[i] = rec.metadata
                 if _needs_text(md):
                     odd.append(i)
@@ -466,7 +472,7 @@ class ProgramCollector(Collector):
         jited: float
         loaded: float
         for i, rec, vals in todo:
-            run_cnt, run_ns, misses, nmaps = vals
+            run_cnt, run_ns, misses, nmaps, _ = vals
             old = prev.get(rec.id)
             if i in mds:
                 info, base, bt, info_line, typ, keys = self._labels(
