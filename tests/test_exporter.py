@@ -413,6 +413,27 @@ def test_hostile_metadata_passes_promtool_every_way(
         assert info_samples(out.read_bytes())[hid]["quoted"] == HOSTILE_QUOTED
 
 
+def test_cli_without_the_extra_and_bad_options() -> None:
+    blocked = (
+        "import sys; sys.modules['prometheus_client'] = None; "
+        "from bpfbind.cli import main; sys.exit(main(['exporter']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "pip install 'bpfbind[exporter]'" in proc.stderr
+    for args, code in ((["--listen", "nowhere"], 2), (["--once"], 2), (["-h"], 0)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bpfbind", "exporter", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == code, (args, proc.stderr)
+    assert "--metadata-labels" in proc.stdout
+
+
 def test_label_names() -> None:
     assert exporter.label_name("commit_hash") == "commit_hash"
     assert exporter.label_name("gitCommit") == "git_commit"

@@ -864,6 +864,9 @@ def main(argv: Sequence[str]) -> int:
     except OSError as e:
         print(f"Error: {_explain(e)}", file=sys.stderr)
         return 1
+    except ValueError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
     finally:
         if server is not None:
             server.shutdown()
