@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/load_core.py
 	$(PY) bench/bind.py
 	$(PY) bench/scan.py
+	$(PY) bench/exporter.py
 	$(PY) bench/import_time.py
 
 clean:

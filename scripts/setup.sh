@@ -16,6 +16,9 @@ command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need_apt+=(bpftool)
 command -v make >/dev/null || need_apt+=(make)
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v unzip >/dev/null || need_apt+=(unzip)
+# The exporter's tests run a real Prometheus (and its promtool) and node_exporter.
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need_apt+=(prometheus)
+[ -x /usr/bin/prometheus-node-exporter ] || need_apt+=(prometheus-node-exporter)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -32,6 +35,6 @@ PY=${PYTHON:-python3}
 export PIP_ROOT_USER_ACTION=ignore
 "$PY" -m pip install -q --disable-pip-version-check \
     "maturin>=1.9,<2" "anyio>=4.7" "pytest>=8" "pytest-asyncio>=0.24" "trio>=0.26" \
-    "mypy>=1.10" "ruff>=0.5"
+    "mypy>=1.10" "ruff>=0.5" "prometheus_client>=0.20"
 # The extension, built in release mode and installed editable into this Python.
 "$PY" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .

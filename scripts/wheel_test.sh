@@ -104,9 +104,10 @@ done
 [ "$(in_venv bash -c 'command -v python')" = "$tmp/venv/bin/python" ] || fail "venv python"
 
 step "pip install the wheel (binary packages only: nothing may compile)"
-# [test]: pyproject's test extra (pytest, pytest-asyncio, trio, mypy, ruff); anyio comes
-# as the wheel's own dependency.
-in_venv python -m pip install -q --only-binary=:all: "${wheel}[test]" auditwheel
+# [test]: pyproject's test extra (pytest, pytest-asyncio, trio, mypy, ruff); [exporter]:
+# prometheus_client, as `pip install bpfbind[exporter]` brings it; anyio comes as the
+# wheel's own dependency.
+in_venv python -m pip install -q --only-binary=:all: "${wheel}[test,exporter]" auditwheel
 in_venv python -m pip check
 in_venv auditwheel show "$wheel" | tee "$tmp/auditwheel.txt"
 grep -q "${MANYLINUX}_$arch" "$tmp/auditwheel.txt" || fail "auditwheel: not $MANYLINUX"

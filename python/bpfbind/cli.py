@@ -19,6 +19,8 @@ Usage: bpfbind [-j|--json] [-p|--pretty] COMMAND
   bpfbind metadata OBJ
   bpfbind feature probe
   bpfbind gen skeleton OBJ [-o FILE] [--name NAME]
+  bpfbind exporter [--listen ADDR:PORT] [--textfile PATH] [--interval S]
+                   [--enable-stats] [--metadata-labels KEY,...] [--once]
   bpfbind --version
 """
 
@@ -39,6 +41,8 @@ def _out(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["exporter"]:
+        return _exporter(args[1:])
     flags = {"json": False, "pretty": False, "metadata": False}
     words: list[str] = []
     it = iter(args)
@@ -87,6 +91,19 @@ def _dispatch(words: list[str], flags: dict[str, bool]) -> int:
 
             return skel_main(rest)
     raise UsageError(f"unknown command {' '.join(words) or '(none)'}")
+
+
+def _exporter(args: list[str]) -> int:
+    """Its own options (argparse): the exporter is a long-running service."""
+    try:
+        from .exporter import main as exporter_main
+    except ImportError as e:
+        if e.name is None or not e.name.startswith("prometheus_client"):
+            raise
+        return _fail(
+            "the exporter needs prometheus_client: pip install 'bpfbind[exporter]'"
+        )
+    return exporter_main(args)
 
 
 def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
