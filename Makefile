@@ -5,7 +5,7 @@
 PY ?= python3
 BPF_OUT ?= build/bpf
 
-.PHONY: setup demo test test-rust test-py wheel wheel-test check lint bench clean
+.PHONY: setup demo test test-rust test-py test-vm test-matrix wheel wheel-test check lint bench clean
 
 setup:
 	./scripts/setup.sh
@@ -21,6 +21,17 @@ test-rust:
 
 test-py:
 	$(PY) -m pytest -rs tests
+
+# The kernel tests inside a VM booted with one of Debian's kernels (KERNEL=6.1 or 6.12),
+# and both of them: the kernel matrix CI runs after the host's tests.
+KERNEL ?= 6.1
+VM_TESTS ?= tests
+test-vm: setup
+	PY=$(PY) ./scripts/vm_test.sh $(KERNEL) $(VM_TESTS)
+
+test-matrix: setup
+	PY=$(PY) ./scripts/vm_test.sh 6.1 $(VM_TESTS)
+	PY=$(PY) ./scripts/vm_test.sh 6.12 $(VM_TESTS)
 
 lint:
 	cargo fmt --check

@@ -1,12 +1,16 @@
-"""Program types whose load needs more than instructions: tp_btf programs are verified
-against the kernel's BTF type of their tracepoint (attach_btf_id)."""
+"""Program types whose load needs more than instructions: tp_btf, fentry/fexit,
+fmod_ret and lsm programs are verified against the kernel's BTF type of their target
+(attach_btf_id)."""
 
 from __future__ import annotations
 
 import errno
+import platform
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import BpftoolError
 
 import bpfbind
 
@@ -39,3 +43,28 @@ def test_unknown_attach_target_is_a_clear_error(
     with pytest.raises(bpfbind.BpfNotFoundError, match="btf_trace_no_such_tpxy") as e:
         bpfbind.sync.load_object(bad, name="btf_attach")
     assert e.value.errno == errno.ENOENT
+
+
+def test_trampoline_programs_load_with_libbpfs_instructions(
+    bpf_objs: dict[str, Path], pin_dir: Path, libbpf_loadall: Any
+) -> None:
+    """fentry/fexit/fmod_ret/lsm programs, verified against the kernel functions they
+    name; their metadata is bound like any program's."""
+    path = bpf_objs["trampolines"]
+    try:
+        theirs = libbpf_loadall(path, pin_dir)
+    except BpftoolError as e:
+        if "Operation not permitted" not in str(e):
+            raise
+        # Both loaders are refused alike where the kernel has no trampolines.
+        with pytest.raises(bpfbind.BpfPermissionError) as err:
+            bpfbind.sync.load_object(path)
+        assert err.value.errno == errno.EPERM
+        pytest.skip(f"{platform.release()} refuses trampoline programs (EPERM)")
+    with bpfbind.sync.load_object(path) as obj:
+        assert sorted(obj.programs) == sorted(theirs)
+        for name, info in theirs.items():
+            assert obj.programs[name].tag == info["tag"], name
+            assert bpfbind.sync.program_info(obj.programs[name]).metadata == {
+                "kind": "trampolines"
+            }
