@@ -6,6 +6,7 @@ kernel's does not match, a typed ksym the verifier cannot place)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,10 @@ def test_kconfig_values(bpf_objs: dict[str, Path], bpftool: Any) -> None:
     release = subprocess.run(
         ["uname", "-r"], capture_output=True, text=True, check=True
     ).stdout
-    major, minor, patch = (int(x) for x in release.split("-")[0].split(".")[:3])
+    # libbpf reads "%u.%u.%u": Debian's "6.12.117+deb12-cloud-amd64" is 6.12.117.
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", release)
+    assert found, release
+    major, minor, patch = (int(x) for x in found.groups())
     version = (major << 16) + (minor << 8) + min(patch, 255)
     assert values["LINUX_KERNEL_VERSION"] == version
     assert values["CONFIG_BPF"] is True

@@ -66,6 +66,17 @@ impl Target {
         }
     }
 
+    /// The first of its own types named exactly `name`, of kind `k`.
+    pub fn find_exact(&self, name: &str, k: u32) -> Option<u32> {
+        match &self.btf {
+            TargetBtf::Whole(b) => b.find(name, k),
+            TargetBtf::Split { own, start, .. } => own
+                .iter()
+                .position(|t| t.kind() == k && t.name() == name)
+                .map(|i| start + i as u32),
+        }
+    }
+
     /// Its own types whose essential name is `name`, of a kind CO-RE may match with a
     /// local type of kind `local_kind`, in id order.
     fn named(&self, name: &str, local_kind: u32) -> Arc<[u32]> {
