@@ -41,6 +41,9 @@ fn invalid(msg: String) -> Error {
 impl ObjectSpec {
     /// Applies `edits`, refusing unknown names, fields and sizes without changing anything.
     pub fn apply(&mut self, edits: &SpecEdits) -> Result<()> {
+        if *edits == SpecEdits::default() {
+            return Ok(());
+        }
         let mut next = self.clone();
         for (section, value) in &edits.initial {
             if section == KCONFIG_SEC {
@@ -117,5 +120,84 @@ impl ObjectSpec {
         }
         *self = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object() -> ObjectSpec {
+        ObjectSpec::parse(include_bytes!("testdata/multi.o"), "multi").unwrap()
+    }
+
+    #[test]
+    fn edits_apply_by_name_and_refuse_without_changing_anything() {
+        let mut spec = object();
+        let map = spec
+            .maps
+            .iter()
+            .find(|m| m.origin == MapOrigin::Btf)
+            .unwrap()
+            .name
+            .clone();
+        let prog = spec.programs[0].name.clone();
+        let mut e = SpecEdits::default();
+        e.maps
+            .entry(map.clone())
+            .or_default()
+            .insert("max_entries".into(), 77);
+        e.autoload.insert(prog.clone(), false);
+        e.attach_target.insert(prog.clone(), "elsewhere".into());
+        spec.apply(&e).unwrap();
+        let m = spec.maps.iter().find(|m| m.name == map).unwrap();
+        assert_eq!(m.max_entries, 77);
+        assert!(!spec.programs[0].autoload);
+        assert_eq!(spec.programs[0].attach_target.as_deref(), Some("elsewhere"));
+
+        let before = spec.clone();
+        for bad in [
+            {
+                let mut e = SpecEdits::default();
+                e.maps
+                    .entry("nope".into())
+                    .or_default()
+                    .insert("max_entries".into(), 1);
+                e
+            },
+            {
+                let mut e = SpecEdits::default();
+                e.maps
+                    .entry(map.clone())
+                    .or_default()
+                    .insert("color".into(), 1);
+                e
+            },
+            {
+                let mut e = SpecEdits::default();
+                e.maps
+                    .entry(map.clone())
+                    .or_default()
+                    .insert("max_entries".into(), 1 << 40);
+                e
+            },
+            {
+                let mut e = SpecEdits::default();
+                e.autoload.insert("nope".into(), true);
+                e
+            },
+            {
+                let mut e = SpecEdits::default();
+                e.initial.insert(".rodata".into(), vec![0; 3]);
+                e
+            },
+        ] {
+            let mut s = before.clone();
+            // A later valid edit in the same set must not be half applied.
+            let mut bad = bad;
+            bad.autoload.insert(prog.clone(), true);
+            assert!(s.apply(&bad).is_err(), "{bad:?}");
+            assert_eq!(s, before);
+        }
     }
 }
