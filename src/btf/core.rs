@@ -144,40 +144,8 @@ pub fn skip_mods(b: &dyn Types, mut id: u32) -> Option<(u32, &Type)> {
 }
 
 /// libbpf's btf__resolve_size.
-fn resolve_size(b: &dyn Types, mut id: u32) -> Option<u64> {
-    let mut count: u64 = 1;
-    for _ in 0..=MAX_CHAIN {
-        let t = b.ty(id)?;
-        let size = match t {
-            Type::Int { size, .. }
-            | Type::Struct { size, .. }
-            | Type::Union { size, .. }
-            | Type::Enum { size, .. }
-            | Type::Datasec { size, .. }
-            | Type::Float { size, .. } => u64::from(*size),
-            Type::Ptr { .. } => 8,
-            Type::Array { elem, nelems, .. } => {
-                count = count.checked_mul(u64::from(*nelems))?;
-                id = *elem;
-                continue;
-            }
-            Type::Typedef { type_id, .. }
-            | Type::Volatile { type_id }
-            | Type::Const { type_id }
-            | Type::Restrict { type_id }
-            | Type::TypeTag { type_id, .. }
-            | Type::Var { type_id, .. }
-            | Type::DeclTag { type_id, .. } => {
-                id = *type_id;
-                continue;
-            }
-            _ => return None,
-        };
-        return size
-            .checked_mul(count)
-            .filter(|&s| s <= u64::from(u32::MAX));
-    }
-    None
+fn resolve_size(b: &dyn Types, id: u32) -> Option<u64> {
+    super::lookup::size_in(b, id).ok().map(u64::from)
 }
 
 /// One step of an access path: a named member of `type_id` (a struct or union), or an

@@ -1,6 +1,7 @@
 //! Queries over a parsed `Btf`: strings by offset, types by id or name, modifier chains, sizes.
 //! Every walk along type references is capped, so hand-built models with cycles cannot hang us.
 
+use super::core::Types;
 use super::types::{kind, Btf, Type};
 use crate::error::{Error, Result};
 
@@ -142,49 +143,54 @@ impl Btf {
     /// The size in bytes of a value of the type (libbpf's btf__resolve_size): pointers are 8,
     /// arrays elem * n, and typedefs, modifiers, VARs and decl tags are looked through.
     pub fn size_of(&self, id: u32) -> Result<u32> {
-        let start = id;
-        let mut id = id;
-        let mut count: u32 = 1;
-        for _ in 0..=MAX_CHAIN {
-            let t = self.type_by_id(id).ok_or_else(|| no_such_type(id))?;
-            let size = match t {
-                Type::Int { size, .. }
-                | Type::Struct { size, .. }
-                | Type::Union { size, .. }
-                | Type::Enum { size, .. }
-                | Type::Datasec { size, .. }
-                | Type::Float { size, .. } => *size,
-                Type::Ptr { .. } => PTR_SIZE,
-                Type::Array { elem, nelems, .. } => {
-                    count = count
-                        .checked_mul(*nelems)
-                        .ok_or_else(|| type_err(start, "array size overflows 32 bits"))?;
-                    id = *elem;
-                    continue;
-                }
-                Type::Typedef { type_id, .. }
-                | Type::Volatile { type_id }
-                | Type::Const { type_id }
-                | Type::Restrict { type_id }
-                | Type::TypeTag { type_id, .. }
-                | Type::Var { type_id, .. }
-                | Type::DeclTag { type_id, .. } => {
-                    id = *type_id;
-                    continue;
-                }
-                Type::Void | Type::Fwd { .. } | Type::Func { .. } | Type::FuncProto { .. } => {
-                    return Err(Error::Invalid(format!(
-                        "BTF type [{id}] ({}) has no size",
-                        kind_name(t.kind())
-                    )))
-                }
-            };
-            return size
-                .checked_mul(count)
-                .ok_or_else(|| type_err(start, "size overflows 32 bits"));
-        }
-        Err(type_err(start, "type chain too long (a cycle?)"))
+        size_in(self, id)
     }
+}
+
+/// `Btf::size_of` over any types (a whole BTF, a lazily read or a split one), for CO-RE.
+pub(crate) fn size_in(types: &dyn Types, id: u32) -> Result<u32> {
+    let start = id;
+    let mut id = id;
+    let mut count: u32 = 1;
+    for _ in 0..=MAX_CHAIN {
+        let t = types.ty(id).ok_or_else(|| no_such_type(id))?;
+        let size = match t {
+            Type::Int { size, .. }
+            | Type::Struct { size, .. }
+            | Type::Union { size, .. }
+            | Type::Enum { size, .. }
+            | Type::Datasec { size, .. }
+            | Type::Float { size, .. } => *size,
+            Type::Ptr { .. } => PTR_SIZE,
+            Type::Array { elem, nelems, .. } => {
+                count = count
+                    .checked_mul(*nelems)
+                    .ok_or_else(|| type_err(start, "array size overflows 32 bits"))?;
+                id = *elem;
+                continue;
+            }
+            Type::Typedef { type_id, .. }
+            | Type::Volatile { type_id }
+            | Type::Const { type_id }
+            | Type::Restrict { type_id }
+            | Type::TypeTag { type_id, .. }
+            | Type::Var { type_id, .. }
+            | Type::DeclTag { type_id, .. } => {
+                id = *type_id;
+                continue;
+            }
+            Type::Void | Type::Fwd { .. } | Type::Func { .. } | Type::FuncProto { .. } => {
+                return Err(Error::Invalid(format!(
+                    "BTF type [{id}] ({}) has no size",
+                    kind_name(t.kind())
+                )))
+            }
+        };
+        return size
+            .checked_mul(count)
+            .ok_or_else(|| type_err(start, "size overflows 32 bits"));
+    }
+    Err(type_err(start, "type chain too long (a cycle?)"))
 }
 
 /// The kernel's spelling of a kind, for messages.

@@ -395,23 +395,20 @@ pub(super) fn kconfig_map(
     if datasec.is_some_and(|d| btf.is_some_and(|b| !datasec_vars(b, d).is_empty())) {
         flags |= BPF_F_MMAPABLE;
     }
+    let kernel_name = super::maps::internal_map_name(object_name, KCONFIG_SEC);
     Some(MapSpec {
-        name: KCONFIG_SEC.into(),
-        kernel_name: super::maps::internal_map_name(object_name, KCONFIG_SEC),
-        origin: MapOrigin::Kconfig,
-        map_type: 2, // BPF_MAP_TYPE_ARRAY
         key_size: 4,
         value_size: size,
         max_entries: 1,
         flags,
-        btf_key_type_id: 0,
         btf_value_type_id: datasec.unwrap_or(0),
         initial: Some(vec![0; size as usize]),
-        pinning: 0,
-        numa_node: 0,
-        map_extra: 0,
         freeze: true,
-        inner: None,
-        init_slots: Vec::new(),
+        ..MapSpec::new(
+            KCONFIG_SEC,
+            kernel_name,
+            MapOrigin::Kconfig,
+            super::model::map_type::ARRAY,
+        )
     })
 }

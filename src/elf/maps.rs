@@ -158,30 +158,23 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&Btf>, object_name: &str) ->
             flags |= BPF_F_MMAPABLE;
         }
         out.data_sections.push((idx, out.maps.len()));
+        let origin = if kind == DataKind::Metadata {
+            MapOrigin::Metadata
+        } else {
+            MapOrigin::Data {
+                section: sec.name.clone(),
+            }
+        };
+        let name = internal_map_name(object_name, &sec.name);
         out.maps.push(MapSpec {
-            name: sec.name.clone(),
-            kernel_name: internal_map_name(object_name, &sec.name),
-            origin: if kind == DataKind::Metadata {
-                MapOrigin::Metadata
-            } else {
-                MapOrigin::Data {
-                    section: sec.name.clone(),
-                }
-            },
-            map_type: BPF_MAP_TYPE_ARRAY,
             key_size: 4,
             value_size: size,
             max_entries: 1,
             flags,
-            btf_key_type_id: 0,
             btf_value_type_id: datasec.map_or(0, |(_, id)| id),
             initial: Some(initial),
-            pinning: 0,
-            numa_node: 0,
-            map_extra: 0,
             freeze: readonly,
-            inner: None,
-            init_slots: Vec::new(),
+            ..MapSpec::new(&sec.name, name, origin, BPF_MAP_TYPE_ARRAY)
         });
     }
     Ok(out)
@@ -247,23 +240,11 @@ fn legacy_maps(raw: &RawElf<'_>, idx: usize, out: &mut MapsOf) -> Result<()> {
         }
         out.legacy_offsets.push((s.value, out.maps.len()));
         out.maps.push(MapSpec {
-            name: s.name.clone(),
-            kernel_name: kernel_name(&s.name),
-            origin: MapOrigin::Legacy,
-            map_type: word(0),
             key_size: word(1),
             value_size: word(2),
             max_entries: word(3),
             flags: word(4),
-            btf_key_type_id: 0,
-            btf_value_type_id: 0,
-            initial: None,
-            pinning: 0,
-            numa_node: 0,
-            map_extra: 0,
-            freeze: false,
-            inner: None,
-            init_slots: Vec::new(),
+            ..MapSpec::new(&s.name, kernel_name(&s.name), MapOrigin::Legacy, word(0))
         });
     }
     Ok(())
@@ -467,25 +448,7 @@ fn set_size(slot: &mut u32, size: u32, what: &str) -> Result<(), String> {
 }
 
 fn parse_def(btf: &Btf, name: &str, members: &[Member], is_inner: bool) -> Result<MapSpec, String> {
-    let mut spec = MapSpec {
-        name: name.to_owned(),
-        kernel_name: kernel_name(name),
-        origin: MapOrigin::Btf,
-        map_type: 0,
-        key_size: 0,
-        value_size: 0,
-        max_entries: 0,
-        flags: 0,
-        btf_key_type_id: 0,
-        btf_value_type_id: 0,
-        initial: None,
-        pinning: 0,
-        numa_node: 0,
-        map_extra: 0,
-        freeze: false,
-        inner: None,
-        init_slots: Vec::new(),
-    };
+    let mut spec = MapSpec::new(name, kernel_name(name), MapOrigin::Btf, 0);
     let mut has_type = false;
     for (i, m) in members.iter().enumerate() {
         match m.name.as_str() {

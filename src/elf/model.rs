@@ -189,6 +189,29 @@ pub enum SlotTarget {
 }
 
 impl MapSpec {
+    /// A map of `map_type` with every other field zero or empty, for parsers to fill in.
+    pub fn new(name: &str, kernel_name: String, origin: MapOrigin, map_type: u32) -> Self {
+        MapSpec {
+            name: name.to_owned(),
+            kernel_name,
+            origin,
+            map_type,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 0,
+            flags: 0,
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
+            initial: None,
+            pinning: 0,
+            numa_node: 0,
+            map_extra: 0,
+            freeze: false,
+            inner: None,
+            init_slots: Vec::new(),
+        }
+    }
+
     /// The ELF section an internal map holds (".rodata", ".metadata", ...); None for a
     /// BTF-defined map.
     pub fn section(&self) -> Option<&str> {

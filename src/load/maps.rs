@@ -294,23 +294,12 @@ mod tests {
 
     fn def(map_type: u32, max_entries: u32) -> MapSpec {
         MapSpec {
-            name: "m".into(),
-            kernel_name: "m".into(),
-            origin: crate::elf::MapOrigin::Btf,
-            map_type,
             key_size: 4,
             value_size: 4,
             max_entries,
-            flags: 0,
             btf_key_type_id: 3,
             btf_value_type_id: 4,
-            initial: None,
-            pinning: 0,
-            numa_node: 0,
-            map_extra: 0,
-            freeze: false,
-            inner: None,
-            init_slots: Vec::new(),
+            ..MapSpec::new("m", "m".into(), crate::elf::MapOrigin::Btf, map_type)
         }
     }
 

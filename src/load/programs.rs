@@ -243,25 +243,17 @@ mod tests {
     fn map_on(fd: OwnedFd) -> LoadedMap {
         LoadedMap {
             spec: MapSpec {
-                name: ".data".into(),
-                kernel_name: "x.data".into(),
-                origin: MapOrigin::Data {
-                    section: ".data".into(),
-                },
-                map_type: 2,
                 key_size: 4,
                 value_size: 16,
                 max_entries: 1,
-                flags: 0,
-                btf_key_type_id: 0,
-                btf_value_type_id: 0,
-                initial: None,
-                pinning: 0,
-                numa_node: 0,
-                map_extra: 0,
-                freeze: false,
-                inner: None,
-                init_slots: Vec::new(),
+                ..MapSpec::new(
+                    ".data",
+                    "x.data".into(),
+                    MapOrigin::Data {
+                        section: ".data".into(),
+                    },
+                    2,
+                )
             },
             fd,
             id: 1,
