@@ -7,6 +7,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -20,6 +22,8 @@ import bpfbind
 from bpfbind import BpfNotFoundError, Id
 
 pytestmark = pytest.mark.kernel
+
+BPF_SRC = Path(__file__).resolve().parent / "bpf"
 
 BPF_F_RDONLY_PROG = 0x80
 BPF_MAP_TYPE_ARRAY = 2
@@ -589,3 +593,36 @@ def test_bss_is_shared_with_an_independent_handle(bpf_objs: dict[str, Path]) -> 
             assert other.lookup(bytes(4)) == (3).to_bytes(8, "little")
         finally:
             other.close()
+
+
+def test_metadata_an_object_cannot_decode_is_said_not_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built without -g, an object has its metadata bytes but no BTF to name them: the
+    load says so (warnings and the 'bpfbind' logger), and so does `bpfbind metadata`,
+    which fails instead of printing nothing."""
+    clang = os.environ.get("CLANG", "clang")
+    obj = tmp_path / "nobtf.bpf.o"
+    multiarch = subprocess.run(
+        [clang, "-print-multiarch"], capture_output=True, text=True
+    ).stdout.strip()
+    src = BPF_SRC / "metadata_used.bpf.c"
+    flags = ["-O2", "-target", "bpf", "-idirafter", f"/usr/include/{multiarch}"]
+    subprocess.run([clang, *flags, "-c", str(src), "-o", str(obj)], check=True)
+    with (
+        caplog.at_level("WARNING", logger="bpfbind"),
+        bpfbind.sync.load_object(obj) as loaded,
+    ):
+        assert loaded.metadata == {}
+        (warning,) = [w for w in loaded.warnings if "no BTF" in w]
+    assert "bpf_metadata_a" in warning and "bpf_metadata_b" in warning
+    assert "clang -g" in warning
+    assert any("no BTF" in r.getMessage() for r in caplog.records)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpfbind", "metadata", str(obj)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "no BTF" in proc.stderr and "bpf_metadata_a" in proc.stderr

@@ -193,7 +193,13 @@ def _prog_load(obj: str, path: str, *, all_: bool) -> int:
 
 
 def _metadata(obj: str, flags: dict[str, bool]) -> int:
-    items = _native.object_metadata(Path(obj).read_bytes(), _core.object_name(obj))
+    items, warning = _native.object_metadata(
+        Path(obj).read_bytes(), _core.object_name(obj)
+    )
+    if warning is not None:
+        # Metadata that no tool can read is a failure to report, not an empty answer.
+        print(f"Error: {obj}: {warning}", file=sys.stderr)
+        return 1
     if flags["json"]:
         text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _, _ in items) + "}"
         _out((_indented(text) if flags["pretty"] else text) + "\n")

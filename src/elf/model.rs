@@ -260,9 +260,23 @@ pub struct ObjectSpec {
     pub btf: Option<Btf>,
     /// Extern symbols, in libbpf's order (`RelocKind::Extern` indexes it).
     pub externs: Vec<Extern>,
+    /// Metadata the object carries but cannot decode, for want of BTF (built without
+    /// `-g`): the `.metadata` section, `bpf_metadata_*` variables by name.
+    pub undecodable_metadata: Vec<String>,
 }
 
 impl ObjectSpec {
+    /// The warning for metadata without BTF, if the object has some.
+    pub fn metadata_warning(&self) -> Option<String> {
+        (!self.undecodable_metadata.is_empty()).then(|| {
+            format!(
+                "the object has metadata ({}) but no BTF to decode it (compile with \
+                 clang -g): its maps are bound, but no tool can read the values",
+                self.undecodable_metadata.join(", ")
+            )
+        })
+    }
+
     /// The index in `maps` of the `.kconfig` map, if the object has kconfig externs.
     pub fn kconfig_map(&self) -> Option<usize> {
         self.maps

@@ -602,6 +602,29 @@ fn load_btf(raw: &RawElf<'_>) -> Result<(Option<Btf>, Vec<Extern>)> {
     Ok((Some(btf), externs))
 }
 
+/// The metadata of an object without BTF: a `.metadata` section, `bpf_metadata_*`
+/// variables of `.rodata*` sections.
+fn undecodable_metadata(raw: &RawElf<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    if raw
+        .sections
+        .iter()
+        .any(|s| s.name == ".metadata" && s.size > 0)
+    {
+        out.push("the .metadata section".to_string());
+    }
+    for sym in &raw.symbols {
+        let in_rodata = sym.section.is_some_and(|s| {
+            let n = &raw.sections[s].name;
+            n == ".rodata" || n.starts_with(".rodata.")
+        });
+        if in_rodata && sym.name.starts_with("bpf_metadata_") {
+            out.push(sym.name.clone());
+        }
+    }
+    out
+}
+
 /// Global `.text` functions of hidden or internal visibility (`__hidden`, as libbpf's
 /// usdt.bpf.h declares bpf_usdt_arg) get static linkage in the BTF, as libbpf gives them:
 /// the verifier then checks them in their callers' context instead of on their own.
@@ -740,6 +763,11 @@ impl ObjectSpec {
             }
         }
 
+        let undecodable_metadata = if btf.is_some() {
+            Vec::new()
+        } else {
+            undecodable_metadata(&raw)
+        };
         Ok(ObjectSpec {
             name: name.to_owned(),
             license,
@@ -748,6 +776,7 @@ impl ObjectSpec {
             maps: maps.maps,
             btf,
             externs,
+            undecodable_metadata,
         })
     }
 }

@@ -155,6 +155,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     // Externs before maps: the .kconfig map is created with their values.
     let resolved = externs::resolve(spec)?;
     let mut warnings = resolved.warnings.clone();
+    warnings.extend(spec.metadata_warning());
     let targets = core::Targets::for_load(spec, opts.btf_path.as_deref())?;
     let btf_fd = load_btf(spec)?;
     let btf = btf_fd.as_ref().map(|f| f.as_fd());

@@ -304,6 +304,7 @@ mod tests {
             maps: Vec::new(),
             btf: None,
             externs: Vec::new(),
+            undecodable_metadata: Vec::new(),
         };
         let (insns, poisoned) =
             relocate(&spec, &prog, &maps, None, &externs::Resolved::default()).unwrap();

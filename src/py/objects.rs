@@ -440,10 +440,16 @@ pub fn parse_and_load(
 /// The metadata of an object file, read offline:
 /// [(name, value, bpftool -j text, bpftool plain text, convention)].
 #[pyfunction]
-pub fn object_metadata(py: Python<'_>, data: &[u8], name: String) -> PyResult<Py<PyList>> {
+pub fn object_metadata(
+    py: Python<'_>,
+    data: &[u8],
+    name: String,
+) -> PyResult<(Py<PyList>, Option<String>)> {
     type Item = (String, crate::btf::Value, String, String, &'static str);
+    let mut warning = None;
     let items = py.detach(|| -> Result<Vec<Item>> {
         let spec = ObjectSpec::parse(data, &name)?;
+        warning = spec.metadata_warning();
         let mut out = Vec::new();
         let Some(btf) = &spec.btf else { return Ok(out) };
         for (prefix, init, datasec) in spec.maps.iter().filter_map(MapSpec::metadata_value) {
@@ -470,7 +476,7 @@ pub fn object_metadata(py: Python<'_>, data: &[u8], name: String) -> PyResult<Py
     for (n, v, j, p, c) in items {
         list.append((n, super::values::to_py(py, &v)?, j, p, c))?;
     }
-    Ok(list.unbind())
+    Ok((list.unbind(), warning))
 }
 
 /// A Program for an id, a pinned path, or an fd (duplicated: the caller keeps its own).
