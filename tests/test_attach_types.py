@@ -1,10 +1,11 @@
 """Program types whose load needs more than instructions: tp_btf, fentry/fexit,
 fmod_ret and lsm programs are verified against the kernel's BTF type of their target
-(attach_btf_id)."""
+(attach_btf_id), struct_ops programs against the member their map's struct names."""
 
 from __future__ import annotations
 
 import errno
+import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,36 @@ def test_trampoline_programs_load_with_libbpfs_instructions(
             assert bpfbind.sync.program_info(obj.programs[name]).metadata == {
                 "kind": "trampolines"
             }
+
+
+def test_struct_ops_map_and_programs_load_as_libbpf_loads_them(
+    bpf_objs: dict[str, Path],
+    pin_dir: Path,
+    libbpf_loadall: Any,
+    bpftool: Any,
+) -> None:
+    """The struct_ops map gets the kernel's value type (bpf_struct_ops_<name>) and
+    size; each program is loaded against the member it implements (attach_btf_id =
+    the kernel's struct, expected_attach_type = the member), with libbpf's tags."""
+    path = bpf_objs["struct_ops"]
+    try:
+        theirs = libbpf_loadall(path, pin_dir)
+    except BpftoolError as e:
+        if "Operation not permitted" not in str(e):
+            raise
+        with pytest.raises(bpfbind.BpfPermissionError):
+            bpfbind.sync.load_object(path)
+        pytest.skip(f"{platform.release()} refuses struct_ops programs (EPERM)")
+    with bpfbind.sync.load_object(path) as obj:
+        assert sorted(obj.programs) == sorted(theirs)
+        for name, info in theirs.items():
+            assert obj.programs[name].tag == info["tag"], name
+            assert obj.programs[name].type == "struct_ops"
+        ops = obj.maps["bpfbind_cc"]
+        shown = json.loads(bpftool(["-j", "map", "show", "id", str(ops.id)]))
+        assert shown["type"] == "struct_ops"
+        assert (shown["bytes_key"], shown["max_entries"]) == (4, 1)
+        # The value is the kernel's wrapper of tcp_congestion_ops, not the local struct.
+        assert ops.value_size == shown["bytes_value"] > 64
+        for prog in obj.programs.values():
+            assert bpfbind.sync.program_info(prog).metadata == {"kind": "struct_ops"}

@@ -97,13 +97,6 @@ def test_legacy_map_definitions_load_like_btf_defined_ones(
         assert counts.lookup((1).to_bytes(4, "little")) == (3).to_bytes(8, "little")
 
 
-def test_struct_ops_is_refused_by_name(bpf_objs: Mapping[str, Path]) -> None:
-    with pytest.raises(bpfbind.UnsupportedFeatureError, match="struct_ops") as e:
-        bpfbind.sync.load_object(bpf_objs["refused_struct_ops"])
-    assert e.value.feature == "struct_ops"
-    assert isinstance(e.value, bpfbind.BpfError)
-
-
 def test_unknown_section_is_an_unsupported_feature_not_a_malformed_object(
     bpf_objs: Mapping[str, Path],
 ) -> None:

@@ -148,6 +148,11 @@ fn resolve_size(b: &dyn Types, id: u32) -> Option<u64> {
     super::lookup::size_in(b, id).ok().map(u64::from)
 }
 
+/// The size of a value of type `id` (libbpf's btf__resolve_size), over any types.
+pub fn size_of_type(b: &dyn Types, id: u32) -> Option<u64> {
+    resolve_size(b, id)
+}
+
 /// One step of an access path: a named member of `type_id` (a struct or union), or an
 /// array index (`name` None) into elements of `type_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -128,6 +128,11 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&Btf>, object_name: &str) ->
     if let Some(idx) = raw.section_index("maps") {
         legacy_maps(raw, idx, &mut out)?;
     }
+    for (sec, link) in [(".struct_ops", false), (".struct_ops.link", true)] {
+        if let Some(idx) = raw.section_index(sec) {
+            struct_ops_maps(raw, idx, btf, link, &mut out)?;
+        }
+    }
     for (idx, sec) in raw.sections.iter().enumerate() {
         let Some(kind) = data_kind(&sec.name) else {
             continue;
@@ -246,6 +251,136 @@ fn legacy_maps(raw: &RawElf<'_>, idx: usize, out: &mut MapsOf) -> Result<()> {
             flags: word(4),
             ..MapSpec::new(&s.name, kernel_name(&s.name), MapOrigin::Legacy, word(0))
         });
+    }
+    Ok(())
+}
+
+/// BPF_F_LINK: a struct_ops map registered through a link rather than by its update.
+const BPF_F_LINK: u32 = 1 << 13;
+
+/// `.struct_ops` / `.struct_ops.link`: each variable is a kernel ops struct filled in by
+/// the object, its function pointers relocated to the programs that implement them (as
+/// libbpf's init_struct_ops_maps and bpf_object__collect_st_ops_relos read them).
+fn struct_ops_maps(
+    raw: &RawElf<'_>,
+    idx: usize,
+    btf: Option<&Btf>,
+    link: bool,
+    out: &mut MapsOf,
+) -> Result<()> {
+    let sec = &raw.sections[idx];
+    if sec.size == 0 {
+        return Ok(());
+    }
+    let err = |at: u64, msg: String| Error::format(&sec.name, sec.offset.saturating_add(at), msg);
+    let btf = btf.ok_or_else(|| err(0, "struct_ops maps need the object's BTF".into()))?;
+    let datasec = btfapi::find(btf, &sec.name, kind::DATASEC)
+        .ok_or_else(|| err(0, format!("the BTF has no DATASEC '{}'", sec.name)))?;
+    let Some(Type::Datasec { vars, .. }) = btfapi::type_by_id(btf, datasec) else {
+        return Err(err(0, "not a DATASEC".into()));
+    };
+    let first = out.maps.len();
+    let mut spans = Vec::new();
+    for vsi in vars {
+        let Some(Type::Var { name, type_id, .. }) = btfapi::type_by_id(btf, vsi.type_id) else {
+            return Err(err(
+                u64::from(vsi.offset),
+                format!("entry [{}] is not a VAR", vsi.type_id),
+            ));
+        };
+        let struct_id = btfapi::resolve(btf, *type_id).unwrap_or(0);
+        if !matches!(
+            btfapi::type_by_id(btf, struct_id),
+            Some(Type::Struct { .. })
+        ) {
+            return Err(err(
+                u64::from(vsi.offset),
+                format!("struct_ops variable '{name}' is not a struct"),
+            ));
+        }
+        let (start, end) = (
+            u64::from(vsi.offset),
+            u64::from(vsi.offset) + u64::from(vsi.size),
+        );
+        let data = sec
+            .data
+            .get(start as usize..end as usize)
+            .ok_or_else(|| {
+                err(
+                    start,
+                    format!("struct_ops variable '{name}' is outside the section"),
+                )
+            })?
+            .to_vec();
+        spans.push((start, end, struct_id));
+        out.maps.push(MapSpec {
+            key_size: 4,
+            max_entries: 1,
+            flags: if link { BPF_F_LINK } else { 0 },
+            ..MapSpec::new(
+                name,
+                kernel_name(name),
+                MapOrigin::StructOps {
+                    section: sec.name.clone(),
+                    type_id: struct_id,
+                    data,
+                    funcs: Vec::new(),
+                },
+                mt::STRUCT_OPS,
+            )
+        });
+    }
+    for rs in raw.rel_sections.iter().filter(|r| r.target == idx) {
+        for rel in &rs.rels {
+            let sym = &raw.symbols[rel.sym];
+            let (i, &(start, _, struct_id)) = spans
+                .iter()
+                .enumerate()
+                .find(|(_, (s, e, _))| *s <= rel.offset && rel.offset < *e)
+                .ok_or_else(|| {
+                    err(
+                        rel.offset,
+                        format!(
+                            "relocation against '{}' outside every struct_ops variable",
+                            sym.name
+                        ),
+                    )
+                })?;
+            let bit = (rel.offset - start) * 8;
+            let Some(Type::Struct { members, .. }) = btfapi::type_by_id(btf, struct_id) else {
+                continue;
+            };
+            let member = members
+                .iter()
+                .position(|m| u64::from(m.bit_offset) == bit)
+                .ok_or_else(|| {
+                    err(
+                        rel.offset,
+                        format!("relocation against '{}' is at no member", sym.name),
+                    )
+                })?;
+            let is_ptr = matches!(
+                btfapi::resolve(btf, members[member].type_id)
+                    .and_then(|t| btfapi::type_by_id(btf, t)),
+                Some(Type::Ptr { .. })
+            );
+            let in_program = sym.kind == STT_FUNC
+                && sym
+                    .section
+                    .is_some_and(|s| raw.sections[s].is_exec() && raw.sections[s].name != ".text");
+            if !is_ptr || !in_program {
+                return Err(err(
+                    rel.offset,
+                    format!(
+                        "member '{}' must be a function pointer to a struct_ops program, not '{}'",
+                        members[member].name, sym.name
+                    ),
+                ));
+            }
+            if let MapOrigin::StructOps { funcs, .. } = &mut out.maps[first + i].origin {
+                funcs.push((member as u32, sym.name.clone()));
+            }
+        }
     }
     Ok(())
 }

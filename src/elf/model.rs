@@ -90,6 +90,15 @@ pub enum MapOrigin {
     Metadata,
     /// The `.kconfig` map libbpf makes of the object's kconfig externs (no ELF section).
     Kconfig,
+    /// A variable of `.struct_ops` / `.struct_ops.link`: a kernel ops struct (its local
+    /// BTF type `type_id`, its bytes `data`) whose function pointers name programs.
+    StructOps {
+        section: String,
+        type_id: u32,
+        data: Vec<u8>,
+        /// (member index in the local struct, program name).
+        funcs: Vec<(u32, String)>,
+    },
 }
 
 /// How libbpf reads a kconfig value into an extern, from the extern's BTF type.
@@ -177,6 +186,9 @@ pub struct MapSpec {
     /// Static initialisers of `values` (`[i] = &map` / `[i] = &prog`), filled once their
     /// targets exist: maps after every map is created, programs after every load.
     pub init_slots: Vec<(u32, SlotTarget)>,
+    /// A struct_ops map's value type in the kernel's BTF (`bpf_struct_ops_<name>`), set
+    /// at load; 0 otherwise.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 /// What a slot of a map-in-map or prog-array initialiser holds.
@@ -209,6 +221,7 @@ impl MapSpec {
             freeze: false,
             inner: None,
             init_slots: Vec::new(),
+            btf_vmlinux_value_type_id: 0,
         }
     }
 
@@ -219,7 +232,7 @@ impl MapSpec {
             MapOrigin::Data { section } => Some(section),
             MapOrigin::Metadata => Some(".metadata"),
             MapOrigin::Kconfig => Some(".kconfig"),
-            MapOrigin::Btf | MapOrigin::Legacy => None,
+            MapOrigin::Btf | MapOrigin::Legacy | MapOrigin::StructOps { .. } => None,
         }
     }
 
@@ -243,7 +256,10 @@ impl MapSpec {
         match &self.origin {
             MapOrigin::Metadata => true,
             MapOrigin::Data { section } => section == ".rodata" || section.starts_with(".rodata."),
-            MapOrigin::Btf | MapOrigin::Legacy | MapOrigin::Kconfig => false,
+            MapOrigin::Btf
+            | MapOrigin::Legacy
+            | MapOrigin::Kconfig
+            | MapOrigin::StructOps { .. } => false,
         }
     }
 }

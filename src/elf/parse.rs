@@ -661,21 +661,6 @@ impl ObjectSpec {
             }
         }
 
-        // struct_ops maps are filled with program fds and registered through the
-        // kernel's trampolines: not loaded yet, and never dropped silently.
-        if let Some(sec) = raw
-            .sections
-            .iter()
-            .find(|s| s.name == ".struct_ops" || s.name == ".struct_ops.link")
-        {
-            return Err(Error::unsupported(
-                "struct_ops",
-                format!(
-                    "section '{}' defines struct_ops maps, which bpfbind cannot load yet",
-                    sec.name
-                ),
-            ));
-        }
         let (mut btf, externs) = load_btf(&raw)?;
         if let Some(btf) = &mut btf {
             mark_hidden_subprogs_static(&raw, btf);
@@ -717,16 +702,6 @@ impl ObjectSpec {
             for (f, func) in sec.funcs.iter().enumerate() {
                 // Static entry points: libbpf 1.x refuses them, cilium/ebpf loads them, and
                 // so does bpfbind (the instructions are the same as a global program's).
-                if sec.name.trim_start_matches('?').starts_with("struct_ops") {
-                    return Err(Error::unsupported(
-                        "struct_ops",
-                        format!(
-                            "program '{}' in section '{}' implements a struct_ops member, \
-                             which bpfbind cannot load yet",
-                            func.name, sec.name
-                        ),
-                    ));
-                }
                 // Like libbpf, a section that names no type fails the load only if the
                 // program is loaded (prog_type 0 until the caller sets one).
                 let def = section_def(sec.name).unwrap_or_default();

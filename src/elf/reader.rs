@@ -246,7 +246,8 @@ impl<'a> RawElf<'a> {
             };
             // Like libbpf, relocations only matter for code and for `.maps` (the slots of
             // map-in-map and prog-array initialisers); DWARF's, .BTF's and .BTF.ext's don't.
-            if !target_sec.is_exec() && target_sec.name != ".maps" {
+            let kept = [".maps", ".struct_ops", ".struct_ops.link"];
+            if !target_sec.is_exec() && !kept.contains(&target_sec.name.as_str()) {
                 continue;
             }
             if sec.entsize != REL_SIZE || sec.size % REL_SIZE != 0 {

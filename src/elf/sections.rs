@@ -386,6 +386,10 @@ const TABLE: &[Entry] = &[
         0,
     ),
     ("cgroup/dev", pt::CGROUP_DEVICE, at::CGROUP_DEVICE, 0),
+    // The attach type of a struct_ops program is the kernel member it implements, set
+    // at load from its struct_ops map.
+    ("struct_ops+", pt::STRUCT_OPS, 0, 0),
+    ("struct_ops.s+", pt::STRUCT_OPS, 0, SLEEPABLE),
     ("sk_lookup", pt::SK_LOOKUP, at::SK_LOOKUP, 0),
     ("netfilter", pt::NETFILTER, at::NETFILTER, 0),
 ];

@@ -74,7 +74,11 @@ fn map_create_attr<'a>(
     btf: Option<BorrowedFd<'a>>,
     inner_map: Option<BorrowedFd<'a>>,
 ) -> sys::MapCreate<'a> {
-    let with_btf = btf.filter(|_| spec.btf_value_type_id != 0 || spec.btf_key_type_id != 0);
+    let with_btf = btf.filter(|_| {
+        spec.btf_value_type_id != 0
+            || spec.btf_key_type_id != 0
+            || spec.btf_vmlinux_value_type_id != 0
+    });
     sys::MapCreate {
         name: &spec.kernel_name,
         map_type: spec.map_type,
@@ -88,6 +92,7 @@ fn map_create_attr<'a>(
         numa_node: spec.numa_node,
         map_extra: spec.map_extra,
         inner_map,
+        btf_vmlinux_value_type_id: spec.btf_vmlinux_value_type_id,
     }
 }
 
@@ -243,6 +248,7 @@ fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<OwnedFd>> {
 pub(super) fn create_all(
     spec: &ObjectSpec,
     resolved: &super::externs::Resolved,
+    struct_ops: &super::struct_ops::Plan,
     btf: Option<BorrowedFd<'_>>,
     opts: &LoadOptions,
     pins: &mut PinGuard,
@@ -251,6 +257,11 @@ pub(super) fn create_all(
     let mut maps = Vec::with_capacity(spec.maps.len());
     for (i, m) in spec.maps.iter().enumerate() {
         let mut m = kernel_definition(m)?;
+        // A struct_ops map's value is the kernel's wrapper of its ops struct.
+        if let Some((value_size, vtype)) = struct_ops.map(i) {
+            m.value_size = value_size;
+            m.btf_vmlinux_value_type_id = vtype;
+        }
         if let (Some(value), true) = (&resolved.kconfig, Some(i) == spec.kconfig_map()) {
             m.initial = Some(value.clone());
         }

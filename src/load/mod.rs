@@ -8,6 +8,7 @@ pub mod externs;
 mod maps;
 mod pins;
 mod programs;
+mod struct_ops;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -157,14 +158,24 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     let mut warnings = resolved.warnings.clone();
     warnings.extend(spec.metadata_warning());
     let targets = core::Targets::for_load(spec, opts.btf_path.as_deref())?;
+    let struct_ops = struct_ops::Plan::for_load(spec)?;
     let btf_fd = load_btf(spec)?;
     let btf = btf_fd.as_ref().map(|f| f.as_fd());
 
     let mut pins = pins::PinGuard::default();
-    let maps = maps::create_all(spec, &resolved, btf, opts, &mut pins, &mut warnings)?;
+    let maps = maps::create_all(
+        spec,
+        &resolved,
+        &struct_ops,
+        btf,
+        opts,
+        &mut pins,
+        &mut warnings,
+    )?;
     maps::fill_map_slots(&maps)?;
     let binding = binding::MetadataBinding::choose(&maps, opts, &mut warnings)?;
-    let mut programs = programs::load_all(spec, &maps, &targets, &resolved, btf, &binding)?;
+    let mut programs =
+        programs::load_all(spec, &maps, &targets, &resolved, &struct_ops, btf, &binding)?;
     maps::fill_prog_slots(&maps, &programs)?;
     // Pinned only once every program loaded, as bpftool does: a rejected program
     // leaves no directory and no pin behind.

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::sys::{self, info};
 
 use super::binding::MetadataBinding;
+
+const STRUCT_OPS: u32 = crate::elf::sections::prog_type::STRUCT_OPS;
 use super::{core, externs, LoadedMap, LoadedProgram};
 
 /// Points an extern's instruction at what it resolved to, as libbpf's
@@ -180,6 +182,7 @@ pub(super) fn load_all(
     maps: &[LoadedMap],
     targets: &core::Targets,
     resolved: &externs::Resolved,
+    struct_ops: &super::struct_ops::Plan,
     btf: Option<std::os::fd::BorrowedFd<'_>>,
     binding: &MetadataBinding<'_>,
 ) -> Result<Vec<LoadedProgram>> {
@@ -188,17 +191,30 @@ pub(super) fn load_all(
     for p in spec.programs.iter().filter(|p| p.autoload) {
         let (insns, poisoned) = relocate(spec, p, maps, core.as_mut(), resolved)?;
         let (fi, li) = func_info_bytes(p);
+        // A struct_ops program attaches to the kernel ops struct its map names, as the
+        // member it implements.
+        let (attach_btf_id, expected_attach_type) = if p.prog_type == STRUCT_OPS {
+            struct_ops.program(&p.name).ok_or_else(|| Error::Refused {
+                errno: libc::EINVAL,
+                msg: format!(
+                    "struct_ops program '{}' implements no member of a struct_ops map",
+                    p.name
+                ),
+            })?
+        } else {
+            (attach_btf_id(p)?, p.expected_attach_type)
+        };
         let fd = sys::prog_load(&sys::ProgLoad {
             name: &p.name,
             prog_type: p.prog_type,
-            expected_attach_type: p.expected_attach_type,
+            expected_attach_type,
             insns: &insns,
             license: &spec.license,
             kern_version: spec.kern_version,
             btf,
             func_info: &fi,
             line_info: &li,
-            attach_btf_id: attach_btf_id(p)?,
+            attach_btf_id,
             prog_flags: p.prog_flags,
             fd_array: binding.fd_array(),
         })
@@ -223,7 +239,7 @@ pub(super) fn load_all(
             name: p.name.clone(),
             section: p.section.clone(),
             prog_type: p.prog_type,
-            expected_attach_type: p.expected_attach_type,
+            expected_attach_type,
             fd,
             id: pi.id,
             tag: pi.tag,

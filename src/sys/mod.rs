@@ -156,6 +156,8 @@ pub struct MapCreate<'a> {
     pub map_extra: u64,
     /// A map-in-map's inner map template.
     pub inner_map: Option<BorrowedFd<'a>>,
+    /// A struct_ops map's value type in the kernel's BTF.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
@@ -169,9 +171,11 @@ pub fn map_create(spec: &MapCreate<'_>) -> Result<OwnedFd> {
         numa_node: spec.numa_node,
         map_extra: spec.map_extra,
         inner_map_fd: spec.inner_map.map_or(0, fd_u32),
+        btf_vmlinux_value_type_id: spec.btf_vmlinux_value_type_id,
         ..Default::default()
     };
     if let Some(btf) = spec.btf {
+        // A struct_ops map names its kernel value type, and carries the object's BTF.
         attr.btf_fd = fd_u32(btf);
         attr.btf_key_type_id = spec.btf_key_type_id;
         attr.btf_value_type_id = spec.btf_value_type_id;
