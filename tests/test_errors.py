@@ -388,3 +388,24 @@ def test_unprivileged_caller_gets_a_permission_error(bpf_objs: dict[str, Path]) 
         assert "CAP_BPF" in res["message"], res
         assert "root" in res["message"], res
     assert out["leaked_fds"] == []
+
+
+def test_paths_outside_bpffs_say_so(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Pinning, or opening a pin, outside a bpffs is named as such (bpftool's wording),
+    not blamed on privileges (issue 14, point 4)."""
+    with bpfbind.sync.load_object(bpf_objs["seed"]) as obj:
+        prog = next(iter(obj.programs.values()))
+        target = tmp_path / "prog"
+        with pytest.raises(bpfbind.BpfError, match="not in a bpf file system") as e:
+            prog.pin(str(target))
+        assert not isinstance(e.value, bpfbind.BpfPermissionError)
+        assert str(target) in str(e.value)
+        assert "mount -t bpf bpf /sys/fs/bpf" in str(e.value)
+        assert not target.exists()
+    regular = tmp_path / "file"
+    regular.write_text("")
+    with pytest.raises(bpfbind.BpfError, match="not in a bpf file system") as e:
+        bpfbind.open_program(regular)
+    assert not isinstance(e.value, bpfbind.BpfPermissionError)

@@ -353,6 +353,40 @@ fn c_path(path: &str) -> Result<CString> {
     CString::new(path).map_err(|_| Error::Invalid(format!("path {path:?} contains a NUL byte")))
 }
 
+/// bpffs's magic number (statfs f_type).
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// Whether `path` (or, for a path to create, its directory) is on a bpf file system;
+/// None when it cannot be told (the directory is missing too).
+fn in_bpffs(path: &str) -> Option<bool> {
+    let p = std::path::Path::new(path);
+    let probe = if p.exists() { p } else { p.parent()? };
+    let c = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: a zeroed statfs is valid; statfs writes it and reads a NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_type as i64 == BPF_FS_MAGIC)
+}
+
+/// A pin or pinned-object error on a path outside bpffs says so, as bpftool does,
+/// instead of the kernel's bare EPERM/EACCES.
+fn outside_bpffs(e: Error, path: &str) -> Error {
+    match e.errno() {
+        Some(libc::EPERM | libc::EACCES | libc::EINVAL) if in_bpffs(path) == Some(false) => {
+            Error::Refused {
+                errno: e.errno().unwrap_or(libc::EPERM),
+                msg: format!(
+                    "{path} is not in a bpf file system (bpffs): mount one with \
+                     'mount -t bpf bpf /sys/fs/bpf'"
+                ),
+            }
+        }
+        _ => e,
+    }
+}
+
 pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
     let cpath = c_path(path)?;
     let mut attr = ObjPinAttr {
@@ -360,7 +394,7 @@ pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
         bpf_fd: fd_u32(fd),
         ..Default::default()
     };
-    bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}"))
+    bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}")).map_err(|e| outside_bpffs(e, path))
 }
 
 /// perf_event_open(2) of a kprobe on `func` through the kprobe PMU of type `pmu`, for this
@@ -408,6 +442,7 @@ pub fn obj_get(path: &str) -> Result<OwnedFd> {
         ..Default::default()
     };
     bpf_fd(BPF_OBJ_GET, &mut attr, || format!("pinned path {path}"))
+        .map_err(|e| outside_bpffs(e, path))
 }
 
 pub fn prog_bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>, flags: u32) -> Result<()> {
