@@ -238,9 +238,13 @@ async def test_cancellation_storm_leaves_nothing_behind(
 
     # Deadlines around one load's time on this machine (4 ms on the host, far more
     # under emulation), so that some loads finish and others are cut short.
-    t0 = anyio.current_time()
-    await (await bpfbind.load_object(image, name="multi")).aclose()
-    span = max(0.004, 2 * (anyio.current_time() - t0))
+    # The quickest of a few loads: a first one may pay for one-time set-up.
+    times = []
+    for _ in range(3):
+        t0 = anyio.current_time()
+        await (await bpfbind.load_object(image, name="multi")).aclose()
+        times.append(anyio.current_time() - t0)
+    span = max(0.004, 2 * min(times))
     calls = [load_once, bind_once, scan_once]
     try:
         for _ in range(1000):
