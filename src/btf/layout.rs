@@ -1,0 +1,134 @@
+//! A BTF type reduced to what a generated skeleton needs to read and write a variable:
+//! the walk behind `bpfbind gen skeleton`'s layout, kept here so that it is pure and testable.
+
+use super::lookup::type_err;
+use super::types::{Btf, Type};
+use crate::error::Result;
+
+/// A BTF type reduced to what Python code needs to read and write it.
+#[derive(Debug, Clone)]
+pub enum Desc {
+    Int {
+        size: u32,
+        signed: bool,
+    },
+    Bool {
+        size: u32,
+    },
+    Char {
+        size: u32,
+    },
+    Float {
+        size: u32,
+    },
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, i64)>,
+    },
+    /// Bitfield member of a struct: `bits` wide at `bit_offset` within its storage.
+    Array {
+        elem: Box<Desc>,
+        len: u32,
+        is_char: bool,
+    },
+    Struct {
+        name: String,
+        size: u32,
+        union: bool,
+        fields: Vec<(String, u32, u32, Desc)>,
+    },
+    Bytes {
+        size: u32,
+    },
+}
+
+const MAX_DEPTH: u32 = 16;
+
+/// The description of type `id` (followed through typedefs and modifiers).
+pub fn desc(btf: &Btf, id: u32) -> Result<Desc> {
+    desc_at(btf, id, 0)
+}
+
+fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
+    if depth > MAX_DEPTH {
+        // The object's fault, so a format error (ObjectFormatError), not a bad argument.
+        return Err(type_err(
+            id,
+            format!("nested more than {MAX_DEPTH} types deep"),
+        ));
+    }
+    let rid = btf.resolve(id)?;
+    let size = || btf.size_of(rid).unwrap_or(0);
+    Ok(match btf.type_by_id(rid) {
+        Some(Type::Int {
+            name,
+            size,
+            encoding,
+            ..
+        }) => {
+            if encoding & 4 != 0 {
+                Desc::Bool { size: *size }
+            } else if *size == 1 && (name == "char" || encoding & 2 != 0) {
+                Desc::Char { size: 1 }
+            } else {
+                Desc::Int {
+                    size: *size,
+                    signed: encoding & 1 != 0,
+                }
+            }
+        }
+        Some(Type::Float { size, .. }) => Desc::Float { size: *size },
+        Some(Type::Enum {
+            name,
+            size,
+            signed,
+            values,
+            ..
+        }) => Desc::Enum {
+            name: name.clone(),
+            size: *size,
+            signed: *signed,
+            values: values.clone(),
+        },
+        Some(Type::Array { elem, nelems, .. }) => {
+            let e = desc_at(btf, *elem, depth + 1)?;
+            let is_char = matches!(e, Desc::Char { .. });
+            Desc::Array {
+                elem: Box::new(e),
+                len: *nelems,
+                is_char,
+            }
+        }
+        Some(
+            t @ (Type::Struct {
+                name,
+                size,
+                members,
+            }
+            | Type::Union {
+                name,
+                size,
+                members,
+            }),
+        ) => {
+            let mut fields = Vec::with_capacity(members.len());
+            for m in members {
+                fields.push((
+                    m.name.clone(),
+                    m.bit_offset,
+                    m.bitfield_size,
+                    desc_at(btf, m.type_id, depth + 1)?,
+                ));
+            }
+            Desc::Struct {
+                name: name.clone(),
+                size: *size,
+                union: matches!(t, Type::Union { .. }),
+                fields,
+            }
+        }
+        _ => Desc::Bytes { size: size() },
+    })
+}
