@@ -132,3 +132,31 @@ fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
         _ => Desc::Bytes { size: size() },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{format_err, RawBtf};
+    use super::super::types::kind;
+    use super::*;
+
+    /// 100,000 nested arrays (or structs) are an ObjectFormatError naming .BTF, as every
+    /// other malformed type is, not a ValueError.
+    #[test]
+    fn deep_nesting_is_a_format_error() {
+        for wrap in [kind::ARRAY, kind::STRUCT] {
+            let mut b = RawBtf::new();
+            let int = b.int("int", 4, 1, 32);
+            let mut top = int;
+            for _ in 0..100_000 {
+                top = if wrap == kind::ARRAY {
+                    b.array(top, int, 1)
+                } else {
+                    b.composite(kind::STRUCT, "s", 4, false, &[("m", top, 0)])
+                };
+            }
+            let btf = Btf::parse(&b.bytes()).unwrap();
+            let (_, msg) = format_err(".BTF", desc(&btf, top));
+            assert!(msg.contains("nested more than 16"), "{msg}");
+        }
+    }
+}
