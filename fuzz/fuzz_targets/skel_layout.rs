@@ -2,15 +2,15 @@
 //! object as `gen skeleton` reads it, or from a bare `.BTF` for every type id.
 #![no_main]
 
-use _native::btf::layout::desc;
+use _native::btf::layout::{desc, var_desc};
 use _native::btf::{kind, Btf};
 use _native::elf::ObjectSpec;
 use libfuzzer_sys::fuzz_target;
 
 fn datasec(btf: &Btf, id: u32) {
     if let Ok(vars) = btf.datasec_vars(id) {
-        for (_, tid, _, _) in vars {
-            let _ = desc(btf, tid);
+        for (name, tid, _, size) in vars {
+            let _ = var_desc(btf, &name, tid, size);
         }
     }
 }

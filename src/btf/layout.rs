@@ -51,6 +51,21 @@ pub fn desc(btf: &Btf, id: u32) -> Result<Desc> {
     desc_at(btf, id, 0)
 }
 
+/// The description of a data section's variable `name` of type `id`, `size` bytes in
+/// its section. A type larger than that (or without a size) is refused, as the kernel
+/// refuses such a DATASEC: Python reads a variable by its type, so an array of 2^32
+/// elements in a 4-byte slot would take forever to read back.
+pub fn var_desc(btf: &Btf, name: &str, id: u32, size: u32) -> Result<Desc> {
+    match btf.size_of(id) {
+        Ok(need) if need <= size => desc(btf, id),
+        Ok(need) => Err(type_err(
+            id,
+            format!("variable '{name}' has {size} bytes for a type of {need}"),
+        )),
+        Err(e) => Err(type_err(id, format!("variable '{name}': {e}"))),
+    }
+}
+
 fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
     if depth > MAX_DEPTH {
         // The object's fault, so a format error (ObjectFormatError), not a bad argument.
@@ -157,6 +172,28 @@ mod tests {
             let btf = Btf::parse(&b.bytes()).unwrap();
             let (_, msg) = format_err(".BTF", desc(&btf, top));
             assert!(msg.contains("nested more than 16"), "{msg}");
+        }
+    }
+
+    /// A variable whose type claims more than its place in the section: 2^32 ints in 4
+    /// bytes (which open_object's variables then tried to read element by element), or
+    /// a type too large to have a size.
+    #[test]
+    fn variables_larger_than_their_place_are_format_errors() {
+        let mut b = RawBtf::new();
+        let int = b.int("int", 4, 1, 32);
+        let huge = b.array(int, int, u32::MAX);
+        let row = b.array(int, int, 1 << 16);
+        let wide = b.array(row, int, 1 << 16);
+        let btf = Btf::parse(&b.bytes()).unwrap();
+        assert!(matches!(
+            var_desc(&btf, "v", int, 4),
+            Ok(Desc::Int { size: 4, .. })
+        ));
+        assert!(matches!(var_desc(&btf, "v", int, 8), Ok(Desc::Int { .. })));
+        for (id, size) in [(int, 3), (huge, 4), (wide, u32::MAX)] {
+            let (_, msg) = format_err(".BTF", var_desc(&btf, "v", id, size));
+            assert!(msg.contains("variable 'v'"), "{msg}");
         }
     }
 }

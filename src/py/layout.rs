@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::btf::layout::{desc, Desc};
+use crate::btf::layout::{var_desc, Desc};
 use crate::elf::ObjectSpec;
 
 fn desc_to_py<'py>(py: Python<'py>, d: &Desc) -> PyResult<Bound<'py, PyDict>> {
@@ -122,7 +122,7 @@ pub fn object_layout<'py>(
             }
             let vars = PyList::empty(py);
             for (vname, tid, off, size) in btf.datasec_vars(m.btf_value_type_id)? {
-                let dsc = desc(btf, tid)?;
+                let dsc = var_desc(btf, &vname, tid, size)?;
                 vars.append((vname, off, size, desc_to_py(py, &dsc)?))?;
             }
             sections.set_item(sec, vars)?;
