@@ -399,6 +399,13 @@ def test_deeply_nested_types(tmp_path: Path) -> None:
             else:
                 top = b.struct(f"s{n}", 4, [(b.name("m"), top, 0)])
         cases[f"nested-{what}"] = with_metadata_type(b, top)
+    # Shallow but wide: 16 levels of unions of 8 members, 8^16 fields visited naively.
+    b = BtfTypes()
+    top = b.integer()
+    for n in range(16):
+        body = b"".join(struct.pack("<III", b.name("m"), top, 0) for _ in range(8))
+        top = b.add(b.name(f"u{n}"), 5, 8, 4, body)
+    cases["shared-unions"] = with_metadata_type(b, top)
     assert_bpf_errors(run_cases(tmp_path, cases))
 
 

@@ -46,9 +46,15 @@ pub enum Desc {
 
 const MAX_DEPTH: u32 = 16;
 
+/// The most fields (and enumerators) one description may hold. A type used more than
+/// once is described each time, so 16 levels of unions of 8 members each would ask for
+/// 8^16; real variables hold a few hundred.
+const MAX_NODES: usize = 1 << 16;
+
 /// The description of type `id` (followed through typedefs and modifiers).
 pub fn desc(btf: &Btf, id: u32) -> Result<Desc> {
-    desc_at(btf, id, 0)
+    let mut budget = MAX_NODES;
+    desc_at(btf, id, 0, &mut budget)
 }
 
 /// The description of a data section's variable `name` of type `id`, `size` bytes in
@@ -66,7 +72,7 @@ pub fn var_desc(btf: &Btf, name: &str, id: u32, size: u32) -> Result<Desc> {
     }
 }
 
-fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
+fn desc_at(btf: &Btf, id: u32, depth: u32, budget: &mut usize) -> Result<Desc> {
     if depth > MAX_DEPTH {
         // The object's fault, so a format error (ObjectFormatError), not a bad argument.
         return Err(type_err(
@@ -74,6 +80,13 @@ fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
             format!("nested more than {MAX_DEPTH} types deep"),
         ));
     }
+    let spend = |budget: &mut usize, n: usize| {
+        *budget = budget
+            .checked_sub(n)
+            .ok_or_else(|| type_err(id, format!("more than {MAX_NODES} fields to describe")))?;
+        Ok::<_, crate::error::Error>(())
+    };
+    spend(budget, 1)?;
     let rid = btf.resolve(id)?;
     let size = || btf.size_of(rid).unwrap_or(0);
     Ok(match btf.type_by_id(rid) {
@@ -101,14 +114,17 @@ fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
             signed,
             values,
             ..
-        }) => Desc::Enum {
-            name: name.clone(),
-            size: *size,
-            signed: *signed,
-            values: values.clone(),
-        },
+        }) => {
+            spend(budget, values.len())?;
+            Desc::Enum {
+                name: name.clone(),
+                size: *size,
+                signed: *signed,
+                values: values.clone(),
+            }
+        }
         Some(Type::Array { elem, nelems, .. }) => {
-            let e = desc_at(btf, *elem, depth + 1)?;
+            let e = desc_at(btf, *elem, depth + 1, budget)?;
             let is_char = matches!(e, Desc::Char { .. });
             Desc::Array {
                 elem: Box::new(e),
@@ -134,7 +150,7 @@ fn desc_at(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
                     m.name.clone(),
                     m.bit_offset,
                     m.bitfield_size,
-                    desc_at(btf, m.type_id, depth + 1)?,
+                    desc_at(btf, m.type_id, depth + 1, budget)?,
                 ));
             }
             Desc::Struct {
@@ -173,6 +189,39 @@ mod tests {
             let (_, msg) = format_err(".BTF", desc(&btf, top));
             assert!(msg.contains("nested more than 16"), "{msg}");
         }
+    }
+
+    /// 16 levels of unions of 8 members of the level below asked for 8^16 descriptions
+    /// (open_object ran out of memory); a budget of fields ends it in a format error,
+    /// and an enum's enumerators count against it.
+    #[test]
+    fn shared_types_cannot_multiply_fields() {
+        let mut b = RawBtf::new();
+        let mut top = b.int("int", 4, 1, 32);
+        for _ in 0..16 {
+            let members: Vec<_> = (0..8).map(|_| ("m", top, 0)).collect();
+            top = b.composite(kind::UNION, "u", 4, false, &members);
+        }
+        let values: Vec<(String, u32)> = (0..4096).map(|i| (format!("e{i}"), i)).collect();
+        let named: Vec<_> = values.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        let e = b.enum32("e", 4, false, &named);
+        let members: Vec<_> = (0..32).map(|_| ("m", e, 0)).collect();
+        let enums = b.composite(kind::STRUCT, "s", 4, false, &members);
+        let mut fit = b.int("int", 4, 1, 32);
+        for _ in 0..8 {
+            let members: Vec<_> = (0..3).map(|_| ("m", fit, 0)).collect();
+            fit = b.composite(kind::UNION, "u", 4, false, &members);
+        }
+        let btf = Btf::parse(&b.bytes()).unwrap();
+        for id in [top, enums] {
+            let (_, msg) = format_err(".BTF", desc(&btf, id));
+            assert!(msg.contains("more than 65536 fields"), "{msg}");
+        }
+        // 3^8 fields and 3^8 more unions fit.
+        assert!(matches!(
+            desc(&btf, fit),
+            Ok(Desc::Struct { union: true, .. })
+        ));
     }
 
     /// A variable whose type claims more than its place in the section: 2^32 ints in 4
