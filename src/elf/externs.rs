@@ -39,6 +39,9 @@ fn skip_mods(btf: &Btf, mut id: u32) -> u32 {
     id
 }
 
+/// The most bytes the `.kconfig` map's value may take (as for any data section's map).
+const MAX_KCONFIG_SIZE: u32 = 1 << 30;
+
 /// libbpf's btf__align_of, for the types a kconfig extern can have (and pointers).
 fn align_of(btf: &Btf, id: u32, depth: u32) -> Option<u32> {
     if depth > 64 {
@@ -247,8 +250,20 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&mut Btf>) -> Result<Vec<Ext
     let mut off = 0u32;
     for e in &mut externs {
         if let ExternKind::Kconfig(k) = &mut e.kind {
-            k.offset = off.div_ceil(k.align) * k.align;
-            off = k.offset + k.size;
+            // Sizes come from the object's BTF: a few huge char arrays must not wrap
+            // the offsets or ask for gigabytes of map value.
+            let end = off
+                .checked_next_multiple_of(k.align)
+                .and_then(|o| Some((o, o.checked_add(k.size)?)))
+                .filter(|&(_, end)| end <= MAX_KCONFIG_SIZE);
+            let Some((offset, end)) = end else {
+                return Err(err(format!(
+                    "kconfig externs take more than {MAX_KCONFIG_SIZE} bytes (at '{}')",
+                    e.name
+                )));
+            };
+            k.offset = offset;
+            off = end;
         }
     }
     fix_ksyms_btf(btf, &externs)?;

@@ -934,3 +934,44 @@ mod compiled {
         no_panic_on_damage(MULTI, 7);
     }
 }
+
+/// An object with kconfig externs `CONFIG_0`, `CONFIG_1`, ... of the given BTF types,
+/// in `.kconfig`, and one XDP program.
+fn kconfig_object(b: &mut crate::btf::testutil::RawBtf, types: &[u32]) -> Vec<u8> {
+    let vars: Vec<u32> = (0..types.len())
+        .map(|i| b.var(&format!("CONFIG_{i}"), types[i], 2))
+        .collect();
+    let secinfo: Vec<_> = vars.iter().map(|&v| (v, 0, 0)).collect();
+    b.datasec(".kconfig", 0, &secinfo);
+    let mut e = TestElf::new();
+    e.code_section("xdp", code(&[mov(0), exit()]));
+    e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+    e.section(".BTF", SHT_PROGBITS, 0, b.bytes());
+    e.symbol("xdp_main", 1, 0, 16, STB_GLOBAL, STT_FUNC);
+    for i in 0..types.len() {
+        e.symbol(&format!("CONFIG_{i}"), 0, 0, 0, STB_GLOBAL, 0);
+    }
+    e.build()
+}
+
+/// Two `char[3 GiB]` kconfig externs wrapped the u32 offsets (a panic with overflow
+/// checks); one of 3 GiB asked for a 3 GiB map value, zeroed up front. Both are format
+/// errors now, past 1 GiB as for data sections.
+#[test]
+fn kconfig_externs_too_large_are_format_errors() {
+    // Types 2 and 3: char[3 GiB] and char[16].
+    let object = |types: &[u32]| {
+        let mut b = crate::btf::testutil::RawBtf::new();
+        let ch = b.int("char", 1, 1, 8);
+        b.array(ch, ch, 0xC000_0000);
+        b.array(ch, ch, 16);
+        kconfig_object(&mut b, types)
+    };
+    let (huge, small) = (2, 3);
+    for types in [[huge, huge], [huge, small], [small, huge]] {
+        let (_, _, msg) = format_err(&object(&types), "kconfig externs take more than");
+        assert!(msg.contains("1073741824 bytes"), "{msg}");
+    }
+    let spec = parse(&object(&[small, small])).unwrap();
+    assert_eq!(spec.maps[spec.kconfig_map().unwrap()].value_size, 32);
+}
