@@ -975,3 +975,18 @@ fn kconfig_externs_too_large_are_format_errors() {
     let spec = parse(&object(&[small, small])).unwrap();
     assert_eq!(spec.maps[spec.kconfig_map().unwrap()].value_size, 32);
 }
+
+/// A kconfig extern of a struct whose 8 members are each the struct of the level below,
+/// 40 levels deep: aligning it looked at 8^40 types (a hang). It is refused quickly now.
+#[test]
+fn kconfig_extern_alignment_is_bounded() {
+    let mut b = crate::btf::testutil::RawBtf::new();
+    let mut top = b.int("int", 4, 1, 32);
+    for _ in 0..40 {
+        let members: Vec<_> = (0..8).map(|_| ("m", top, 0)).collect();
+        top = b.composite(crate::btf::kind::STRUCT, "s", 4, false, &members);
+    }
+    let obj = kconfig_object(&mut b, &[top]);
+    let (_, _, msg) = format_err(&obj, "cannot align its type");
+    assert!(msg.contains("CONFIG_0"), "{msg}");
+}
