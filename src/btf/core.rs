@@ -345,6 +345,7 @@ fn match_member<'t>(
     targ_id: u32,
     spec: &mut Spec<'t>,
     next_id: &mut u32,
+    steps: &mut u32,
 ) -> Result<bool, String> {
     let (targ_id, tt) = skip_mods(targ, targ_id)
         .ok_or_else(|| format!("target type [{targ_id}] cannot be resolved"))?;
@@ -358,13 +359,14 @@ fn match_member<'t>(
         .get(lacc.idx as usize)
         .ok_or_else(|| format!("type [{}] has no member #{}", lacc.type_id, lacc.idx))?;
     for (i, m) in members(tt).iter().enumerate() {
+        step(steps)?;
         if spec.raw.len() == MAX_SPEC_LEN {
             return Err("target access path too deep".into());
         }
         spec.bit_offset += u64::from(m.bit_offset);
         spec.raw.push(i as u32);
         if m.name.is_empty() {
-            if match_member(local, lacc, targ, m.type_id, spec, next_id)? {
+            if match_member(local, lacc, targ, m.type_id, spec, next_id, steps)? {
                 return Ok(true);
             }
         } else if m.name == lm.name {
@@ -386,9 +388,10 @@ fn match_member<'t>(
     Ok(false)
 }
 
-/// How many type pairs one comparison may look at. libbpf compares a type again at
-/// every use, so types shared by many members or parameters (a DAG walked as a tree)
-/// make the work exponential in the nesting; real types stay far below this.
+/// How many type pairs one comparison (or target members one field search) may look
+/// at. libbpf visits a type again at every use, so types shared by many members or
+/// parameters (a DAG walked as a tree) make the work exponential in the nesting; real
+/// types stay far below this.
 const MAX_COMPARE_STEPS: u32 = 1 << 20;
 
 fn step(steps: &mut u32) -> Result<(), String> {
@@ -708,13 +711,14 @@ fn spec_match<'t>(
         return Err(format!("unknown relocation kind {kind}"));
     }
     let mut tid = targ_id;
+    let mut steps = MAX_COMPARE_STEPS;
     for (i, lacc) in local.accs.iter().enumerate() {
         let (rid, tt) = skip_mods(targ, tid)
             .ok_or_else(|| format!("target type [{tid}] cannot be resolved"))?;
         tid = rid;
         if lacc.name.is_some() {
             let mut next = tid;
-            if !match_member(local_btf, lacc, targ, tid, &mut spec, &mut next)? {
+            if !match_member(local_btf, lacc, targ, tid, &mut spec, &mut next, &mut steps)? {
                 return Ok(None);
             }
             tid = next;
@@ -1323,6 +1327,29 @@ mod tests {
             let res = resolve(&local, &r, &[&target as &dyn Types], &mut cands).unwrap();
             assert_eq!((res.orig_val, res.new_val), (1, 1));
         }
+    }
+
+    /// A target (a BTF file given as btf_path) whose struct holds 64 anonymous members
+    /// of one union, which holds 64 of the next, six levels deep: the field search
+    /// (libbpf's bpf_core_match_member) read 64^6 members for a missing field.
+    #[test]
+    fn field_search_in_shared_anonymous_members_is_bounded() {
+        let mut l = RawBtf::new();
+        let int = l.int("int", 4, 1, 32);
+        let ls = l.composite(kind::STRUCT, "s", 4, false, &[("missing", int, 0)]);
+        let local = Btf::parse(&l.bytes()).unwrap();
+        let mut t = RawBtf::new();
+        let mut inner = t.int("int", 4, 1, 32);
+        for _ in 0..6 {
+            let members: Vec<_> = (0..64).map(|_| ("", inner, 0)).collect();
+            inner = t.composite(kind::UNION, "", 4, false, &members);
+        }
+        let ts = t.composite(kind::STRUCT, "s", 4, false, &[("", inner, 0)]);
+        let target = Btf::parse(&t.bytes()).unwrap();
+        let mut cands = vec![Cand { target: 0, id: ts }];
+        let r = relo(ls, "0:0", rk::FIELD_BYTE_OFFSET);
+        let err = resolve(&local, &r, &[&target as &dyn Types], &mut cands).unwrap_err();
+        assert!(err.contains("too costly"), "{err}");
     }
 
     #[test]
