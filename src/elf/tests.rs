@@ -990,3 +990,43 @@ fn kconfig_extern_alignment_is_bounded() {
     let (_, _, msg) = format_err(&obj, "cannot align its type");
     assert!(msg.contains("CONFIG_0"), "{msg}");
 }
+
+/// 50,000 one-instruction programs in one section with a line_info record each: every
+/// program took its records by scanning all of the section's, 2.5 * 10^9 steps (a
+/// hang). Each still gets exactly its own record, rebased to its start.
+#[test]
+fn many_functions_with_many_records_link_in_linear_time() {
+    const N: u32 = 50_000;
+    let mut b = crate::btf::testutil::RawBtf::new();
+    let sec = b.str("xdp");
+    let file = b.str("x.c");
+    let recs: Vec<Vec<u32>> = (0..N).map(|i| vec![i * 8, file, file, i]).collect();
+    let ext = crate::btf::testutil::ext_bytes(
+        &crate::btf::testutil::ext_block(8, &[]),
+        &crate::btf::testutil::ext_block(16, &[(sec, recs)]),
+    );
+    let mut e = TestElf::new();
+    let x = e.code_section("xdp", code(&vec![exit(); N as usize]));
+    e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+    e.section(".BTF", SHT_PROGBITS, 0, b.bytes());
+    e.section(".BTF.ext", SHT_PROGBITS, 0, ext);
+    for i in 0..N {
+        e.symbol(
+            &format!("p{i}"),
+            x,
+            u64::from(i) * 8,
+            8,
+            STB_GLOBAL,
+            STT_FUNC,
+        );
+    }
+    let spec = parse(&e.build()).unwrap();
+    assert_eq!(spec.programs.len(), N as usize);
+    for (i, p) in spec.programs.iter().enumerate() {
+        assert_eq!(p.line_info.len(), 1, "{}", p.name);
+        assert_eq!(
+            (p.line_info[0].insn_off, p.line_info[0].line_col),
+            (0, i as u32)
+        );
+    }
+}
