@@ -23,6 +23,12 @@ const INSN_SIZE: u64 = 8;
 /// object (many programs each pulling in a large .text) from linking into gigabytes.
 const MAX_PROG_INSNS: usize = 1_000_000;
 
+/// The most linked instructions all programs of an object may hold (128 MiB of them):
+/// each program gets its own copy of every subprogram it calls, so a few thousand
+/// programs calling one large function would otherwise ask for gigabytes. Real objects
+/// link a few million at most.
+const MAX_OBJECT_INSNS: usize = 1 << 24;
+
 fn is_pseudo_call(i: &Insn) -> bool {
     i.code == BPF_CALL && i.src() == BPF_PSEUDO_CALL
 }
@@ -723,6 +729,7 @@ impl ObjectSpec {
         };
 
         let mut programs = Vec::new();
+        let mut linked = 0usize;
         for (c, sec) in code.iter().enumerate() {
             if Some(c) == text {
                 continue;
@@ -745,6 +752,18 @@ impl ObjectSpec {
                     appended: HashMap::new(),
                 };
                 linker.link(c, f)?;
+                linked += linker.insns.len();
+                if linked > MAX_OBJECT_INSNS {
+                    return Err(Error::format(
+                        sec.name,
+                        func.start as u64 * INSN_SIZE,
+                        format!(
+                            "linking program '{}' makes the object's programs longer than \
+                             {MAX_OBJECT_INSNS} instructions in all",
+                            func.name
+                        ),
+                    ));
+                }
                 let mut func_info = linker.func_info.unwrap_or_default();
                 let mut line_info = linker.line_info.unwrap_or_default();
                 func_info.sort_by_key(|r| r.insn_off);

@@ -1030,3 +1030,45 @@ fn many_functions_with_many_records_link_in_linear_time() {
         );
     }
 }
+
+/// 9,000 programs calling one 2,000-instruction function linked 18 million instructions
+/// (each program gets its own copy of what it calls); a few thousand more of them, or a
+/// longer function, exhausted memory. Past 2^24 in all the object is refused.
+#[test]
+fn programs_linking_too_much_code_in_all_are_refused() {
+    let object = |n: u32| {
+        let mut e = TestElf::new();
+        let text = e.code_section(
+            ".text",
+            code(
+                &vec![mov(0); 1999]
+                    .into_iter()
+                    .chain([exit()])
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let progs: Vec<_> = (0..n).flat_map(|_| [call(-1), exit()]).collect();
+        let x = e.code_section("xdp", code(&progs));
+        e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+        let helper = e.symbol("helper", text, 0, 16000, STB_GLOBAL, STT_FUNC);
+        for i in 0..n {
+            e.symbol(
+                &format!("p{i}"),
+                x,
+                u64::from(i) * 16,
+                16,
+                STB_GLOBAL,
+                STT_FUNC,
+            );
+        }
+        let rels: Vec<_> = (0..n).map(|i| rel(u64::from(i) * 16, helper, 10)).collect();
+        e.rel_section(x, &rels);
+        e.build()
+    };
+    let spec = parse(&object(100)).unwrap();
+    assert_eq!(spec.programs.len(), 100);
+    assert!(spec.programs.iter().all(|p| p.insns.len() == 2002));
+    let (section, _, msg) = format_err(&object(9000), "in all");
+    assert_eq!(section, "xdp");
+    assert!(msg.contains("16777216 instructions"), "{msg}");
+}
