@@ -457,6 +457,36 @@ def test_string_offsets_past_the_end(tmp_path: Path) -> None:
     assert_bpf_errors(run_cases(tmp_path, cases))
 
 
+def test_one_large_function_called_by_thousands_of_programs(tmp_path: Path) -> None:
+    """Each program links its own copy of what it calls: 4,000 programs calling one
+    function of 10^6 instructions would be 32 GB of code."""
+    n = 4000
+    call, exit_, mov = (
+        bytes.fromhex(h) for h in ("8510ffffffffffff", "95" + "00" * 7, "b7" + "00" * 7)
+    )
+    text = mov * (1_000_000 - 3) + exit_  # with the call and exit: 10^6, the most
+    progs = (call + exit_) * n
+    strtab = b"\0helper\0" + b"".join(f"p{i}\0".encode() for i in range(n))
+    sym = struct.Struct("<IBBHQQ")
+    syms = sym.pack(0, 0, 0, 0, 0, 0) + sym.pack(1, 0x12, 0, 1, 0, len(text))
+    name = 8
+    for i in range(n):
+        syms += sym.pack(name, 0x12, 0, 2, i * 16, 16)
+        name += len(f"p{i}") + 1
+    rels = b"".join(struct.pack("<QQ", i * 16, 1 << 32 | 10) for i in range(n))
+    obj = write_elf(
+        [
+            (".text", 1, 6, text, 0, 0, 0),
+            ("xdp", 1, 6, progs, 0, 0, 0),
+            ("license", 1, 3, b"GPL\0", 0, 0, 0),
+            (".symtab", 2, 0, syms, 5, 1, 24),
+            (".strtab", 3, 0, strtab, 0, 0, 0),
+            (".relxdp", 9, 0, rels, 4, 2, 16),
+        ]
+    )
+    assert_bpf_errors(run_cases(tmp_path, {"linked-4000-times": obj}))
+
+
 @pytest.mark.parametrize("obj", ["metadata.o", "multi.o", "kconfig.o", "map_in_map.o"])
 def test_every_btf_record_bent(tmp_path: Path, obj: str) -> None:
     """Each 4-byte word of `.BTF` and `.BTF.ext` set to 0xffffffff in turn: errors or
