@@ -1,11 +1,11 @@
 # One entry point for everything: `make demo` (set up, load an example, show it),
 # `make test` (set up, run every test), `make check` (lints + tests), `make bench`,
-# `make wheel` (dist/: the manylinux abi3 wheel and the sdist).
+# `make wheel` (dist/: the manylinux abi3 wheel and the sdist), `make fuzz` (cargo-fuzz).
 
 PY ?= python3
 BPF_OUT ?= build/bpf
 
-.PHONY: setup demo test test-rust test-py test-vm test-matrix wheel wheel-test check lint bench clean
+.PHONY: setup demo test test-rust test-py test-vm test-matrix wheel wheel-test check lint bench clean fuzz fuzz-smoke
 
 setup:
 	./scripts/setup.sh
@@ -67,3 +67,12 @@ bench: setup
 
 clean:
 	rm -rf build target bench/out dist
+
+# Coverage-guided fuzzing of the parsers (fuzz/, nightly + cargo-fuzz): FUZZ_SECONDS per
+# target; fuzz-smoke is the short run CI makes on the corpora.
+FUZZ_SECONDS ?= 600
+fuzz:
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	./scripts/fuzz.sh 20

@@ -5,6 +5,9 @@ pub mod bind;
 pub mod btf;
 pub mod elf;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod load;
 #[cfg(feature = "python")]
 pub mod py;

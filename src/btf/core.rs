@@ -345,6 +345,7 @@ fn match_member<'t>(
     targ_id: u32,
     spec: &mut Spec<'t>,
     next_id: &mut u32,
+    steps: &mut u32,
 ) -> Result<bool, String> {
     let (targ_id, tt) = skip_mods(targ, targ_id)
         .ok_or_else(|| format!("target type [{targ_id}] cannot be resolved"))?;
@@ -358,13 +359,14 @@ fn match_member<'t>(
         .get(lacc.idx as usize)
         .ok_or_else(|| format!("type [{}] has no member #{}", lacc.type_id, lacc.idx))?;
     for (i, m) in members(tt).iter().enumerate() {
+        step(steps)?;
         if spec.raw.len() == MAX_SPEC_LEN {
             return Err("target access path too deep".into());
         }
         spec.bit_offset += u64::from(m.bit_offset);
         spec.raw.push(i as u32);
         if m.name.is_empty() {
-            if match_member(local, lacc, targ, m.type_id, spec, next_id)? {
+            if match_member(local, lacc, targ, m.type_id, spec, next_id, steps)? {
                 return Ok(true);
             }
         } else if m.name == lm.name {
@@ -386,14 +388,40 @@ fn match_member<'t>(
     Ok(false)
 }
 
+/// How many type pairs one comparison (or target members one field search) may look
+/// at. libbpf visits a type again at every use, so types shared by many members or
+/// parameters (a DAG walked as a tree) make the work exponential in the nesting; real
+/// types stay far below this.
+const MAX_COMPARE_STEPS: u32 = 1 << 20;
+
+fn step(steps: &mut u32) -> Result<(), String> {
+    *steps = steps
+        .checked_sub(1)
+        .ok_or("types too costly to compare (shared types nested too often)")?;
+    Ok(())
+}
+
 /// libbpf's __bpf_core_types_are_compat (type_exists, type_size, target_type_id).
 pub fn types_are_compat(
+    local: &dyn Types,
+    lid: u32,
+    targ: &dyn Types,
+    tid: u32,
+    level: u32,
+) -> Result<bool, String> {
+    let mut steps = MAX_COMPARE_STEPS;
+    compat(local, lid, targ, tid, level, &mut steps)
+}
+
+fn compat(
     local: &dyn Types,
     mut lid: u32,
     targ: &dyn Types,
     mut tid: u32,
     level: u32,
+    steps: &mut u32,
 ) -> Result<bool, String> {
+    step(steps)?;
     match (local.ty(lid), targ.ty(tid)) {
         (Some(l), Some(t)) if kind_compat(l, t) => {}
         (Some(_), Some(_)) => return Ok(false),
@@ -444,7 +472,7 @@ pub fn types_are_compat(
                     }
                     let la = skip_mods(local, a.type_id).map_or(a.type_id, |x| x.0);
                     let tb = skip_mods(targ, b.type_id).map_or(b.type_id, |x| x.0);
-                    if !types_are_compat(local, la, targ, tb, level - 1)? {
+                    if !compat(local, la, targ, tb, level - 1, steps)? {
                         return Ok(false);
                     }
                 }
@@ -483,7 +511,9 @@ fn types_match(
     tid: u32,
     mut behind_ptr: bool,
     level: u32,
+    steps: &mut u32,
 ) -> Result<bool, String> {
+    step(steps)?;
     if level == 0 {
         return Err("types nest too deeply".into());
     }
@@ -532,8 +562,15 @@ fn types_match(
                         if !names_match(&lm.name, &tm.name) {
                             continue;
                         }
-                        if types_match(local, lm.type_id, targ, tm.type_id, behind_ptr, level - 1)?
-                        {
+                        if types_match(
+                            local,
+                            lm.type_id,
+                            targ,
+                            tm.type_id,
+                            behind_ptr,
+                            level - 1,
+                            steps,
+                        )? {
                             matched = true;
                             break;
                         }
@@ -600,7 +637,15 @@ fn types_match(
                     return Ok(false);
                 }
                 for (a, b) in lp.iter().zip(tp) {
-                    if !types_match(local, a.type_id, targ, b.type_id, behind_ptr, level - 1)? {
+                    if !types_match(
+                        local,
+                        a.type_id,
+                        targ,
+                        b.type_id,
+                        behind_ptr,
+                        level - 1,
+                        steps,
+                    )? {
                         return Ok(false);
                     }
                 }
@@ -625,7 +670,16 @@ fn spec_match<'t>(
     let mut spec = Spec::new(targ_id);
     if is_type_based(kind) {
         let ok = if kind == rk::TYPE_MATCHES {
-            types_match(local_btf, local.root_type_id, targ, targ_id, false, 32)?
+            let mut steps = MAX_COMPARE_STEPS;
+            types_match(
+                local_btf,
+                local.root_type_id,
+                targ,
+                targ_id,
+                false,
+                32,
+                &mut steps,
+            )?
         } else {
             types_are_compat(local_btf, local.root_type_id, targ, targ_id, 32)?
         };
@@ -657,13 +711,14 @@ fn spec_match<'t>(
         return Err(format!("unknown relocation kind {kind}"));
     }
     let mut tid = targ_id;
+    let mut steps = MAX_COMPARE_STEPS;
     for (i, lacc) in local.accs.iter().enumerate() {
         let (rid, tt) = skip_mods(targ, tid)
             .ok_or_else(|| format!("target type [{tid}] cannot be resolved"))?;
         tid = rid;
         if lacc.name.is_some() {
             let mut next = tid;
-            if !match_member(local_btf, lacc, targ, tid, &mut spec, &mut next)? {
+            if !match_member(local_btf, lacc, targ, tid, &mut spec, &mut next, &mut steps)? {
                 return Ok(None);
             }
             tid = next;
@@ -1225,6 +1280,76 @@ mod tests {
         let mut bad = RawBtf::new();
         bad.raw(0, kind::PTR << 24, 9, &[]);
         assert!(Btf::parse_split(&bad.bytes(), &base).is_err());
+    }
+
+    /// `levels` of structs (or func protos) named `s`, each of 8 anonymous members (or
+    /// parameters) of the level below, over an int of `leaf` bytes: a DAG that the
+    /// comparison walks as a tree, 8^levels pairs.
+    fn shared(k: u32, levels: u32, leaf: u32) -> (Btf, u32) {
+        let mut b = RawBtf::new();
+        let mut top = b.int("int", leaf, 1, leaf * 8);
+        for _ in 0..levels {
+            top = if k == kind::STRUCT {
+                let members: Vec<_> = (0..8).map(|_| ("", top, 0)).collect();
+                b.composite(kind::STRUCT, "s", 4, false, &members)
+            } else {
+                let ptr = b.ptr(top);
+                let params: Vec<u32> = (0..8).flat_map(|_| [0, ptr]).collect();
+                b.raw(0, (kind::FUNC_PROTO << 24) | 8, ptr, &params)
+            };
+        }
+        if k != kind::STRUCT {
+            top = b.refer(kind::TYPEDEF, "s", top);
+        }
+        (Btf::parse(&b.bytes()).unwrap(), top)
+    }
+
+    /// A local and a target type (a BTF file given as btf_path) each built from types
+    /// shared 8 times over 12 levels: type_matches compared 8^12 member pairs and
+    /// type_exists 8^12 parameters (a hang); a budget of pairs ends it in an error.
+    #[test]
+    fn shared_types_cannot_make_comparisons_exponential() {
+        for (k, relo_kind, leaf) in [
+            (kind::STRUCT, rk::TYPE_MATCHES, 8),
+            (kind::FUNC_PROTO, rk::TYPE_EXISTS, 4),
+        ] {
+            let (local, lid) = shared(k, 12, 4);
+            let (target, tid) = shared(k, 12, leaf);
+            let mut cands = vec![Cand { target: 0, id: tid }];
+            let r = relo(lid, "0", relo_kind);
+            let err = resolve(&local, &r, &[&target as &dyn Types], &mut cands).unwrap_err();
+            assert!(err.contains("too costly to compare"), "{err}");
+            // Two levels compare in a few dozen steps, as before.
+            let (local, lid) = shared(k, 2, 4);
+            let (target, tid) = shared(k, 2, 4);
+            let mut cands = vec![Cand { target: 0, id: tid }];
+            let r = relo(lid, "0", relo_kind);
+            let res = resolve(&local, &r, &[&target as &dyn Types], &mut cands).unwrap();
+            assert_eq!((res.orig_val, res.new_val), (1, 1));
+        }
+    }
+
+    /// A target (a BTF file given as btf_path) whose struct holds 64 anonymous members
+    /// of one union, which holds 64 of the next, six levels deep: the field search
+    /// (libbpf's bpf_core_match_member) read 64^6 members for a missing field.
+    #[test]
+    fn field_search_in_shared_anonymous_members_is_bounded() {
+        let mut l = RawBtf::new();
+        let int = l.int("int", 4, 1, 32);
+        let ls = l.composite(kind::STRUCT, "s", 4, false, &[("missing", int, 0)]);
+        let local = Btf::parse(&l.bytes()).unwrap();
+        let mut t = RawBtf::new();
+        let mut inner = t.int("int", 4, 1, 32);
+        for _ in 0..6 {
+            let members: Vec<_> = (0..64).map(|_| ("", inner, 0)).collect();
+            inner = t.composite(kind::UNION, "", 4, false, &members);
+        }
+        let ts = t.composite(kind::STRUCT, "s", 4, false, &[("", inner, 0)]);
+        let target = Btf::parse(&t.bytes()).unwrap();
+        let mut cands = vec![Cand { target: 0, id: ts }];
+        let r = relo(ls, "0:0", rk::FIELD_BYTE_OFFSET);
+        let err = resolve(&local, &r, &[&target as &dyn Types], &mut cands).unwrap_err();
+        assert!(err.contains("too costly"), "{err}");
     }
 
     #[test]

@@ -21,8 +21,12 @@ struct StrTab<'a> {
     added: HashMap<String, u32>,
 }
 
+/// Tails longer than this are found by a scan instead of the index: indexing every tail
+/// of a string costs its length squared, and an object's string may be megabytes long.
+const TAIL_INDEX_MAX: usize = 128;
+
 /// (offset, bytes) for each NUL-terminated string of `base`, and with `tails` for each
-/// proper tail of one too.
+/// proper tail of one too (up to TAIL_INDEX_MAX bytes long).
 fn index(base: &[u8], tails: bool) -> HashMap<&[u8], u32> {
     let mut map = HashMap::new();
     let mut start = 0usize;
@@ -31,7 +35,7 @@ fn index(base: &[u8], tails: bool) -> HashMap<&[u8], u32> {
             continue;
         }
         let firsts = if tails {
-            start + 1..i
+            (start + 1).max(i.saturating_sub(TAIL_INDEX_MAX))..i
         } else {
             start..start + 1
         };
@@ -43,6 +47,22 @@ fn index(base: &[u8], tails: bool) -> HashMap<&[u8], u32> {
         start = i + 1;
     }
     map
+}
+
+/// The offset of `name` as the proper tail of the first string of `base` that ends with
+/// it, as the tail index would give it.
+fn long_tail(base: &[u8], name: &[u8]) -> Option<u32> {
+    let mut start = 0usize;
+    for (i, &b) in base.iter().enumerate() {
+        if b != 0 {
+            continue;
+        }
+        if i - start > name.len() && base[start..i].ends_with(name) {
+            return u32::try_from(i - name.len()).ok();
+        }
+        start = i + 1;
+    }
+    None
 }
 
 impl<'a> StrTab<'a> {
@@ -68,6 +88,11 @@ impl<'a> StrTab<'a> {
         let tails = self.tails.get_or_insert_with(|| index(base, true));
         if let Some(&off) = tails.get(name.as_bytes()) {
             return off;
+        }
+        if name.len() > TAIL_INDEX_MAX {
+            if let Some(off) = long_tail(base, name.as_bytes()) {
+                return off;
+            }
         }
         let off = u32::try_from(self.base.len() + self.extra.len()).unwrap_or(u32::MAX);
         self.extra.extend_from_slice(name.as_bytes());
@@ -295,6 +320,51 @@ mod tests {
         let back = Btf::parse(&btf.encode()).unwrap();
         assert_eq!(back.types, btf.types);
         assert_eq!(back.strings, [old.as_slice(), b"renamed\0"].concat());
+    }
+
+    /// An object whose string table is one 1 MiB string, and names that are tails of it:
+    /// indexing every tail hashed half a terabyte (a hang in the elf_object fuzz target).
+    /// Tails of any length keep their offsets, new names are appended.
+    #[test]
+    fn tails_of_long_strings_are_found_without_indexing_them_all() {
+        let long: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+        let strings = [&b"\0"[..], &long, b"\0"].concat();
+        let end = 1 + long.len();
+        let tail = |n: usize| String::from_utf8(long[long.len() - n..].to_vec()).unwrap();
+        let int = |name: String| Type::Int {
+            name,
+            size: 4,
+            encoding: 0,
+            bit_offset: 0,
+            bits: 32,
+        };
+        let btf = Btf {
+            types: vec![
+                Type::Void,
+                int(tail(3)),
+                int(tail(TAIL_INDEX_MAX)),
+                int(tail(TAIL_INDEX_MAX + 1)),
+                int(tail(4000)),
+                int("new".into()),
+            ],
+            strings: strings.clone(),
+        };
+        let out = btf.encode();
+        let back = Btf::parse(&out).unwrap();
+        assert_eq!(back.types, btf.types);
+        assert_eq!(back.strings, [&strings[..], b"new\0"].concat());
+        let name_off = |id: usize| {
+            let at = HDR_LEN + 16 * (id - 1);
+            u32::from_le_bytes(out[at..at + 4].try_into().unwrap()) as usize
+        };
+        for (id, n) in [
+            (1, 3),
+            (2, TAIL_INDEX_MAX),
+            (3, TAIL_INDEX_MAX + 1),
+            (4, 4000),
+        ] {
+            assert_eq!(name_off(id), end - n, "type {id}");
+        }
     }
 
     #[test]

@@ -136,16 +136,18 @@ impl<'a> BtfIndex<'a> {
     /// Member `name` of the struct `struct_id`, looking inside anonymous struct and union
     /// members too (not a bitfield).
     pub fn member(&self, struct_id: u32, name: &str) -> Option<MemberAt> {
-        self.member_in(struct_id, name, 0)
+        let mut budget = MAX_MEMBER_VISITS;
+        self.member_in(struct_id, name, 0, &mut budget)
     }
 
-    fn member_in(&self, id: u32, name: &str, depth: usize) -> Option<MemberAt> {
+    fn member_in(&self, id: u32, name: &str, depth: usize, budget: &mut usize) -> Option<MemberAt> {
         let (pos, k, vlen, _) = self.header(id)?;
         if (k != kind::STRUCT && k != kind::UNION) || depth > MAX_CHAIN {
             return None;
         }
         let kflag = self.word(pos + 4) >> 31 == 1;
         (0..vlen).find_map(|i| {
+            *budget = budget.checked_sub(1)?;
             let rec = pos + TYPE_HDR + 12 * i;
             let raw = self.word(rec + 8);
             let (bits, bitfield) = if kflag {
@@ -160,7 +162,7 @@ impl<'a> BtfIndex<'a> {
             if self.word(rec) == 0 {
                 // Anonymous: its members are the outer struct's, at its offset.
                 let inner = self.unqualified(type_id)?;
-                let m = self.member_in(inner, name, depth + 1)?;
+                let m = self.member_in(inner, name, depth + 1, budget)?;
                 return Some(MemberAt {
                     offset: m.offset.checked_add(bits / 8)?,
                     ..m
@@ -192,6 +194,11 @@ impl<'a> BtfIndex<'a> {
         None
     }
 }
+
+/// How many member records one look-up reads at most: an anonymous member's type may
+/// be shared by every member of the level above, so the search is otherwise
+/// exponential in the nesting. The kernel's struct bpf_map needs about a hundred.
+const MAX_MEMBER_VISITS: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {
@@ -309,6 +316,22 @@ mod tests {
         // A bitfield has no byte offset to load from.
         assert_eq!(m("flag"), None);
         assert_eq!(m("missing"), None);
+    }
+
+    /// Six levels of 64 anonymous members, each the union of the level below: a search
+    /// for a missing name read 64^6 records (a hang); it reads 2^16 and gives up.
+    #[test]
+    fn member_search_is_bounded() {
+        let mut b = crate::btf::testutil::RawBtf::new();
+        let mut inner = b.int("int", 4, 1, 32);
+        for _ in 0..6 {
+            let members: Vec<_> = (0..64).map(|_| ("", inner, 0)).collect();
+            inner = b.composite(kind::UNION, "", 4, false, &members);
+        }
+        let s = b.composite(kind::STRUCT, "outer", 4, false, &[("", inner, 0)]);
+        let data = b.bytes();
+        let idx = BtfIndex::new(&data).unwrap();
+        assert_eq!(idx.member(s, "missing"), None);
     }
 
     #[test]

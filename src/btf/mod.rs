@@ -8,6 +8,7 @@ mod encode;
 mod ext;
 mod fixup;
 mod index;
+pub mod layout;
 mod lazy;
 mod lookup;
 mod parse;

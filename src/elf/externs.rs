@@ -39,8 +39,16 @@ fn skip_mods(btf: &Btf, mut id: u32) -> u32 {
     id
 }
 
+/// How many types one alignment may look at: a struct shared by every member of the
+/// struct above it, level after level, is otherwise looked at exponentially often.
+const MAX_ALIGN_STEPS: u32 = 1 << 16;
+
+/// The most bytes the `.kconfig` map's value may take (as for any data section's map).
+const MAX_KCONFIG_SIZE: u32 = 1 << 30;
+
 /// libbpf's btf__align_of, for the types a kconfig extern can have (and pointers).
-fn align_of(btf: &Btf, id: u32, depth: u32) -> Option<u32> {
+fn align_of(btf: &Btf, id: u32, depth: u32, steps: &mut u32) -> Option<u32> {
+    *steps = steps.checked_sub(1)?;
     if depth > 64 {
         return None;
     }
@@ -53,12 +61,12 @@ fn align_of(btf: &Btf, id: u32, depth: u32) -> Option<u32> {
         | Type::Volatile { type_id }
         | Type::Const { type_id }
         | Type::Restrict { type_id }
-        | Type::TypeTag { type_id, .. } => align_of(btf, *type_id, depth + 1),
-        Type::Array { elem, .. } => align_of(btf, *elem, depth + 1),
+        | Type::TypeTag { type_id, .. } => align_of(btf, *type_id, depth + 1, steps),
+        Type::Array { elem, .. } => align_of(btf, *elem, depth + 1, steps),
         Type::Struct { size, members, .. } | Type::Union { size, members, .. } => {
             let mut max = 1;
             for m in members {
-                let a = align_of(btf, m.type_id, depth + 1)?;
+                let a = align_of(btf, m.type_id, depth + 1, steps)?;
                 max = max.max(a);
                 if m.bitfield_size == 0 && m.bit_offset % (8 * a) != 0 {
                     return Some(1);
@@ -203,7 +211,8 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&mut Btf>) -> Result<Vec<Ext
                     .ok()
                     .filter(|&s| s > 0)
                     .ok_or_else(|| err(format!("extern (kcfg) '{name}': cannot size its type")))?;
-                let align = align_of(btf, *type_id, 0)
+                let mut steps = MAX_ALIGN_STEPS;
+                let align = align_of(btf, *type_id, 0, &mut steps)
                     .filter(|&a| a > 0)
                     .ok_or_else(|| err(format!("extern (kcfg) '{name}': cannot align its type")))?;
                 let (ty, signed) = kcfg_type(btf, *type_id, 0).ok_or_else(|| {
@@ -247,8 +256,20 @@ pub(super) fn collect(raw: &RawElf<'_>, btf: Option<&mut Btf>) -> Result<Vec<Ext
     let mut off = 0u32;
     for e in &mut externs {
         if let ExternKind::Kconfig(k) = &mut e.kind {
-            k.offset = off.div_ceil(k.align) * k.align;
-            off = k.offset + k.size;
+            // Sizes come from the object's BTF: a few huge char arrays must not wrap
+            // the offsets or ask for gigabytes of map value.
+            let end = off
+                .checked_next_multiple_of(k.align)
+                .and_then(|o| Some((o, o.checked_add(k.size)?)))
+                .filter(|&(_, end)| end <= MAX_KCONFIG_SIZE);
+            let Some((offset, end)) = end else {
+                return Err(err(format!(
+                    "kconfig externs take more than {MAX_KCONFIG_SIZE} bytes (at '{}')",
+                    e.name
+                )));
+            };
+            k.offset = offset;
+            off = end;
         }
     }
     fix_ksyms_btf(btf, &externs)?;

@@ -23,6 +23,12 @@ const INSN_SIZE: u64 = 8;
 /// object (many programs each pulling in a large .text) from linking into gigabytes.
 const MAX_PROG_INSNS: usize = 1_000_000;
 
+/// The most linked instructions all programs of an object may hold (128 MiB of them):
+/// each program gets its own copy of every subprogram it calls, so a few thousand
+/// programs calling one large function would otherwise ask for gigabytes. Real objects
+/// link a few million at most.
+const MAX_OBJECT_INSNS: usize = 1 << 24;
+
 fn is_pseudo_call(i: &Insn) -> bool {
     i.code == BPF_CALL && i.src() == BPF_PSEUDO_CALL
 }
@@ -346,47 +352,87 @@ fn code_sections<'a>(
 /// `.BTF.ext` records of one section, offsets in bytes.
 #[derive(Default)]
 struct ExtInfo<'a> {
-    func: HashMap<&'a str, &'a [FuncInfo]>,
-    line: HashMap<&'a str, &'a [LineInfo]>,
-    core: HashMap<&'a str, &'a [CoreRelo]>,
+    func: HashMap<&'a str, Records<'a, FuncInfo>>,
+    line: HashMap<&'a str, Records<'a, LineInfo>>,
+    core: HashMap<&'a str, Records<'a, CoreRelo>>,
+}
+
+/// One section's records, with their indices sorted by offset: every function of a
+/// section takes its records by range, so a scan of them all per function would be
+/// quadratic (a hostile object has as many functions and records as it likes).
+struct Records<'a, T> {
+    recs: &'a [T],
+    by_off: Vec<u32>,
+}
+
+impl<'a, T: InsnOff> Records<'a, T> {
+    fn new(recs: &'a [T]) -> Self {
+        let mut by_off: Vec<u32> = (0..recs.len() as u32).collect();
+        by_off.sort_by_key(|&i| recs[i as usize].off());
+        Records { recs, by_off }
+    }
+
+    /// The records with byte offsets in `lo..hi`, in the section's order.
+    fn in_range(&self, lo: u64, hi: u64) -> impl Iterator<Item = &'a T> + '_ {
+        let off = |i: &u32| u64::from(self.recs[*i as usize].off());
+        let from = self.by_off.partition_point(|i| off(i) < lo);
+        let to = self.by_off.partition_point(|i| off(i) < hi).max(from);
+        let mut hits = self.by_off[from..to].to_vec();
+        hits.sort_unstable();
+        hits.into_iter().map(|i| &self.recs[i as usize])
+    }
+}
+
+fn records<'a, T: InsnOff>(all: &'a [(String, Vec<T>)]) -> HashMap<&'a str, Records<'a, T>> {
+    all.iter()
+        .map(|(s, r)| (s.as_str(), Records::new(r)))
+        .collect()
 }
 
 trait InsnOff: Clone {
     fn insn_off(&mut self) -> &mut u32;
+    fn off(&self) -> u32;
 }
 impl InsnOff for FuncInfo {
     fn insn_off(&mut self) -> &mut u32 {
         &mut self.insn_off
+    }
+    fn off(&self) -> u32 {
+        self.insn_off
     }
 }
 impl InsnOff for LineInfo {
     fn insn_off(&mut self) -> &mut u32 {
         &mut self.insn_off
     }
+    fn off(&self) -> u32 {
+        self.insn_off
+    }
 }
 impl InsnOff for CoreRelo {
     fn insn_off(&mut self) -> &mut u32 {
         &mut self.insn_off
+    }
+    fn off(&self) -> u32 {
+        self.insn_off
     }
 }
 
 /// The records whose byte offset falls in `[start, start + len)` instructions, rebased to
 /// instructions from `base`; None when there are none.
 fn rebase<T: InsnOff>(
-    recs: Option<&&[T]>,
+    recs: Option<&Records<'_, T>>,
     start: usize,
     len: usize,
     base: usize,
 ) -> Option<Vec<T>> {
     let (lo, hi) = (start as u64 * INSN_SIZE, (start + len) as u64 * INSN_SIZE);
     let mut out = Vec::new();
-    for r in recs?.iter() {
+    for r in recs?.in_range(lo, hi) {
         let mut r = r.clone();
         let off = u64::from(*r.insn_off());
-        if off >= lo && off < hi {
-            *r.insn_off() = (off / INSN_SIZE - start as u64 + base as u64) as u32;
-            out.push(r);
-        }
+        *r.insn_off() = (off / INSN_SIZE - start as u64 + base as u64) as u32;
+        out.push(r);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -677,24 +723,13 @@ impl ObjectSpec {
         let empty = BtfExt::default();
         let ext_src = btf_ext.as_ref().unwrap_or(&empty);
         let ext = ExtInfo {
-            func: ext_src
-                .func_info
-                .iter()
-                .map(|(s, r)| (s.as_str(), r.as_slice()))
-                .collect(),
-            line: ext_src
-                .line_info
-                .iter()
-                .map(|(s, r)| (s.as_str(), r.as_slice()))
-                .collect(),
-            core: ext_src
-                .core_relos
-                .iter()
-                .map(|(s, r)| (s.as_str(), r.as_slice()))
-                .collect(),
+            func: records(&ext_src.func_info),
+            line: records(&ext_src.line_info),
+            core: records(&ext_src.core_relos),
         };
 
         let mut programs = Vec::new();
+        let mut linked = 0usize;
         for (c, sec) in code.iter().enumerate() {
             if Some(c) == text {
                 continue;
@@ -717,6 +752,18 @@ impl ObjectSpec {
                     appended: HashMap::new(),
                 };
                 linker.link(c, f)?;
+                linked += linker.insns.len();
+                if linked > MAX_OBJECT_INSNS {
+                    return Err(Error::format(
+                        sec.name,
+                        func.start as u64 * INSN_SIZE,
+                        format!(
+                            "linking program '{}' makes the object's programs longer than \
+                             {MAX_OBJECT_INSNS} instructions in all",
+                            func.name
+                        ),
+                    ));
+                }
                 let mut func_info = linker.func_info.unwrap_or_default();
                 let mut line_info = linker.line_info.unwrap_or_default();
                 func_info.sort_by_key(|r| r.insn_off);

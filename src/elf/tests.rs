@@ -934,3 +934,141 @@ mod compiled {
         no_panic_on_damage(MULTI, 7);
     }
 }
+
+/// An object with kconfig externs `CONFIG_0`, `CONFIG_1`, ... of the given BTF types,
+/// in `.kconfig`, and one XDP program.
+fn kconfig_object(b: &mut crate::btf::testutil::RawBtf, types: &[u32]) -> Vec<u8> {
+    let vars: Vec<u32> = (0..types.len())
+        .map(|i| b.var(&format!("CONFIG_{i}"), types[i], 2))
+        .collect();
+    let secinfo: Vec<_> = vars.iter().map(|&v| (v, 0, 0)).collect();
+    b.datasec(".kconfig", 0, &secinfo);
+    let mut e = TestElf::new();
+    e.code_section("xdp", code(&[mov(0), exit()]));
+    e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+    e.section(".BTF", SHT_PROGBITS, 0, b.bytes());
+    e.symbol("xdp_main", 1, 0, 16, STB_GLOBAL, STT_FUNC);
+    for i in 0..types.len() {
+        e.symbol(&format!("CONFIG_{i}"), 0, 0, 0, STB_GLOBAL, 0);
+    }
+    e.build()
+}
+
+/// Two `char[3 GiB]` kconfig externs wrapped the u32 offsets (a panic with overflow
+/// checks); one of 3 GiB asked for a 3 GiB map value, zeroed up front. Both are format
+/// errors now, past 1 GiB as for data sections.
+#[test]
+fn kconfig_externs_too_large_are_format_errors() {
+    // Types 2 and 3: char[3 GiB] and char[16].
+    let object = |types: &[u32]| {
+        let mut b = crate::btf::testutil::RawBtf::new();
+        let ch = b.int("char", 1, 1, 8);
+        b.array(ch, ch, 0xC000_0000);
+        b.array(ch, ch, 16);
+        kconfig_object(&mut b, types)
+    };
+    let (huge, small) = (2, 3);
+    for types in [[huge, huge], [huge, small], [small, huge]] {
+        let (_, _, msg) = format_err(&object(&types), "kconfig externs take more than");
+        assert!(msg.contains("1073741824 bytes"), "{msg}");
+    }
+    let spec = parse(&object(&[small, small])).unwrap();
+    assert_eq!(spec.maps[spec.kconfig_map().unwrap()].value_size, 32);
+}
+
+/// A kconfig extern of a struct whose 8 members are each the struct of the level below,
+/// 40 levels deep: aligning it looked at 8^40 types (a hang). It is refused quickly now.
+#[test]
+fn kconfig_extern_alignment_is_bounded() {
+    let mut b = crate::btf::testutil::RawBtf::new();
+    let mut top = b.int("int", 4, 1, 32);
+    for _ in 0..40 {
+        let members: Vec<_> = (0..8).map(|_| ("m", top, 0)).collect();
+        top = b.composite(crate::btf::kind::STRUCT, "s", 4, false, &members);
+    }
+    let obj = kconfig_object(&mut b, &[top]);
+    let (_, _, msg) = format_err(&obj, "cannot align its type");
+    assert!(msg.contains("CONFIG_0"), "{msg}");
+}
+
+/// 50,000 one-instruction programs in one section with a line_info record each: every
+/// program took its records by scanning all of the section's, 2.5 * 10^9 steps (a
+/// hang). Each still gets exactly its own record, rebased to its start.
+#[test]
+fn many_functions_with_many_records_link_in_linear_time() {
+    const N: u32 = 50_000;
+    let mut b = crate::btf::testutil::RawBtf::new();
+    let sec = b.str("xdp");
+    let file = b.str("x.c");
+    let recs: Vec<Vec<u32>> = (0..N).map(|i| vec![i * 8, file, file, i]).collect();
+    let ext = crate::btf::testutil::ext_bytes(
+        &crate::btf::testutil::ext_block(8, &[]),
+        &crate::btf::testutil::ext_block(16, &[(sec, recs)]),
+    );
+    let mut e = TestElf::new();
+    let x = e.code_section("xdp", code(&vec![exit(); N as usize]));
+    e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+    e.section(".BTF", SHT_PROGBITS, 0, b.bytes());
+    e.section(".BTF.ext", SHT_PROGBITS, 0, ext);
+    for i in 0..N {
+        e.symbol(
+            &format!("p{i}"),
+            x,
+            u64::from(i) * 8,
+            8,
+            STB_GLOBAL,
+            STT_FUNC,
+        );
+    }
+    let spec = parse(&e.build()).unwrap();
+    assert_eq!(spec.programs.len(), N as usize);
+    for (i, p) in spec.programs.iter().enumerate() {
+        assert_eq!(p.line_info.len(), 1, "{}", p.name);
+        assert_eq!(
+            (p.line_info[0].insn_off, p.line_info[0].line_col),
+            (0, i as u32)
+        );
+    }
+}
+
+/// 9,000 programs calling one 2,000-instruction function linked 18 million instructions
+/// (each program gets its own copy of what it calls); a few thousand more of them, or a
+/// longer function, exhausted memory. Past 2^24 in all the object is refused.
+#[test]
+fn programs_linking_too_much_code_in_all_are_refused() {
+    let object = |n: u32| {
+        let mut e = TestElf::new();
+        let text = e.code_section(
+            ".text",
+            code(
+                &vec![mov(0); 1999]
+                    .into_iter()
+                    .chain([exit()])
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let progs: Vec<_> = (0..n).flat_map(|_| [call(-1), exit()]).collect();
+        let x = e.code_section("xdp", code(&progs));
+        e.section("license", SHT_PROGBITS, SHF_ALLOC, b"GPL\0".to_vec());
+        let helper = e.symbol("helper", text, 0, 16000, STB_GLOBAL, STT_FUNC);
+        for i in 0..n {
+            e.symbol(
+                &format!("p{i}"),
+                x,
+                u64::from(i) * 16,
+                16,
+                STB_GLOBAL,
+                STT_FUNC,
+            );
+        }
+        let rels: Vec<_> = (0..n).map(|i| rel(u64::from(i) * 16, helper, 10)).collect();
+        e.rel_section(x, &rels);
+        e.build()
+    };
+    let spec = parse(&object(100)).unwrap();
+    assert_eq!(spec.programs.len(), 100);
+    assert!(spec.programs.iter().all(|p| p.insns.len() == 2002));
+    let (section, _, msg) = format_err(&object(9000), "in all");
+    assert_eq!(section, "xdp");
+    assert!(msg.contains("16777216 instructions"), "{msg}");
+}

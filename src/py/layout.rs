@@ -4,128 +4,8 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::btf::{Btf, Type};
+use crate::btf::layout::{var_desc, Desc};
 use crate::elf::ObjectSpec;
-use crate::error::{Error, Result};
-
-/// A BTF type reduced to what Python code needs to read and write it.
-#[derive(Debug, Clone)]
-enum Desc {
-    Int {
-        size: u32,
-        signed: bool,
-    },
-    Bool {
-        size: u32,
-    },
-    Char {
-        size: u32,
-    },
-    Float {
-        size: u32,
-    },
-    Enum {
-        name: String,
-        size: u32,
-        signed: bool,
-        values: Vec<(String, i64)>,
-    },
-    /// Bitfield member of a struct: `bits` wide at `bit_offset` within its storage.
-    Array {
-        elem: Box<Desc>,
-        len: u32,
-        is_char: bool,
-    },
-    Struct {
-        name: String,
-        size: u32,
-        union: bool,
-        fields: Vec<(String, u32, u32, Desc)>,
-    },
-    Bytes {
-        size: u32,
-    },
-}
-
-const MAX_DEPTH: u32 = 16;
-
-fn desc(btf: &Btf, id: u32, depth: u32) -> Result<Desc> {
-    if depth > MAX_DEPTH {
-        return Err(Error::Invalid("BTF type nesting is too deep".into()));
-    }
-    let rid = btf.resolve(id)?;
-    let size = || btf.size_of(rid).unwrap_or(0);
-    Ok(match btf.type_by_id(rid) {
-        Some(Type::Int {
-            name,
-            size,
-            encoding,
-            ..
-        }) => {
-            if encoding & 4 != 0 {
-                Desc::Bool { size: *size }
-            } else if *size == 1 && (name == "char" || encoding & 2 != 0) {
-                Desc::Char { size: 1 }
-            } else {
-                Desc::Int {
-                    size: *size,
-                    signed: encoding & 1 != 0,
-                }
-            }
-        }
-        Some(Type::Float { size, .. }) => Desc::Float { size: *size },
-        Some(Type::Enum {
-            name,
-            size,
-            signed,
-            values,
-            ..
-        }) => Desc::Enum {
-            name: name.clone(),
-            size: *size,
-            signed: *signed,
-            values: values.clone(),
-        },
-        Some(Type::Array { elem, nelems, .. }) => {
-            let e = desc(btf, *elem, depth + 1)?;
-            let is_char = matches!(e, Desc::Char { .. });
-            Desc::Array {
-                elem: Box::new(e),
-                len: *nelems,
-                is_char,
-            }
-        }
-        Some(
-            t @ (Type::Struct {
-                name,
-                size,
-                members,
-            }
-            | Type::Union {
-                name,
-                size,
-                members,
-            }),
-        ) => {
-            let mut fields = Vec::with_capacity(members.len());
-            for m in members {
-                fields.push((
-                    m.name.clone(),
-                    m.bit_offset,
-                    m.bitfield_size,
-                    desc(btf, m.type_id, depth + 1)?,
-                ));
-            }
-            Desc::Struct {
-                name: name.clone(),
-                size: *size,
-                union: matches!(t, Type::Union { .. }),
-                fields,
-            }
-        }
-        _ => Desc::Bytes { size: size() },
-    })
-}
 
 fn desc_to_py<'py>(py: Python<'py>, d: &Desc) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
@@ -242,7 +122,7 @@ pub fn object_layout<'py>(
             }
             let vars = PyList::empty(py);
             for (vname, tid, off, size) in btf.datasec_vars(m.btf_value_type_id)? {
-                let dsc = desc(btf, tid, 0)?;
+                let dsc = var_desc(btf, &vname, tid, size)?;
                 vars.append((vname, off, size, desc_to_py(py, &dsc)?))?;
             }
             sections.set_item(sec, vars)?;

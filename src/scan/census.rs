@@ -111,7 +111,7 @@ impl Census {
 /// Where the program reads: struct bpf_map's fields and struct btf's id, from the
 /// kernel's own BTF, plus the iterator's attach point.
 #[derive(Debug, Clone, Copy)]
-struct Layout {
+pub(crate) struct Layout {
     attach_btf_id: u32,
     map_type: i16,
     key_size: i16,
@@ -127,7 +127,7 @@ struct Layout {
     array_value: i16,
 }
 
-fn layout_from(data: &[u8]) -> Result<Layout> {
+pub(crate) fn layout_from(data: &[u8]) -> Result<Layout> {
     let idx = BtfIndex::new(data)?;
     let missing = |what: &str| Error::Invalid(format!("the kernel's BTF has no {what}"));
     let attach_btf_id = idx
@@ -200,7 +200,7 @@ const REC: i16 = -((LONG + VALUE_MAX) as i16);
 
 /// The iterator program. Per map it writes a record from the stack at REC with
 /// bpf_seq_write: SHORT bytes, LONG bytes, or LONG bytes and the value.
-fn program(l: &Layout) -> Vec<u64> {
+pub(crate) fn program(l: &Layout) -> Vec<u64> {
     // Jump targets are filled in below, once the labels' positions are known.
     const TO_WRITE: i16 = i16::MAX;
     const TO_EXIT: i16 = i16::MIN;
@@ -286,7 +286,7 @@ pub fn name_may_be_metadata(name: &str) -> bool {
 
 /// Parses whole records from `buf` into `out`; returns the bytes used (a record cut by
 /// the end of `buf` waits for the next read). Err when the census is full.
-fn parse_into(out: &mut Census, mut buf: &[u8]) -> Result<usize> {
+pub(crate) fn parse_into(out: &mut Census, mut buf: &[u8]) -> Result<usize> {
     let start = buf.len();
     let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     while buf.len() >= SHORT {
