@@ -126,11 +126,14 @@ impl<'a> BtfIndex<'a> {
     }
 
     /// As `resolved`, for an array's element (arrays of arrays are not needed here).
+    /// The element's kind is looked at first: an array holding itself (hostile BTF) must
+    /// not recurse.
     fn resolved_shallow(&self, id: u32) -> Option<(u32, u32)> {
-        match self.resolved(id)? {
-            (_, kind::ARRAY) => None,
-            r => Some(r),
+        let (_, k, _, _) = self.header(self.unqualified(id)?)?;
+        if k == kind::ARRAY {
+            return None;
         }
+        self.resolved(id)
     }
 
     /// Member `name` of the struct `struct_id`, looking inside anonymous struct and union
@@ -204,6 +207,19 @@ const MAX_MEMBER_VISITS: usize = 1 << 16;
 mod tests {
     use super::*;
     use crate::btf::{Btf, Member, Type};
+
+    #[test]
+    fn an_array_holding_itself_does_not_recurse() {
+        // Found by the census fuzz target: [2] is an array of [2].
+        let mut b = crate::btf::testutil::RawBtf::new();
+        let int = b.int("int", 4, 1, 32);
+        let arr = b.array(int + 1, int, 4);
+        assert_eq!(arr, int + 1);
+        let s = b.composite(kind::STRUCT, "s", 16, false, &[("a", arr, 0)]);
+        let data = b.bytes();
+        let idx = BtfIndex::new(&data).unwrap();
+        assert_eq!(idx.member(s, "a"), None);
+    }
 
     fn sample() -> Vec<u8> {
         let btf = Btf {
