@@ -305,7 +305,7 @@ fn fields_are_compat(
     mut tid: u32,
 ) -> Result<bool, String> {
     for _ in 0..32 {
-        let ((l, lt), (t, tt)) = match (skip_mods(local, lid), skip_mods(targ, tid)) {
+        let ((_, lt), (_, tt)) = match (skip_mods(local, lid), skip_mods(targ, tid)) {
             (Some(a), Some(b)) => (a, b),
             _ => return Err("field type cannot be resolved".into()),
         };
@@ -327,7 +327,6 @@ fn fields_are_compat(
             (Type::Array { elem: le, .. }, Type::Array { elem: te, .. }) => {
                 lid = *le;
                 tid = *te;
-                let _ = (l, t);
                 continue;
             }
             _ => false,
@@ -428,14 +427,13 @@ fn compat(
         _ => return Err("type cannot be resolved".into()),
     }
     for _ in 0..32 {
-        let ((l, lt), (t, tt)) = match (skip_mods(local, lid), skip_mods(targ, tid)) {
+        let ((_, lt), (_, tt)) = match (skip_mods(local, lid), skip_mods(targ, tid)) {
             (Some(a), Some(b)) => (a, b),
             _ => return Err("type cannot be resolved".into()),
         };
         if !kind_compat(lt, tt) {
             return Ok(false);
         }
-        let _ = (l, t);
         match (lt, tt) {
             (Type::Void, _)
             | (Type::Struct { .. }, _)

@@ -328,11 +328,11 @@ const BPF_ST: u8 = 0x02;
 const BPF_STX: u8 = 0x03;
 const BPF_ALU: u8 = 0x04;
 const BPF_ALU64: u8 = 0x07;
-const LD_IMM64: u8 = 0x18;
+use crate::sys::insn::{CALL, LD_IMM64};
 
 fn poison(insn: &mut Insn) {
     *insn = Insn {
-        code: 0x85, // BPF_JMP | BPF_CALL
+        code: CALL,
         regs: 0,
         off: 0,
         imm: POISON_HELPER,
