@@ -11,6 +11,8 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracin
 # The host allows more open files than the guest's default 1024; the tests need them.
 ulimit -n 65536
 export PYTHONDONTWRITEBYTECODE=1 BPFBIND_TEST_OBJS=$objs TMPDIR=/tmp
+# This tree's package, whichever tree the interpreter's editable install points at.
+export PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHONPATH}
 export MYPY_CACHE_DIR=/tmp/mypy-cache RUFF_CACHE_DIR=/tmp/ruff-cache
 export BPFBIND_REQUIRE_KERNEL=${BPFBIND_REQUIRE_KERNEL:-1}
 echo "guest: $(uname -r), $(nproc) CPU, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
