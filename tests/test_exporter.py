@@ -665,3 +665,19 @@ def test_capabilities(bpf_objs: Mapping[str, Path], tmp_path: Path) -> None:
         assert "CAP_SYS_ADMIN" in refused.stderr
         assert b"bpfbind_scan_errors_total 1.0" in out.read_bytes()
         assert b"bpf_program_info{" not in out.read_bytes()
+
+
+def test_native_numbers_are_prometheus_clients() -> None:
+    """The native renderer's sample values against floatToGoString, on integers of
+    every length, fractions, powers of ten and random doubles."""
+    import random
+
+    from prometheus_client.utils import floatToGoString
+
+    rng = random.Random(13)
+    values = [float(10**k) for k in range(-12, 25)] + [-0.0, 0.0, 2.0**63, 2.0**64]
+    values += [float(rng.randrange(10**rng.randrange(1, 20))) for _ in range(2000)]
+    values += [rng.random() * 10 ** rng.randrange(-10, 22) for _ in range(2000)]
+    values += [-v for v in values[:500]]
+    for v in values:
+        assert bpfbind._native.Exposition.number(v) == floatToGoString(v), v

@@ -13,21 +13,16 @@ import contextlib
 import ctypes
 import gzip
 import logging
-import math
-import operator
 import os
 import platform
-import re
 import signal
 import socket
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from operator import attrgetter, itemgetter
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
@@ -53,69 +48,10 @@ log = logging.getLogger("bpfbind.exporter")
 # The classic text format: every Prometheus 2.x and node_exporter reads it.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# Labels of bpf_program_info that are not metadata; `job` and `instance` are the ones
-# Prometheus itself attaches to every target (a metadata key of that name would be
-# renamed exported_job by the server, so it is prefixed here instead).
-_FIXED = frozenset({"id", "name", "type", "tag", "job", "instance"})
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-# Per program: (metric name, type, help, value of a record). Counters are named without
-# `_total`, as prometheus_client names counter families; samples get the suffix.
-_PROGRAM_METRICS: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "bpf_program_run_count",
-        "counter",
-        "Times the program ran (counted while BPF stats are enabled).",
-        "run_cnt",
-    ),
-    (
-        "bpf_program_run_time_seconds",
-        "counter",
-        "Time the program ran (counted while BPF stats are enabled).",
-        "run_time",
-    ),
-    (
-        "bpf_program_recursion_misses",
-        "counter",
-        "Runs the kernel skipped because the program was already running on the CPU.",
-        "recursion_misses",
-    ),
-    (
-        "bpf_program_bytes_xlated",
-        "gauge",
-        "Size of the program's instructions after the verifier, in bytes.",
-        "bytes_xlated",
-    ),
-    (
-        "bpf_program_bytes_jited",
-        "gauge",
-        "Size of the program's JIT-compiled code, in bytes.",
-        "bytes_jited",
-    ),
-    (
-        "bpf_program_loaded_at_seconds",
-        "gauge",
-        "When the program was loaded, in seconds since the epoch.",
-        "loaded_at",
-    ),
-    (
-        "bpf_program_maps",
-        "gauge",
-        "Maps the program holds, metadata maps included.",
-        "maps",
-    ),
-)
-
-_INFO = (
-    "bpf_program_info",
-    "gauge",
-    "One series per loaded program, = 1: its id, name, type, tag and metadata as "
-    "labels.",
-)
-# Every per-program family, bpf_program_info first: the order of an entry's lines.
-_FAMILIES = (_INFO, *((n, t, h) for n, t, h, _ in _PROGRAM_METRICS))
-_SAMPLE_NAMES = tuple(n + "_total" if t == "counter" else n for n, t, _ in _FAMILIES)
+# The per-program families, bpf_program_info first, as the native renderer writes them:
+# (family name, type, help); counters are named without `_total`, as prometheus_client
+# names counter families, and their samples get the suffix.
+_FAMILIES: tuple[tuple[str, str, str], ...] = tuple(_native.Exposition.families())
 
 _BATCH = 1024
 
@@ -125,12 +61,7 @@ def label_name(key: str) -> str:
     lint Prometheus applies), other characters than [a-zA-Z0-9_] made `_`, no leading
     digit; a key equal to a fixed label (id, name, type, tag, job, instance) or starting
     with `__` (reserved to Prometheus) gets the prefix `metadata_`."""
-    s = _INVALID.sub("_", _CAMEL.sub("_", key)).lower()
-    if not s or s[0].isdigit():
-        s = "_" + s
-    if s in _FIXED or s.startswith("__"):
-        s = "metadata_" + s
-    return s
+    return _native.Exposition.label_name(key)
 
 
 def _escape(v: str) -> str:
@@ -140,29 +71,7 @@ def _escape(v: str) -> str:
     return v
 
 
-def _number(v: float) -> str:
-    """prometheus_client's floatToGoString(v) (Go's shortest form), at a fraction of
-    its cost for the small integers most values are."""
-    if type(v) is int and -1_000_000 < v < 1_000_000:
-        return f"{v}.0"
-    d = float(v)
-    if math.isinf(d):
-        return "+Inf" if d > 0 else "-Inf"
-    if math.isnan(d):
-        return "NaN"
-    s = repr(d)
-    dot = s.find(".")
-    # Go switches to an exponent sooner than Python.
-    if d > 0 and dot > 6:
-        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
-        return f"{mantissa}e+{dot - 1:02d}"
-    return s
-
-
 Labels = tuple[tuple[str, str], ...]
-# What decides whether a program's entry still stands: run count, run time (ns),
-# recursion misses, map count, BTF id.
-_Vals = tuple[int, int, int, int, int]
 
 
 class _Family(Metric):
@@ -208,104 +117,34 @@ class _Family(Metric):
     def text(self) -> str:
         """generate_latest's lines for this family."""
         n = self.sample_name
+        number = _native.Exposition.number
         return self.head() + "".join(
-            f"{n}{{{t}}} {_number(v)}\n" if t else f"{n} {_number(v)}\n"
+            f"{n}{{{t}}} {number(v)}\n" if t else f"{n} {number(v)}\n"
             for t, _, v in self.rows
         )
 
 
-class _Entry:
-    """One program in a collection: its sample lines in every per-program family, and
-    what they were made of. A later scan reuses the entry while the program's values
-    are unchanged: labels never change in a program's life (metadata maps are
-    frozen), only counters and, through BPF_PROG_BIND_MAP, its maps."""
+class _TextFamily(_Family):
+    """A per-program family as the native renderer wrote it (HELP and TYPE lines
+    included). Its samples, for consumers other than `render()`, are read back from
+    that text, so both paths give the same bytes by construction."""
 
-    __slots__ = ("base", "bt", "info", "keys", "lines", "type", "vals", "values")
-
-    def __init__(
-        self,
-        vals: _Vals,
-        lines: tuple[str, ...],
-        info: Labels,
-        base: Labels,
-        values: tuple[float, ...],
-        typ: str,
-        keys: tuple[str, ...],
-        bt: str,
-    ) -> None:
-        self.bt = bt
-        self.vals = vals
-        self.lines = lines
-        self.info = info
-        self.base = base
-        self.values = values
-        self.type = typ
-        self.keys = keys
-
-
-_LINES = attrgetter("lines")
-_KIND = attrgetter("type", "keys")
-
-
-class _ProgramFamily(_Family):
-    """Family `k` of the per-program ones (0: bpf_program_info), over shared entries."""
-
-    def __init__(
-        self, name: str, documentation: str, typ: str, entries: list[_Entry], k: int
-    ) -> None:
+    def __init__(self, name: str, documentation: str, typ: str, data: bytes) -> None:
         super().__init__(name, documentation, typ)
-        self.entries = entries
-        self.k = k
-        self._data: bytes | None = None
+        self._data = data
 
     def _make_samples(self) -> list[Sample]:
-        n, k = self.sample_name, self.k
+        from prometheus_client.parser import text_string_to_metric_families
+
         return [
-            Sample(n, dict(e.info if k == 0 else e.base), e.values[k], None, None)
-            for e in self.entries
+            s for f in text_string_to_metric_families(self.text()) for s in f.samples
         ]
 
     def text(self) -> str:
-        return self.data().decode()
+        return self._data.decode()
 
     def data(self) -> bytes:
-        # Kept: a scan that finds every program unchanged serves this family again.
-        if self._data is None:
-            lines = map(itemgetter(self.k), map(_LINES, self.entries))
-            self._data = (self.head() + "".join(lines)).encode()
         return self._data
-
-
-def _plain_values(recs: list[_native.ProgramInfo]) -> Iterator[list[str]]:
-    """bpftool's plain text of each record's metadata values, in its order: the lines
-    `prog show` prints under `metadata:` (one record per header line)."""
-    block: list[str] | None = None
-    for line in _native.format_plain(recs, metadata_only=True).split("\n"):
-        if line.startswith("\t\t"):
-            if block is not None:
-                block.append(line[2:])
-        elif not line.startswith("\t"):
-            if block is not None:
-                yield block
-            block = [] if line else None
-    if block is not None:
-        yield block
-
-
-def _value_text(v: Any) -> str:
-    """A decoded value as bpftool's JSON would show it, when bpftool's own text is not
-    to be had (a value it could not print)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, bytes):
-        return "[" + ",".join(str(b) for b in v) + "]"
-    if isinstance(v, list):
-        return "[" + ",".join(_value_text(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ",".join(f'"{k}":{_value_text(x)}' for k, x in v.items()) + "}"
-    return str(v)
 
 
 class ProgramCollector(Collector):
@@ -316,7 +155,10 @@ class ProgramCollector(Collector):
     > 0 a collection within that many seconds of the last scan answers from it;
     otherwise each collection scans. Programs that vanish during a scan are left out;
     a scan that fails counts in `bpfbind_scan_errors_total` and the collection carries
-    only the exporter's own metrics."""
+    only the exporter's own metrics.
+
+    Scanning and rendering are native (`scan::prom`): each program's lines are kept
+    between scans and rewritten only where its values moved."""
 
     def __init__(
         self,
@@ -332,11 +174,10 @@ class ProgramCollector(Collector):
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._last: tuple[float, list[Metric]] | None = None
-        self._names: dict[str, str | None] = {}
-        # The last scan's programs by id and families, label text by metadata items.
-        self._entries: dict[int, _Entry] = {}
-        self._families: list[_ProgramFamily] = []
-        self._pieces: dict[Labels, list[tuple[str, str, str]]] = {}
+        self._expo = _native.Exposition(self.metadata_labels)
+        # The last scan's family objects: a family whose text did not change is the
+        # same object, and its bytes the same bytes (gzip keeps them by identity).
+        self._families: list[_TextFamily] = []
 
     def describe(self) -> list[Metric]:
         # Registering must not scan the host (a registry calls collect() otherwise).
@@ -353,23 +194,10 @@ class ProgramCollector(Collector):
             self._last = (time.monotonic(), metrics)
             return metrics
 
-    def _label(self, key: str) -> str | None:
-        name = self._names.get(key, "")
-        if name == "":
-            name = label_name(key)
-            wanted = self.metadata_labels
-            if wanted is not None and key not in wanted and name not in wanted:
-                name = None
-            if len(self._names) > 65536:  # keys of programs long gone
-                self._names.clear()
-            self._names[key] = name
-        return name
-
     def _scan(self) -> list[Metric]:
         start = time.perf_counter()
-        entries: list[_Entry] = []
         try:
-            self._read(entries)
+            texts, by_type, by_key = self._expo.collect(_BATCH)
         except (OSError, ValueError) as e:
             self.errors += 1
             if str(e) != self.last_error:
@@ -378,192 +206,22 @@ class ProgramCollector(Collector):
             return self._own(time.perf_counter() - start)
         self.last_error = None
         old = self._families
-        if (
-            old
-            and len(old[0].entries) == len(entries)
-            and all(map(operator.is_, old[0].entries, entries))
-        ):
-            fams = old  # nothing changed: the rendered text stands too
-        else:
-            fams = [
-                _ProgramFamily(n, h, t, entries, k)
-                for k, (n, t, h) in enumerate(_FAMILIES)
-            ]
-            self._families = fams
-        # Counted by (type, keys): copies of one object share both.
-        kinds = Counter(map(_KIND, entries))
-        by_type: Counter[str] = Counter()
-        by_key: Counter[str] = Counter()
-        for (typ, ks), n in kinds.items():
-            by_type[typ] += n
-            for k in ks:
-                by_key[k] += n
+        fams = [
+            _TextFamily(n, h, t, data) if data is not None else old[k]
+            for k, ((n, t, h), data) in enumerate(zip(_FAMILIES, texts, strict=True))
+        ]
+        self._families = fams
         programs = _Family("bpf_programs", "Loaded programs by type.", "gauge")
-        for t, n in sorted(by_type.items()):
+        for t, n in by_type:
             programs.add((("type", t),), n)
         keys = _Family(
             "bpf_metadata_programs",
             "Loaded programs carrying each metadata key.",
             "gauge",
         )
-        for k, n in sorted(by_key.items()):
+        for k, n in by_key:
             keys.add((("key", k),), n)
         return [*fams, programs, keys, *self._own(time.perf_counter() - start)]
-
-    def _read(self, entries: list[_Entry]) -> None:
-        """Every program's entry, in id order, reusing the last scan's where the
-        program's values are unchanged (the common case, and most of a scrape's cost
-        otherwise)."""
-        prev = self._entries
-        seen: dict[int, _Entry] = {}
-        scanner = _native.Scanner(json=True)
-        try:
-            while chunk := scanner.next_batch(_BATCH):
-                made: list[_Entry | None] = []
-                todo: list[tuple[int, _native.ProgramInfo, _Vals]] = []
-                for rec in chunk:
-                    pid = rec.id
-                    vals = (
-                        rec.run_cnt,
-                        rec.run_time_ns,
-                        rec.recursion_misses,
-                        len(rec.map_ids),
-                        # Ids come round again after 2**31 loads: with its BTF's id,
-                        # a program that got a gone one's id is never taken for it.
-                        rec.btf_id,
-                    )
-                    old = prev.get(pid)
-                    if old is not None and old.vals == vals:
-                        seen[pid] = old
-                        made.append(old)
-                    else:
-                        todo.append((len(made), rec, vals))
-                        made.append(None)
-                if todo:
-                    self._make(todo, made, prev, seen)
-                entries += made  # type: ignore[arg-type]  # every None was replaced
-        finally:
-            scanner.close()
-        self._entries = seen
-
-    def _make(
-        self,
-        todo: list[tuple[int, _native.ProgramInfo, _Vals]],
-        made: list[_Entry | None],
-        prev: dict[int, _Entry],
-        seen: dict[int, _Entry],
-    ) -> None:
-        # bpftool's text of non-string values, for the records that need it.
-        mds: dict[int, dict[str, Any]] = {}
-        odd: list[int] = []
-        for i, rec, vals in todo:
-            old = prev.get(rec.id)
-            if old is None or old.vals[3:] != vals[3:]:
-                md = mds[i] = rec.metadata
-                if _needs_text(md):
-                    odd.append(i)
-        plains: dict[int, list[str]] = {}
-        if odd:
-            recs = {i: rec for i, rec, _ in todo}
-            plains = dict(zip(odd, _plain_values([recs[i] for i in odd]), strict=False))
-        names = _SAMPLE_NAMES
-        lines4: tuple[str, ...]
-        xlated: float
-        jited: float
-        loaded: float
-        for i, rec, vals in todo:
-            run_cnt, run_ns, misses, nmaps, _ = vals
-            old = prev.get(rec.id)
-            if i in mds:
-                info, base, bt, info_line, typ, keys = self._labels(
-                    rec, mds[i], plains.get(i)
-                )
-                xlated, jited, loaded = rec.bytes_xlated, rec.bytes_jited, rec.loaded_at
-                lines4 = (
-                    f"{names[4]}{{{bt}}} {_number(xlated)}\n",
-                    f"{names[5]}{{{bt}}} {_number(jited)}\n",
-                    f"{names[6]}{{{bt}}} {_number(loaded)}\n",
-                    f"{names[7]}{{{bt}}} {_number(nmaps)}\n",
-                )
-            else:
-                # Only counters moved: the labels and the other lines stand.
-                assert old is not None
-                info, base, typ, keys = old.info, old.base, old.type, old.keys
-                info_line, lines4 = old.lines[0], old.lines[4:]
-                xlated, jited, loaded = old.values[4:7]
-                bt = old.bt
-            run_s = run_ns / 1e9
-            entry = _Entry(
-                vals,
-                (
-                    info_line,
-                    f"{names[1]}{{{bt}}} {_number(run_cnt)}\n",
-                    f"{names[2]}{{{bt}}} {_number(run_s)}\n",
-                    f"{names[3]}{{{bt}}} {_number(misses)}\n",
-                    *lines4,
-                ),
-                info,
-                base,
-                (1, run_cnt, run_s, misses, xlated, jited, loaded, nmaps),
-                typ,
-                keys,
-                bt,
-            )
-            made[i] = entry
-            seen[rec.id] = entry
-
-    def _labels(
-        self, rec: _native.ProgramInfo, md: dict[str, Any], plain: list[str] | None
-    ) -> tuple[Labels, Labels, str, str, str, tuple[str, ...]]:
-        """(info labels, base labels, base label text, info line, type, metadata
-        keys) of a program."""
-        id_s = str(rec.id)
-        name, typ, tag = rec.name, rec.type, rec.tag
-        fixed = [
-            ("id", id_s, f'id="{id_s}"'),
-            ("name", name, f'name="{_escape(name)}"'),
-            ("tag", tag, f'tag="{tag}"'),
-            ("type", typ, f'type="{_escape(typ)}"'),
-        ]
-        if md:
-            items = self._meta_items(md, plain)
-            # Copies of one object share their metadata's label text.
-            got = self._pieces.get(items)
-            if got is None:
-                got = [(k, v, f'{k}="{_escape(v)}"') for k, v in items]
-                if len(self._pieces) > 4096:
-                    self._pieces.clear()
-                self._pieces[items] = got
-            fixed += got
-            fixed.sort()
-        info = tuple((k, v) for k, v, _ in fixed)
-        info_line = f"bpf_program_info{{{','.join(p for _, _, p in fixed)}}} 1.0\n"
-        bt = f'id="{id_s}",name="{_escape(name)}"'
-        return info, (("id", id_s), ("name", name)), bt, info_line, typ, tuple(md)
-
-    def _meta_items(
-        self, md: dict[str, Any], plain: list[str] | None
-    ) -> tuple[tuple[str, str], ...]:
-        """(label, value text) of the metadata keys that become labels: strings as
-        they are, other values as bpftool prints them; the first key to claim a label
-        name keeps it."""
-        texts: list[str] | None = None
-        if plain is not None and len(plain) == len(md):
-            # `prog show` prints `name = text`, name with control characters made `?`
-            # (the same length), in the order of the record's metadata.
-            texts = [line[len(k) + 3 :] for k, line in zip(md, plain, strict=True)]
-        out: dict[str, str] = {}
-        for n, (k, v) in enumerate(md.items()):
-            label = self._label(k)
-            if label is None or label in out:
-                continue
-            if isinstance(v, str):
-                out[label] = v
-            elif texts is not None and texts[n] != "null":
-                out[label] = texts[n]
-            else:
-                out[label] = _value_text(v)
-        return tuple(out.items())
 
     def _own(self, duration: float) -> list[Metric]:
         d = _Family(
@@ -582,10 +240,6 @@ class ProgramCollector(Collector):
         )
         s.add((), 1 if self.stats_enabled else 0)
         return [d, e, s]
-
-
-def _needs_text(md: dict[str, Any]) -> bool:
-    return any(type(v) is not str for v in md.values())
 
 
 def _explain(e: BaseException) -> str:

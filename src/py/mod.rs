@@ -23,7 +23,7 @@ mod _native {
     };
     #[pymodule_export]
     use super::scan::{
-        format_json, format_plain, map_census, read_program, PyProgramInfo, PyScanner,
+        format_json, format_plain, map_census, read_program, PyExposition, PyProgramInfo, PyScanner,
     };
 
     use pyo3::prelude::*;

@@ -1,12 +1,14 @@
 //! `Scanner` and `ProgramInfo`: batches of scan records, converted to Python lazily (a
 //! field becomes a Python object only when read), and bpftool-format rendering.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::error::Error;
+use crate::scan::prom::{self, Exposition};
 use crate::scan::{self, format, ProgRecord, ScanOptions, Scanner};
 
 use super::values::to_py;
@@ -293,5 +295,85 @@ pub fn format_json(items: Vec<Bound<'_, PyProgramInfo>>, single: bool, pretty: b
         format::pretty(&out)
     } else {
         out
+    }
+}
+
+/// The exporter's renderer (`scan::prom`): `collect()` scans every program and returns
+/// the per-program families' text, keeping each program's lines for the next call.
+#[pyclass(frozen, module = "bpfbind._native", name = "Exposition")]
+pub struct PyExposition {
+    inner: Mutex<Exposition>,
+}
+
+#[pymethods]
+impl PyExposition {
+    #[new]
+    #[pyo3(signature = (metadata_labels=None))]
+    fn new(metadata_labels: Option<HashSet<String>>) -> Self {
+        PyExposition {
+            inner: Mutex::new(Exposition::new(metadata_labels)),
+        }
+    }
+
+    /// One scan, in batches of `batch` records: (family texts, None where unchanged since
+    /// the last call; programs by type; programs by metadata key). A failed scan keeps
+    /// the last call's programs.
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (batch=1024))]
+    fn collect<'py>(
+        &self,
+        py: Python<'py>,
+        batch: usize,
+    ) -> PyResult<(
+        Vec<Option<Bound<'py, PyBytes>>>,
+        Vec<(String, u64)>,
+        Vec<(String, u64)>,
+    )> {
+        let rendered = py.detach(|| {
+            let mut expo = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut scanner = Scanner::new(
+                ScanOptions {
+                    json: true,
+                    census: std::env::var_os("BPFBIND_SCAN_CENSUS").is_none_or(|v| v != "0"),
+                    ..ScanOptions::default()
+                },
+                None,
+            );
+            loop {
+                match scanner.next_batch(batch.max(1)) {
+                    Ok(recs) if recs.is_empty() => break,
+                    Ok(recs) => expo.add(&recs.iter().collect::<Vec<_>>()),
+                    Err(e) => {
+                        expo.abandon();
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(expo.finish())
+        })?;
+        let families = rendered
+            .families
+            .iter()
+            .map(|f| f.as_ref().map(|t| PyBytes::new(py, t.as_bytes())))
+            .collect();
+        Ok((families, rendered.by_type, rendered.by_key))
+    }
+
+    /// The label a metadata key becomes (see `scan::prom::label_name`).
+    #[staticmethod]
+    fn label_name(key: &str) -> String {
+        prom::label_name(key)
+    }
+
+    /// A sample value as the text format writes it (prometheus_client's floatToGoString).
+    #[staticmethod]
+    fn number(v: f64) -> String {
+        prom::go_number(v)
+    }
+
+    /// The per-program families: (name, type, help), counters named without `_total`.
+    #[staticmethod]
+    fn families() -> Vec<(&'static str, &'static str, &'static str)> {
+        prom::FAMILIES.to_vec()
     }
 }
