@@ -266,7 +266,8 @@ impl MapSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSpec {
-    /// The object name: the file name without its last extension (libbpf's rule).
+    /// The object name: the file name up to its first dot (libbpf's rule); the prefix
+    /// of internal maps' kernel names.
     pub name: String,
     pub license: String,
     pub kern_version: u32,

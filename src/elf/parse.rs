@@ -36,11 +36,14 @@ fn is_pseudo_func(i: &Insn) -> bool {
     i.code == BPF_LD_IMM64 && i.src() == BPF_PSEUDO_FUNC
 }
 
-/// The object name libbpf would use for a file: its name without the last extension
-/// (`metadata_used.bpf.o` -> `metadata_used.bpf`).
+/// The object name libbpf would use for a file: its name up to the first dot
+/// (`metadata_used.bpf.o` -> `metadata_used`), as `bpf_object_new` cuts it.
 pub fn object_name_from_path(path: &Path) -> String {
-    match path.file_stem().or_else(|| path.file_name()) {
-        Some(stem) => stem.to_string_lossy().into_owned(),
+    match path.file_name() {
+        Some(name) => {
+            let name = name.to_string_lossy();
+            name.split('.').next().unwrap_or_default().to_string()
+        }
         None => String::new(),
     }
 }

@@ -244,8 +244,9 @@ impl<'a> RawElf<'a> {
                     format!("applies to section #{target}, which does not exist"),
                 ));
             };
-            // Like libbpf, relocations only matter for code and for `.maps` (the slots of
-            // map-in-map and prog-array initialisers); DWARF's, .BTF's and .BTF.ext's don't.
+            // Like libbpf, relocations only matter for code, for `.maps` (the slots of
+            // map-in-map and prog-array initialisers) and for `.struct_ops[.link]` (the
+            // programs of struct_ops maps); DWARF's, .BTF's and .BTF.ext's don't.
             let kept = [".maps", ".struct_ops", ".struct_ops.link"];
             if !target_sec.is_exec() && !kept.contains(&target_sec.name.as_str()) {
                 continue;

@@ -166,7 +166,7 @@ fn object_names() {
     use std::path::Path;
     assert_eq!(
         object_name_from_path(Path::new("/x/metadata_used.bpf.o")),
-        "metadata_used.bpf"
+        "metadata_used"
     );
     assert_eq!(object_name_from_path(Path::new("prog.o")), "prog");
     assert_eq!(object_name_from_path(Path::new("prog")), "prog");
