@@ -108,23 +108,21 @@ pub(crate) fn le_u64(data: &[u8]) -> Option<u64> {
 }
 
 impl Btf {
-    /// bpftool's test for printing an array as a string: the element, seen through
-    /// modifiers but not typedefs, is a 1-byte INT that is char-encoded or named "char",
-    /// and the bytes hold a NUL with only printable ASCII before it.
+    /// bpftool's test for a char element, whose arrays may print as strings: seen
+    /// through modifiers but not typedefs, a 1-byte INT that is char-encoded or named
+    /// "char". The one rule of every consumer: values, bpftool's text, skeleton layouts.
+    pub(crate) fn is_char_elem(&self, elem: u32) -> bool {
+        matches!(
+            self.skip_mods(elem).ok().and_then(|id| self.type_by_id(id)),
+            Some(Type::Int { name, size: 1, encoding, .. })
+                if *encoding == INT_CHAR || name == "char"
+        )
+    }
+
+    /// bpftool's test for printing an array as a string: a char element (see
+    /// `is_char_elem`), and bytes that hold a NUL with only printable ASCII before it.
     pub(crate) fn is_str_array(&self, elem: u32, nelems: u32, data: &[u8]) -> bool {
-        if nelems == 0 {
-            return false;
-        }
-        let Some(Type::Int {
-            name,
-            size: 1,
-            encoding,
-            ..
-        }) = self.skip_mods(elem).ok().and_then(|id| self.type_by_id(id))
-        else {
-            return false;
-        };
-        if *encoding != INT_CHAR && name != "char" {
+        if nelems == 0 || !self.is_char_elem(elem) {
             return false;
         }
         for &b in data.iter().take(nelems as usize) {

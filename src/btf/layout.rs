@@ -125,7 +125,9 @@ fn desc_at(btf: &Btf, id: u32, depth: u32, budget: &mut usize) -> Result<Desc> {
         }
         Some(Type::Array { elem, nelems, .. }) => {
             let e = desc_at(btf, *elem, depth + 1, budget)?;
-            let is_char = matches!(e, Desc::Char { .. });
+            // Not `Desc::Char`, which looks through typedefs: a `mychar[8]` is numbers
+            // in obj.metadata and bpftool's text, so it is in skeletons too.
+            let is_char = btf.is_char_elem(*elem);
             Desc::Array {
                 elem: Box::new(e),
                 len: *nelems,
@@ -169,6 +171,30 @@ mod tests {
     use super::super::testutil::{format_err, RawBtf};
     use super::super::types::kind;
     use super::*;
+
+    /// Every array type of the shared test BTF: a skeleton reads it as a string exactly
+    /// where obj.metadata (the value decoder) and bpftool's text would.
+    #[test]
+    fn char_arrays_agree_with_the_value_decoder() {
+        let btf = super::super::testutil::values_btf();
+        let mut arrays = 0;
+        for id in 1..btf.types.len() as u32 {
+            let Some(super::super::Type::Array { elem, nelems, .. }) = btf.type_by_id(id) else {
+                continue;
+            };
+            let Ok(Desc::Array { is_char, .. }) = desc(&btf, id) else {
+                continue;
+            };
+            let size = btf.size_of(*elem).unwrap() as usize * *nelems as usize;
+            let mut bytes = vec![0u8; size];
+            bytes[0] = b'a';
+            let decoded = btf.decode(id, &bytes).unwrap();
+            let is_str = matches!(decoded, crate::btf::Value::Str(_));
+            assert_eq!(is_char, is_str, "type [{id}]: {decoded:?}");
+            arrays += 1;
+        }
+        assert!(arrays >= 8, "{arrays}");
+    }
 
     /// 100,000 nested arrays (or structs) are an ObjectFormatError naming .BTF, as every
     /// other malformed type is, not a ValueError.
