@@ -43,20 +43,39 @@ pub struct DumpOptions {
     pub bpftool: BpftoolVersion,
 }
 
+/// The rules a JSON string is written by: bpftool's json_writer of a release, for output
+/// that must equal bpftool's; or `Strict`, valid JSON whatever the string holds, where
+/// bpftool's would not be (its writer lets control characters through raw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonRules {
+    Bpftool(BpftoolVersion),
+    Strict,
+}
+
 /// Appends `s` as a quoted JSON string the way the newest bpftool's json_writer does:
 /// only `\t \n \r \f \b \\ "` are escaped, other control characters pass through, and
 /// output stops at a NUL as the C string would.
 pub fn json_escape_str(s: &str, out: &mut String) {
-    json_escape_str_for(s, BpftoolVersion::LATEST, out)
+    json_escape(s, JsonRules::Bpftool(BpftoolVersion::LATEST), out)
 }
 
 /// `json_escape_str` as a given bpftool release writes it.
 pub fn json_escape_str_for(s: &str, version: BpftoolVersion, out: &mut String) {
-    let fixed = version.at_least(7, 2);
+    json_escape(s, JsonRules::Bpftool(version), out)
+}
+
+/// The one JSON string writer. `Strict` escapes what bpftool's writer does (its fixed
+/// form, 7.2 on) and, beyond, every other control character and DEL as `\u00XX`; it
+/// keeps a NUL as `\u0000` rather than stopping there.
+pub fn json_escape(s: &str, rules: JsonRules, out: &mut String) {
+    let (fixed, strict) = match rules {
+        JsonRules::Bpftool(v) => (v.at_least(7, 2), false),
+        JsonRules::Strict => (true, true),
+    };
     out.push('"');
     for c in s.chars() {
         match c {
-            '\0' => break,
+            '\0' if !strict => break,
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
@@ -66,6 +85,9 @@ pub fn json_escape_str_for(s: &str, version: BpftoolVersion, out: &mut String) {
             '\\' => out.push_str("\\n"),
             '"' => out.push_str("\\\""),
             '\'' if !fixed => out.push_str("\\'"),
+            c if strict && (c < ' ' || c == '\x7f') => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
             c => out.push(c),
         }
     }
@@ -725,6 +747,13 @@ mod tests {
         let mut cut = String::new();
         json_escape_str("ab\0cd", &mut cut);
         assert_eq!(cut, "\"ab\"");
+        // Strict: valid JSON, the fixed writer's escapes and every other control.
+        let mut strict = String::new();
+        json_escape(s, JsonRules::Strict, &mut strict);
+        assert_eq!(strict, "\"a\\\"b\\\\c'\\t\\n\\r\\f\\b\\u0001é\"");
+        strict.clear();
+        json_escape("a\0b\x7f", JsonRules::Strict, &mut strict);
+        assert_eq!(strict, "\"a\\u0000b\\u007f\"");
         let v = |major, minor| BpftoolVersion { major, minor };
         assert!(v(7, 2).at_least(7, 2) && v(8, 0).at_least(7, 7) && !v(7, 1).at_least(7, 2));
     }

@@ -16,7 +16,9 @@ mod parse;
 pub(crate) mod testutil;
 mod types;
 
-pub use dump::{json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions};
+pub use dump::{
+    json_escape, json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions, JsonRules,
+};
 pub use index::{BtfIndex, MemberAt};
 pub use lazy::LazyBtf;
 pub(crate) use lookup::kind_name;

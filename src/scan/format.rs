@@ -50,25 +50,11 @@ pub fn prog_type_label(t: u32) -> String {
     prog_type_name(t).map_or_else(|| format!("type {t}"), str::to_string)
 }
 
-/// Escapes a string as bpftool's json_writer does.
+/// A program or variable name as a JSON string: valid JSON whatever it holds (names come
+/// from the kernel and from BTF of any origin). bpftool writes control characters in
+/// names raw, which no JSON reader accepts; this is the one place output differs.
 pub fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::btf::json_escape(s, crate::btf::JsonRules::Strict, out);
 }
 
 /// Seconds since the epoch of a boot-relative timestamp, computed as bpftool does.
