@@ -112,12 +112,55 @@ fn with_context(e: Error, ctx: String) -> Error {
 
 /// The metadata of an object's spec, both conventions, decoded from the initial values.
 pub fn spec_metadata(spec: &ObjectSpec) -> Result<Vec<(String, Value)>> {
+    Ok(spec_metadata_vars(spec, false)?
+        .into_iter()
+        .map(|v| (v.name, v.value))
+        .collect())
+}
+
+/// A metadata variable of a spec: its name (prefix stripped), value, convention and, when
+/// asked for, bpftool's `-j` and plain text of the value.
+pub struct SpecVar {
+    pub name: String,
+    pub value: Value,
+    /// A `bpf_metadata_*` variable of `.rodata` (else of a `.metadata` section).
+    pub rodata: bool,
+    pub texts: Option<(String, String)>,
+}
+
+/// Every metadata variable of a spec, `.rodata` maps' and `.metadata` sections' in map
+/// order; `texts` adds bpftool's text of each value (`bpfbind metadata` prints it).
+pub fn spec_metadata_vars(spec: &ObjectSpec, texts: bool) -> Result<Vec<SpecVar>> {
     let mut out = Vec::new();
     let Some(btf) = &spec.btf else {
         return Ok(out);
     };
     for (prefix, init, datasec) in spec.maps.iter().filter_map(MapSpec::metadata_value) {
-        out.extend(btf.decode_datasec(datasec, init, prefix)?);
+        let vals = btf.decode_datasec(datasec, init, prefix)?;
+        let mut dumped = if texts {
+            let dump = |plain| {
+                let opts = crate::btf::DumpOptions {
+                    plain,
+                    bpftool: crate::btf::BpftoolVersion::LATEST,
+                };
+                btf.dump_datasec(datasec, init, prefix, opts)
+            };
+            Some(dump(false)?.into_iter().zip(dump(true)?))
+        } else {
+            None
+        };
+        for (name, value) in vals {
+            let texts = dumped
+                .as_mut()
+                .and_then(Iterator::next)
+                .map(|((_, j), (_, p))| (j, p));
+            out.push(SpecVar {
+                name,
+                value,
+                rodata: prefix.is_some(),
+                texts,
+            });
+        }
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::bind::{fd_kind, FdKind, MapHandle, ProgHandle};
-use crate::elf::{MapSpec, ObjectSpec, SpecEdits};
+use crate::elf::{ObjectSpec, SpecEdits};
 use crate::error::{Error, Result};
 use crate::load::{self, LoadOptions};
 use crate::sys::{self, info, FdCell, IdKind};
@@ -450,27 +450,14 @@ pub fn object_metadata(
     let items = py.detach(|| -> Result<Vec<Item>> {
         let spec = ObjectSpec::parse(data, &name)?;
         warning = spec.metadata_warning();
-        let mut out = Vec::new();
-        let Some(btf) = &spec.btf else { return Ok(out) };
-        for (prefix, init, datasec) in spec.maps.iter().filter_map(MapSpec::metadata_value) {
-            let conv = if prefix.is_some() {
-                "rodata"
-            } else {
-                "section"
-            };
-            let dump = |plain| {
-                let opts = crate::btf::DumpOptions {
-                    plain,
-                    bpftool: crate::btf::BpftoolVersion::LATEST,
-                };
-                btf.dump_datasec(datasec, init, prefix, opts)
-            };
-            let vals = btf.decode_datasec(datasec, init, prefix)?;
-            for (((n, v), (_, j)), (_, p)) in vals.into_iter().zip(dump(false)?).zip(dump(true)?) {
-                out.push((n, v, j, p, conv));
-            }
-        }
-        Ok(out)
+        Ok(crate::load::spec_metadata_vars(&spec, true)?
+            .into_iter()
+            .map(|v| {
+                let (j, p) = v.texts.unwrap_or_default();
+                let conv = if v.rodata { "rodata" } else { "section" };
+                (v.name, v.value, j, p, conv)
+            })
+            .collect())
     })?;
     let list = PyList::empty(py);
     for (n, v, j, p, c) in items {
