@@ -98,6 +98,14 @@ def require_kernel_symbol(name: str, since: str) -> None:
         pytest.skip(f"{platform.release()} has no {name} (Linux {since}+)")
 
 
+def require_obj(bpf_objs: Mapping[str, Path], case: str) -> Path:
+    """The object; those needing clang >= 15 (core_matches, btf_kinds) are left out by
+    tests/bpf/Makefile where clang-19 is missing: skip then, or fail in CI."""
+    if case not in bpf_objs:
+        _unavailable(f"{case}.bpf.o not built (tests/bpf/Makefile: clang-19 not found)")
+    return bpf_objs[case]
+
+
 def _unavailable(reason: str) -> NoReturn:
     """Skip, or fail when the environment demands a working kernel."""
     if os.environ.get(REQUIRE_ENV) == "1":

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_obj
 
 import bpfbind
 import bpfbind.sync
@@ -58,16 +59,6 @@ CORE_OBJECTS = [
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-def require_obj(bpf_objs: Mapping[str, Path], case: str) -> Path:
-    """The object; core_matches needs clang >= 15, which tests/bpf/Makefile may lack."""
-    if case not in bpf_objs:
-        reason = f"{case}.bpf.o not built (tests/bpf/Makefile: clang-19 not found)"
-        if os.environ.get("BPFBIND_REQUIRE_KERNEL") == "1":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return bpf_objs[case]
 
 
 def assert_same_programs(

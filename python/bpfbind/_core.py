@@ -114,6 +114,12 @@ class BpfObject(Closing):
         return self._native.warnings
 
     @property
+    def btf_id(self) -> int | None:
+        """The kernel id of the object's BTF (`bpftool btf dump id N`); None without
+        BTF or once closed."""
+        return self._native.btf_id
+
+    @property
     def closed(self) -> bool:
         return self._native.closed
 

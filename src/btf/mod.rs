@@ -12,6 +12,7 @@ pub mod layout;
 mod lazy;
 mod lookup;
 mod parse;
+mod sanitize;
 #[cfg(test)]
 pub(crate) mod testutil;
 mod types;
@@ -22,4 +23,5 @@ pub use dump::{
 pub use index::{BtfIndex, MemberAt};
 pub use lazy::LazyBtf;
 pub(crate) use lookup::kind_name;
+pub use sanitize::BtfKinds;
 pub use types::*;

@@ -3,6 +3,7 @@
 //! deferred map-in-map slots, the metadata binding, programs, prog-array slots, pins.
 
 mod binding;
+pub mod btf;
 pub mod core;
 pub mod externs;
 mod maps;
@@ -16,7 +17,6 @@ use std::path::PathBuf;
 use crate::btf::{Btf, Value};
 use crate::elf::{MapSpec, ObjectSpec};
 use crate::error::{Error, Result};
-use crate::sys;
 
 pub use maps::kernel_definition;
 
@@ -184,14 +184,6 @@ fn check_program_types(spec: &ObjectSpec) -> Result<()> {
     }
 }
 
-/// The object's BTF, loaded for its maps and programs to refer to.
-fn load_btf(spec: &ObjectSpec) -> Result<Option<OwnedFd>> {
-    spec.btf
-        .as_ref()
-        .map(|btf| sys::btf_load(&btf.encode()))
-        .transpose()
-}
-
 /// Loads `spec` stage by stage, in libbpf's order (bpf_object__load). Every stage's kernel
 /// objects are owned values: a failure anywhere closes them and removes its pins.
 pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
@@ -202,7 +194,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     warnings.extend(spec.metadata_warning());
     let targets = core::Targets::for_load(spec, opts.btf_path.as_deref())?;
     let struct_ops = struct_ops::Plan::for_load(spec)?;
-    let btf_fd = load_btf(spec)?;
+    let (btf_fd, btf_kinds) = btf::load(spec)?;
     let btf = btf_fd.as_ref().map(|f| f.as_fd());
 
     let mut pins = pins::PinGuard::default();
@@ -217,8 +209,18 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     )?;
     maps::fill_map_slots(&maps)?;
     let binding = binding::MetadataBinding::choose(&maps, opts, &mut warnings)?;
-    let mut programs =
-        programs::load_all(spec, &maps, &targets, &resolved, &struct_ops, btf, &binding)?;
+    let mut programs = programs::load_all(
+        spec,
+        &maps,
+        &targets,
+        &resolved,
+        &struct_ops,
+        programs::ProgBtf {
+            fd: btf,
+            func_info: btf_kinds.func,
+        },
+        &binding,
+    )?;
     maps::fill_prog_slots(&maps, &programs)?;
     // Pinned only once every program loaded, as bpftool does: a rejected program
     // leaves no directory and no pin behind.

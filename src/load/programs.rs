@@ -177,20 +177,34 @@ fn attach_btf_id(p: &ProgramSpec) -> Result<u32> {
 /// Loads every program that autoloads (`SEC("?...")` ones are left out, as libbpf leaves
 /// them): relocated, checked against its attach target, bound as `binding` says. A
 /// rejection at a poisoned CO-RE instruction names the relocation.
+/// The object's loaded BTF as programs refer to it.
+pub(super) struct ProgBtf<'a> {
+    pub fd: Option<std::os::fd::BorrowedFd<'a>>,
+    /// Whether the kernel takes func_info and line_info (it knows BTF functions).
+    pub func_info: bool,
+}
+
 pub(super) fn load_all(
     spec: &ObjectSpec,
     maps: &[LoadedMap],
     targets: &core::Targets,
     resolved: &externs::Resolved,
     struct_ops: &super::struct_ops::Plan,
-    btf: Option<std::os::fd::BorrowedFd<'_>>,
+    btf: ProgBtf<'_>,
     binding: &MetadataBinding<'_>,
 ) -> Result<Vec<LoadedProgram>> {
+    let ProgBtf { fd: btf, func_info } = btf;
     let mut core = spec.btf.as_ref().and_then(|local| targets.core(local));
     let mut programs = Vec::with_capacity(spec.programs.len());
     for p in spec.programs.iter().filter(|p| p.autoload) {
         let (insns, poisoned) = relocate(spec, p, maps, core.as_mut(), resolved)?;
-        let (fi, li) = func_info_bytes(p);
+        // A kernel without BTF functions takes neither func_info nor line_info (libbpf
+        // leaves both out there).
+        let (fi, li) = if func_info {
+            func_info_bytes(p)
+        } else {
+            Default::default()
+        };
         // A struct_ops program attaches to the kernel ops struct its map names, as the
         // member it implements.
         let (attach_btf_id, expected_attach_type) = if p.prog_type == STRUCT_OPS {

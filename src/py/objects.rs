@@ -288,6 +288,15 @@ impl PyObject_ {
             .as_ref()
             .map(|f| f.as_raw_fd())
     }
+    /// The kernel id of the object's loaded BTF (None without BTF, or once closed).
+    #[getter]
+    fn btf_id(&self) -> PyResult<Option<u32>> {
+        let guard = self.btf.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(match guard.as_ref() {
+            Some(fd) => Some(crate::sys::info::btf_identity(fd.as_fd())?.0),
+            None => None,
+        })
+    }
     /// Closes every fd of the object. What is pinned stays in the kernel.
     fn close(&self, py: Python<'_>) {
         let progs: Vec<Arc<ProgHandle>> = self
