@@ -5,8 +5,10 @@ kernel's does not match, a typed ksym the verifier cannot place)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,31 @@ def test_incompatible_kfunc_prototype_is_refused(
     match = "'bpf_task_release': incompatible types"
     with pytest.raises(bpfbind.BpfError, match=match):
         bpfbind.sync.load_object(obj)
+
+
+def require_module_btf(module: str) -> None:
+    """The module's BTF, loading the module if it is not (the kernel matrix's Debian
+    kernels have nf_conntrack as a module; the host's kernel has no modules)."""
+    btf = Path("/sys/kernel/btf") / module
+    if not btf.exists():
+        subprocess.run(["modprobe", module], capture_output=True, check=False)
+    if not btf.exists():
+        pytest.skip(f"no BTF for kernel module {module}: this kernel cannot load it")
+
+
+def test_module_kfuncs_get_their_btf_slot_as_libbpf_numbers_them(
+    bpf_objs: dict[str, Path], bpftool: Any, pin_dir: Path
+) -> None:
+    """bpf_xdp_ct_lookup/bpf_ct_release live in nf_conntrack's BTF: the calls carry
+    the module BTF's fd_array slot (part of the tag, equal to libbpf's), and run."""
+    require_module_btf("nf_conntrack")
+    obj = bpf_objs["externs_module_kfunc"]
+    assert_same_tags(bpftool, obj, pin_dir / "libbpf")
+    with bpfbind.sync.load_object(obj) as loaded:
+        prog = loaded.programs["ct_lookup"]
+        assert prog.test_run(b"\0" * 64)[0] == 2  # XDP_PASS
+        bss = loaded.maps[".bss"].lookup(b"\0\0\0\0")
+        assert bss is not None
+        lookups, found, last_error = struct.unpack_from("<QQi", bss)
+        # No such connection: the module's lookup ran and said so.
+        assert (lookups, found, last_error) == (1, 0, -errno.ENOENT)

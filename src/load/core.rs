@@ -21,6 +21,8 @@ pub const POISON_HELPER: i32 = 0xbad2310;
 /// kernel module's split BTF over the kernel's.
 pub struct Target {
     pub name: String,
+    /// The kernel's id of a module's BTF (0 for vmlinux and files), to open it by.
+    pub btf_id: u32,
     btf: TargetBtf,
     /// Candidate ids by essential name and kind, as found so far (shared by later loads).
     named: Mutex<NameCache>,
@@ -53,6 +55,7 @@ impl Target {
     pub fn new(name: impl Into<String>, btf: LazyBtf) -> Self {
         Target {
             name: name.into(),
+            btf_id: 0,
             btf: TargetBtf::Whole(btf),
             named: Mutex::new(HashMap::new()),
         }
@@ -130,6 +133,7 @@ pub fn module_targets() -> Result<Vec<Arc<Target>>> {
         let own = Btf::parse_split_over(&data, base_btf.string_table(), base_btf.count())?;
         let target = Arc::new(Target {
             name,
+            btf_id: id,
             btf: TargetBtf::Split {
                 own,
                 start: base_btf.count() as u32,

@@ -8,7 +8,7 @@ use crate::btf::core::{skip_mods, types_are_compat, Types};
 use crate::btf::{kind, Btf, LazyBtf, Type};
 use crate::elf::{Extern, ExternKind, KcfgType, Kconfig, ObjectSpec};
 use crate::error::{Error, Result};
-use crate::sys::features;
+use crate::sys::{self, features};
 
 use super::core;
 
@@ -18,6 +18,8 @@ pub struct State {
     pub set: bool,
     pub addr: u64,
     pub btf_id: u32,
+    /// A kfunc's fd_array slot: 0 for vmlinux, else its module's BTF (`kfunc_btfs`).
+    pub btf_fd_idx: i16,
 }
 
 /// The externs of an object, resolved.
@@ -28,6 +30,43 @@ pub struct Resolved {
     /// Indexed like `ObjectSpec::externs`.
     pub states: Vec<State>,
     pub warnings: Vec<String>,
+    /// BTF fds of the modules whose kfuncs the object calls, fd_array slots 1, 2, ... in
+    /// the order first met (slot 0 means vmlinux), as libbpf numbers them: a call's
+    /// `off` names its slot, and is part of the program's tag.
+    pub kfunc_btfs: Vec<(u32, std::os::fd::OwnedFd)>,
+}
+
+impl Resolved {
+    /// The fd_array slot of module BTF `btf_id`, opened and added when first met.
+    fn kfunc_slot(&mut self, module: &core::Target, e: &Extern) -> Result<i16> {
+        if let Some(i) = self
+            .kfunc_btfs
+            .iter()
+            .position(|(id, _)| *id == module.btf_id)
+        {
+            return Ok(i as i16 + 1);
+        }
+        if self.kfunc_btfs.len() >= i16::MAX as usize - 1 {
+            return Err(refused(
+                libc::E2BIG,
+                format!(
+                    "kfunc '{}': too many kernel modules' BTF for fd_array",
+                    e.name
+                ),
+            ));
+        }
+        let fd = sys::fd_by_id(sys::IdKind::Btf, module.btf_id)?.ok_or_else(|| {
+            refused(
+                libc::ENOENT,
+                format!(
+                    "kfunc '{}': module {}'s BTF is gone (the module was unloaded)",
+                    e.name, module.name
+                ),
+            )
+        })?;
+        self.kfunc_btfs.push((module.btf_id, fd));
+        Ok(self.kfunc_btfs.len() as i16)
+    }
 }
 
 fn refused(errno: i32, msg: String) -> Error {
@@ -355,16 +394,14 @@ pub fn apply_kallsyms(text: &str, externs: &[Extern], states: &mut [State]) -> R
     Ok(())
 }
 
-/// Whether the kernel has BTF for modules (anything in /sys/kernel/btf beyond vmlinux):
-/// symbols bpfbind does not find in vmlinux might be there, and it does not search them.
-/// A ksym or kfunc vmlinux lacks: libbpf looks for it in the modules' BTF next. Found
-/// there, it would need the module's BTF fd in fd_array, which bpfbind does not pass
-/// yet; found nowhere, a __weak one reads 0 and a strong one is refused.
+/// A typed ksym (VAR) vmlinux lacks: libbpf looks for it in the modules' BTF next.
+/// Found there, it would need the module's BTF fd in the instruction, which bpfbind does
+/// not pass yet; found nowhere, a __weak one reads 0 and a strong one is refused.
 fn not_in_vmlinux(e: &Extern, what: &str, k: u32) -> Result<()> {
     for m in core::module_targets()? {
         if m.find_exact(&e.name, k).is_some() {
             return Err(Error::unsupported(
-                "kfuncs and ksyms in kernel modules",
+                "typed ksyms in kernel modules",
                 format!(
                     "extern ({what}) '{}' is in module {}'s BTF, which bpfbind does not \
                      pass to the kernel yet",
@@ -373,6 +410,10 @@ fn not_in_vmlinux(e: &Extern, what: &str, k: u32) -> Result<()> {
             ));
         }
     }
+    not_found(e, what)
+}
+
+fn not_found(e: &Extern, what: &str) -> Result<()> {
     if e.weak {
         return Ok(());
     }
@@ -392,9 +433,16 @@ fn describe(btf: &dyn Types, id: u32) -> String {
     }
 }
 
-/// libbpf's bpf_object__resolve_ksym_var_btf_id / _func_btf_id against vmlinux: the
-/// kernel's VAR or FUNC of that name, its type compatible (CO-RE rules) with the local one.
-fn resolve_btf_id(local: &Btf, kernel: &LazyBtf, e: &Extern, st: &mut State) -> Result<()> {
+/// libbpf's bpf_object__resolve_ksym_var_btf_id / _func_btf_id: the kernel's VAR or
+/// FUNC of that name, its type compatible (CO-RE rules) with the local one; a kfunc
+/// vmlinux lacks is looked for in the modules' BTF, in BTF id order, as libbpf does.
+fn resolve_btf_id(
+    local: &Btf,
+    kernel: &LazyBtf,
+    e: &Extern,
+    i: usize,
+    out: &mut Resolved,
+) -> Result<()> {
     let ExternKind::Ksym { type_id, is_func } = e.kind else {
         return Ok(());
     };
@@ -404,8 +452,28 @@ fn resolve_btf_id(local: &Btf, kernel: &LazyBtf, e: &Extern, st: &mut State) -> 
         ("var ksym", kind::VAR)
     };
     let Some(id) = kernel.find(&e.name, k) else {
-        return not_in_vmlinux(e, what, k);
+        if !is_func {
+            return not_in_vmlinux(e, what, k);
+        }
+        for m in core::module_targets()? {
+            let Some(id) = m.find_exact(&e.name, k) else {
+                continue;
+            };
+            let targ = match m.ty(id) {
+                Some(Type::Func { type_id, .. }) => *type_id,
+                _ => continue,
+            };
+            check_compat(local, type_id, m.as_ref(), targ, e, what)?;
+            let slot = out.kfunc_slot(&m, e)?;
+            let st = &mut out.states[i];
+            st.set = true;
+            st.btf_id = id;
+            st.btf_fd_idx = slot;
+            return Ok(());
+        }
+        return not_found(e, what);
     };
+    let st = &mut out.states[i];
     let targ = match kernel.ty(id) {
         Some(Type::Var { type_id, .. }) => skip_mods(kernel, *type_id).map_or(*type_id, |(t, _)| t),
         Some(Type::Func { type_id, .. }) => *type_id,
@@ -420,21 +488,33 @@ fn resolve_btf_id(local: &Btf, kernel: &LazyBtf, e: &Extern, st: &mut State) -> 
             ))
         }
     };
-    if !types_are_compat(local, type_id, kernel, targ, 32).unwrap_or(false) {
-        return Err(refused(
-            libc::EINVAL,
-            format!(
-                "extern ({what}) '{}': incompatible types: the object declares {}, the \
-                 kernel has {}",
-                e.name,
-                describe(local, type_id),
-                describe(kernel, targ)
-            ),
-        ));
-    }
+    check_compat(local, type_id, kernel, targ, e, what)?;
     st.set = true;
     st.btf_id = id;
     Ok(())
+}
+
+fn check_compat(
+    local: &Btf,
+    type_id: u32,
+    target: &dyn Types,
+    targ: u32,
+    e: &Extern,
+    what: &str,
+) -> Result<()> {
+    if types_are_compat(local, type_id, target, targ, 32).unwrap_or(false) {
+        return Ok(());
+    }
+    Err(refused(
+        libc::EINVAL,
+        format!(
+            "extern ({what}) '{}': incompatible types: the object declares {}, the \
+             kernel has {}",
+            e.name,
+            describe(local, type_id),
+            describe(target, targ)
+        ),
+    ))
 }
 
 /// Resolves every extern of `spec` against the running kernel, in libbpf's order.
@@ -529,7 +609,7 @@ pub fn resolve(spec: &ObjectSpec) -> Result<Resolved> {
             .ok_or_else(|| Error::Invalid("the kernel's BTF is not a whole BTF".into()))?;
         for (i, e) in externs.iter().enumerate() {
             if matches!(e.kind, ExternKind::Ksym { type_id, .. } if type_id != 0) {
-                resolve_btf_id(local, kernel, e, &mut out.states[i])?;
+                resolve_btf_id(local, kernel, e, i, &mut out)?;
             }
         }
     }
@@ -741,7 +821,8 @@ mod tests {
                 State {
                     set: true,
                     addr: 0xffff_ffff_814e_6bb0,
-                    btf_id: 0
+                    btf_id: 0,
+                    btf_fd_idx: 0,
                 },
                 State::default()
             ]

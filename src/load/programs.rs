@@ -2,7 +2,7 @@
 //! maps and externs relocated), its attach target, and BPF_PROG_LOAD with the metadata
 //! binding the load chose.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use crate::elf::{ExternKind, Insn, ObjectSpec, ProgramSpec, RelocKind};
 use crate::error::{Error, Result};
@@ -35,10 +35,10 @@ fn relocate_ksym(
     };
     if let RelocKind::ExternCall { .. } = kind {
         insns[at].set_src(sys::BPF_PSEUDO_KFUNC_CALL);
-        // off: the fd_array index of the kfunc's BTF, 0 for vmlinux (the only one bpfbind
-        // resolves against); an unresolved __weak kfunc gets imm 0.
+        // off: the fd_array slot of the kfunc's BTF, 0 for vmlinux, its module's slot
+        // otherwise; an unresolved __weak kfunc gets imm 0.
         insns[at].imm = if st.set { st.btf_id as i32 } else { 0 };
-        insns[at].off = 0;
+        insns[at].off = if st.set { st.btf_fd_idx } else { 0 };
         return Ok(());
     }
     if at + 1 >= insns.len() {
@@ -177,6 +177,29 @@ fn attach_btf_id(p: &ProgramSpec) -> Result<u32> {
 /// Loads every program that autoloads (`SEC("?...")` ones are left out, as libbpf leaves
 /// them): relocated, checked against its attach target, bound as `binding` says. A
 /// rejection at a poisoned CO-RE instruction names the relocation.
+/// The fd_array of every program load, and whether the kernel is told its length
+/// (`fd_array_cnt`, which binds every map in it): the BTF of modules whose kfuncs the
+/// object calls at slots 1.. (libbpf's numbering: a call's `off` names its slot), then
+/// the metadata maps where they are bound through fd_array. Slot 0 stands for vmlinux
+/// and is never read as a kfunc's; it repeats slot 1, so that a counted array holds only
+/// BTF and maps, as the kernel requires.
+fn fd_array(resolved: &externs::Resolved, binding: &MetadataBinding<'_>) -> (Vec<RawFd>, bool) {
+    let maps = binding.fd_array();
+    let btfs: Vec<RawFd> = resolved
+        .kfunc_btfs
+        .iter()
+        .map(|(_, fd)| fd.as_raw_fd())
+        .collect();
+    if btfs.is_empty() {
+        return (maps.to_vec(), !maps.is_empty());
+    }
+    let mut all = Vec::with_capacity(1 + btfs.len() + maps.len());
+    all.push(btfs[0]);
+    all.extend(&btfs);
+    all.extend(maps);
+    (all, !maps.is_empty())
+}
+
 /// The object's loaded BTF as programs refer to it.
 pub(super) struct ProgBtf<'a> {
     pub fd: Option<std::os::fd::BorrowedFd<'a>>,
@@ -194,6 +217,7 @@ pub(super) fn load_all(
     binding: &MetadataBinding<'_>,
 ) -> Result<Vec<LoadedProgram>> {
     let ProgBtf { fd: btf, func_info } = btf;
+    let (fd_array, count_fd_array) = fd_array(resolved, binding);
     let mut core = spec.btf.as_ref().and_then(|local| targets.core(local));
     let mut programs = Vec::with_capacity(spec.programs.len());
     for p in spec.programs.iter().filter(|p| p.autoload) {
@@ -230,7 +254,8 @@ pub(super) fn load_all(
             line_info: &li,
             attach_btf_id,
             prog_flags: p.prog_flags,
-            fd_array: binding.fd_array(),
+            fd_array: &fd_array,
+            count_fd_array,
         })
         .map_err(|e| match e {
             Error::Verifier {

@@ -355,6 +355,7 @@ pub fn take() -> Result<Census> {
         attach_btf_id: l.attach_btf_id,
         prog_flags: 0,
         fd_array: &[],
+        count_fd_array: false,
     })?;
     let mut census = Census {
         prog_id: sys::info::prog_info(prog.as_fd(), &mut Vec::new())?.id,

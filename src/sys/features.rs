@@ -67,6 +67,7 @@ fn probe_insns(insns: &[u64], fd_array: &[i32]) -> Result<OwnedFd> {
         attach_btf_id: 0,
         prog_flags: 0,
         fd_array,
+        count_fd_array: !fd_array.is_empty(),
     })
 }
 
@@ -174,6 +175,7 @@ pub fn bpf_cookie() -> bool {
             attach_btf_id: 0,
             prog_flags: 0,
             fd_array: &[],
+            count_fd_array: false,
         })
         .is_ok()
     })

@@ -251,8 +251,12 @@ pub struct ProgLoad<'a> {
     pub attach_btf_id: u32,
     /// BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ...
     pub prog_flags: u32,
-    /// Map fds bound at load (`fd_array` + `fd_array_cnt`, Linux 6.14+); empty for none.
+    /// fds the program refers to by index (kfuncs' module BTF), and maps bound at load;
+    /// empty for none.
     pub fd_array: &'a [RawFd],
+    /// Whether to pass `fd_array_cnt` (Linux 6.14+), which makes the kernel take every
+    /// map and BTF of the array as used by the program.
+    pub count_fd_array: bool,
 }
 
 /// BPF_PROG_LOAD. A rejection becomes `Error::Verifier` with the whole log: the load is
@@ -289,8 +293,10 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
     let mut size = std::mem::offset_of!(ProgLoadAttr, fd_array_cnt);
     if !spec.fd_array.is_empty() {
         attr.fd_array = spec.fd_array.as_ptr() as u64;
-        attr.fd_array_cnt = spec.fd_array.len() as u32;
-        size = std::mem::size_of::<ProgLoadAttr>();
+        if spec.count_fd_array {
+            attr.fd_array_cnt = spec.fd_array.len() as u32;
+            size = std::mem::size_of::<ProgLoadAttr>();
+        }
     }
     let attr_size = size;
     let first = match bpf_sized(BPF_PROG_LOAD, &mut attr, attr_size) {
