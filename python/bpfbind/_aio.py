@@ -32,6 +32,7 @@ async def load_object(
     bind: str = "auto",
     initial: Mapping[str, bytes] | None = None,
     btf_path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program (see
     `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``.
@@ -41,15 +42,16 @@ async def load_object(
     it created when it ends."""
     import anyio
 
-    job = _native.start_load(
-        **_core.load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path)
+    args = _core.load_args(
+        source, pin_dir, pin_maps, name, bind, initial, btf_path, replace
     )
+    job = _native.start_load(**args)
     try:
         await anyio.wait_readable(job)
     except BaseException:
         job.cancel()
         raise
-    return BpfObject(job.result())
+    return BpfObject(job.result(), args["pin_dir"])
 
 
 async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:

@@ -3,6 +3,7 @@ object, fd, id or pinned path, and the blocking forms of every call (`bpfbind.sy
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -81,10 +82,11 @@ class BpfObject(Closing):
     Close it (``close()``, ``with``, or ``async with``) to release every fd; what is
     pinned stays in the kernel."""
 
-    __slots__ = ("_native", "maps", "programs")
+    __slots__ = ("_native", "_pin_dir", "maps", "programs")
 
-    def __init__(self, native: _native.Object) -> None:
+    def __init__(self, native: _native.Object, pin_dir: str | None = None) -> None:
         self._native = native
+        self._pin_dir = pin_dir
         self.programs: Mapping[str, Program] = {p.name: p for p in native.programs}
         self.maps: Mapping[str, Map] = {m.name: m for m in native.maps}
         if native.warnings:
@@ -117,6 +119,19 @@ class BpfObject(Closing):
     def closed(self) -> bool:
         return self._native.closed
 
+    def unpin(self) -> None:
+        """Removes the pins the load made under ``pin_dir`` (each only if it still pins
+        this object's program), then the directory if that leaves it empty."""
+        if self._pin_dir is None:
+            return
+        for name, prog in self.programs.items():
+            path = os.path.join(self._pin_dir, name)
+            if os.path.lexists(path):
+                prog.unpin(path)
+        # Left in place when other pins live there.
+        with contextlib.suppress(OSError):
+            os.rmdir(self._pin_dir)
+
     def close(self) -> None:
         self._native.close()
 
@@ -147,6 +162,7 @@ def load_args(
     bind: str,
     initial: Mapping[str, bytes] | None,
     btf_path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> dict[str, Any]:
     """The native load's arguments, checked: shared by the sync and async loads. An
     ObjectSpec brings its bytes, its name and the changes made to it."""
@@ -159,6 +175,7 @@ def load_args(
         "no_bind_map": bind == "none",
         "initial": dict(initial) if initial is not None else None,
         "btf_path": os.fspath(btf_path) if btf_path is not None else None,
+        "replace_pins": replace,
     }
     from ._spec import ObjectSpec
 
@@ -189,21 +206,25 @@ def load_object(
     bind: str = "auto",
     initial: Mapping[str, bytes] | None = None,
     btf_path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program.
 
-    ``pin_dir`` pins every program as ``pin_dir/<name>``; ``pin_maps`` is where maps
+    ``pin_dir`` pins every program as ``pin_dir/<name>`` (``replace=True`` pins over
+    earlier pins there, each atomically: a new pin is renamed over the old one, so a
+    re-run never meets ``File exists`` and no moment exists without a pin; a failed
+    load leaves the old pins in place); ``pin_maps`` is where maps
     declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused), /sys/fs/bpf by default as
     in libbpf. ``bind`` forces a binding
     path: "auto", "bind_map" (no fd_array) or "none". ``initial`` replaces the initial
     value of data sections by name (``{".rodata": bytes}``), as skeletons do.
     CO-RE relocations are resolved against the running kernel's BTF, or against the raw
     BTF file ``btf_path`` (for kernels without /sys/kernel/btf/vmlinux)."""
-    args = load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path)
+    args = load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path, replace)
     if "path" in args:
         with open(args.pop("path"), "rb") as f:
             args["data"] = f.read()
-    return BpfObject(_native.load_object(**args))
+    return BpfObject(_native.load_object(**args), args["pin_dir"])
 
 
 def _open(opener: Callable[..., T], ref: Any, handle: type[Program | Map]) -> T:
