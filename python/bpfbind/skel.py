@@ -721,13 +721,25 @@ def main(argv: Sequence[str]) -> int:
         help="read the object from its path at run time instead of embedding it",
     )
     args = ap.parse_args(list(argv))
-    path = Path(args.object)
-    data = path.read_bytes()
-    name = args.name or object_name(path)
-    output = Path(args.output or f"{_ident(name)}_skel.py")
-    ref = None
-    if args.reference:
-        ref = os.path.relpath(path.resolve(), output.resolve().parent)
-    text = generate(data, name, object_path=ref, source=path.name)
-    output.write_text(text)
+    write_skeleton(args.object, args.output, args.name, args.reference)
     return 0
+
+
+def write_skeleton(
+    obj: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    reference: bool = False,
+) -> Path:
+    """Writes the skeleton of the object file ``obj`` (to ``NAME_skel.py`` unless
+    ``output`` says where) and returns the path written."""
+    path = Path(obj)
+    data = path.read_bytes()
+    name = name or object_name(path)
+    out = Path(output or f"{_ident(name)}_skel.py")
+    ref = None
+    if reference:
+        ref = os.path.relpath(path.resolve(), out.resolve().parent)
+    text = generate(data, name, object_path=ref, source=path.name)
+    out.write_text(text)
+    return out

@@ -1,6 +1,7 @@
 //! BTF: parse `.BTF` / `.BTF.ext`, fill in what clang leaves out, re-encode for BTF_LOAD,
 //! and decode values (into `Value` for Python, or bpftool-identical JSON). Pure: no syscalls.
 
+mod cdump;
 pub mod core;
 mod decode;
 mod dump;
@@ -16,6 +17,7 @@ mod parse;
 pub(crate) mod testutil;
 mod types;
 
+pub use cdump::c_header;
 pub use dump::{json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions};
 pub use index::{BtfIndex, MemberAt};
 pub use lazy::LazyBtf;

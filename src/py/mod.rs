@@ -2,6 +2,7 @@
 //! which re-exports what is public.
 
 mod errors;
+mod gen;
 mod jobs;
 mod layout;
 mod objects;
@@ -12,6 +13,8 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::gen::btf_c_header;
     #[pymodule_export]
     use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]
