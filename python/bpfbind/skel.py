@@ -18,7 +18,7 @@ import struct
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from . import _native
 from ._core import BpfObject, Closing, object_name
@@ -286,9 +286,10 @@ class Namespace:
 _S = TypeVar("_S", bound="Skeleton")
 
 
-class _AsyncLoad(Generic[_S]):
+class _AsyncLoad:
     """``await Skel.load()`` opens a new skeleton and loads it; ``await skel.load()``
-    loads one whose fields were set first."""
+    loads one whose fields were set first. Typed by the class it is read from, so
+    ``await ProgSkel.load()`` is a ``ProgSkel``, with its typed sections."""
 
     @overload
     def __get__(
@@ -305,7 +306,7 @@ class _AsyncLoad(Generic[_S]):
         return target._load_async
 
 
-class _SyncLoad(Generic[_S]):
+class _SyncLoad:
     """``Skel.load_sync()`` / ``skel.load_sync()``: the same without an event loop."""
 
     @overload
@@ -325,8 +326,8 @@ class Skeleton(Closing):
     OBJECT: ClassVar[bytes | None] = None
     OBJECT_PATH: ClassVar[str | None] = None
 
-    load: ClassVar[_AsyncLoad[Any]] = _AsyncLoad()
-    load_sync: ClassVar[_SyncLoad[Any]] = _SyncLoad()
+    load: ClassVar[_AsyncLoad] = _AsyncLoad()
+    load_sync: ClassVar[_SyncLoad] = _SyncLoad()
 
     def __init__(self) -> None:
         self._image = self._object_bytes()
