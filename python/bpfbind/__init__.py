@@ -3,36 +3,45 @@ read metadata back from any running program, from asyncio, trio or plain code.""
 
 from . import sync
 from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
-from ._core import BpfObject, Id, open_map, open_program
-from ._native import Map, Program, ProgramInfo, __version__, create_map
+from ._core import BpfObject, Fd, Id, create_map, open_map, open_program
+from ._native import Map, Program, ProgramInfo, __version__
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
+from ._uapi import AttachType, MapType, ProgType
 from .errors import (
     BindMapUnsupported,
     BpfError,
     BpfNotFoundError,
     BpfPermissionError,
     CoreRelocationError,
+    InvalidArgumentError,
     ObjectFormatError,
+    ReadOnlyError,
     UnsupportedFeatureError,
     VerifierError,
 )
 
 __all__ = [
+    "AttachType",
     "BindMapUnsupported",
     "BpfError",
     "BpfNotFoundError",
     "BpfObject",
     "BpfPermissionError",
     "CoreRelocationError",
+    "Fd",
     "Id",
+    "InvalidArgumentError",
     "Map",
     "MapSpec",
+    "MapType",
     "MetadataStream",
     "ObjectFormatError",
     "ObjectSpec",
+    "ProgType",
     "Program",
     "ProgramInfo",
     "ProgramSpec",
+    "ReadOnlyError",
     "SpecError",
     "UnsupportedFeatureError",
     "VerifierError",

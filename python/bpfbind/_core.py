@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BpfObject",
     "Closing",
+    "Fd",
     "Id",
     "MapRef",
     "ProgRef",
     "bind_map",
+    "create_map",
     "find_metadata",
     "load_object",
     "open_map",
@@ -37,8 +39,13 @@ class Id(int):
     """A kernel id, to tell it apart from an fd: ``bind_map(Id(12), Id(40))``."""
 
 
-ProgRef = Union[Program, int, str, "os.PathLike[str]"]
-MapRef = Union[Map, int, str, "os.PathLike[str]"]
+class Fd(int):
+    """A file descriptor of a program or map, duplicated when opened:
+    ``open_program(Fd(5))``. A bare int is refused: it could be an id as well."""
+
+
+ProgRef = Union[Program, Id, Fd, str, "os.PathLike[str]"]
+MapRef = Union[Map, Id, Fd, str, "os.PathLike[str]"]
 
 
 class Closing:
@@ -232,18 +239,29 @@ def _open(opener: Callable[..., T], ref: Any, handle: type[Program | Map]) -> T:
         return opener(fd=ref.fd)
     if isinstance(ref, Id):
         return opener(id=int(ref))
+    if isinstance(ref, Fd):
+        return opener(fd=int(ref))
+    what = "program" if handle is Program else "map"
     if isinstance(ref, int):
-        return opener(fd=ref)
+        raise TypeError(
+            f"a bare int names no {what}: say bpfbind.Id({ref}) for the kernel id "
+            f"or bpfbind.Fd({ref}) for a file descriptor"
+        )
+    if not isinstance(ref, str | os.PathLike):
+        raise TypeError(
+            f"a {what} is a {handle.__name__}, an Id, an Fd or a pinned path, "
+            f"not {type(ref).__name__}"
+        )
     return opener(path=os.fspath(ref))
 
 
 def open_program(ref: ProgRef) -> Program:
-    """A new Program handle for an fd (duplicated), an `Id`, or a pinned path."""
+    """A new Program handle for an `Fd` (duplicated), an `Id`, or a pinned path."""
     return _open(_native.open_program, ref, Program)
 
 
 def open_map(ref: MapRef) -> Map:
-    """A new Map handle for an fd (duplicated), an `Id`, or a pinned path."""
+    """A new Map handle for an `Fd` (duplicated), an `Id`, or a pinned path."""
     return _open(_native.open_map, ref, Map)
 
 
@@ -344,3 +362,20 @@ def scan(
     finally:
         s.close()
     return out
+
+
+def create_map(
+    map_type: int | str,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    name: str = "",
+    flags: int = 0,
+) -> Map:
+    """A new map (BPF_MAP_CREATE) to bind to programs or share between them;
+    ``map_type`` is a `MapType`, its name (``"array"``) or its number."""
+    from ._uapi import MapType, number
+
+    return _native.create_map(
+        number(MapType, map_type), key_size, value_size, max_entries, name, flags
+    )

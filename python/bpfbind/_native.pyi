@@ -5,6 +5,9 @@ from typing import Any, final
 
 __version__: str
 PROG_TYPES: list[str]
+MAP_TYPE_NUMBERS: list[tuple[str, int]]
+PROG_TYPE_NUMBERS: list[tuple[str, int]]
+ATTACH_TYPE_NUMBERS: list[tuple[str, int]]
 
 @final
 class Program:

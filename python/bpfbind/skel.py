@@ -25,6 +25,7 @@ from ._core import BpfObject, Closing, object_name
 from ._core import load_object as _load_object
 from ._native import Map
 from ._spec import ObjectSpec
+from .errors import ReadOnlyError
 
 __all__ = [
     "Namespace",
@@ -37,10 +38,6 @@ __all__ = [
 ]
 
 BPF_F_MMAPABLE = 0x400
-
-
-class ReadOnlyError(AttributeError):
-    """A write to a view that cannot change: a frozen map after load, or metadata."""
 
 
 class _Section:

@@ -34,6 +34,10 @@ mod _native {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        m.add("PROG_TYPES", crate::scan::format::PROG_TYPES.to_vec())
+        m.add("PROG_TYPES", crate::scan::format::prog_type_names())?;
+        use crate::sys::uapi;
+        m.add("MAP_TYPE_NUMBERS", uapi::MAP_TYPES.to_vec())?;
+        m.add("PROG_TYPE_NUMBERS", uapi::PROG_TYPES.to_vec())?;
+        m.add("ATTACH_TYPE_NUMBERS", uapi::ATTACH_TYPES.to_vec())
     }
 }

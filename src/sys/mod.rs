@@ -6,6 +6,7 @@ mod fdcell;
 pub mod features;
 pub mod info;
 pub mod insn;
+pub mod uapi;
 pub use fdcell::FdCell;
 
 use std::ffi::CString;
@@ -39,11 +40,10 @@ pub const BPF_F_RDONLY: u32 = 1 << 3;
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
-pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
-pub const BPF_PROG_TYPE_TRACING: u32 = 26;
-pub const BPF_TRACE_ITER: u32 = 28;
+pub use uapi::{
+    BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_TRACING,
+    BPF_TRACE_ITER,
+};
 
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;

@@ -1,0 +1,125 @@
+"""Names a Python user reaches for: `MapType`, `ProgType`, `AttachType` from the one
+uapi table (checked against the running kernel's own enums), accepted where a number
+is; `Id`/`Fd` instead of bare ints; every error a `BpfError`."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import bpfbind
+from bpfbind import AttachType, MapType, ProgType
+
+STUB = Path(bpfbind.__file__).parent / "_uapi.pyi"
+
+
+def kernel_enum(name: str, prefix: str) -> dict[str, int]:
+    """An enum of the running kernel's BTF, prefix stripped, lower case."""
+    bpftool = shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin")
+    if bpftool is None or not Path("/sys/kernel/btf/vmlinux").exists():
+        pytest.skip("needs bpftool and /sys/kernel/btf/vmlinux")
+    raw = subprocess.run(
+        [bpftool, "-j", "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (enum,) = [t for t in json.loads(raw)["types"] if t.get("name") == name]
+    return {
+        v["name"].removeprefix(prefix).lower(): v["val"]
+        for v in enum["values"]
+        if not v["name"].startswith("__MAX")
+    }
+
+
+@pytest.mark.parametrize(
+    "cls,enum,prefix",
+    [
+        (MapType, "bpf_map_type", "BPF_MAP_TYPE_"),
+        (ProgType, "bpf_prog_type", "BPF_PROG_TYPE_"),
+        (AttachType, "bpf_attach_type", "BPF_"),
+    ],
+)
+def test_the_table_agrees_with_the_kernel(cls: type, enum: str, prefix: str) -> None:
+    kernel = kernel_enum(enum, prefix)
+    ours = {m.name.lower(): int(m) for m in cls}  # type: ignore[attr-defined]
+    # Every number both know means the same; the kernel may know newer ones.
+    shared = set(ours) & set(kernel)
+    assert {n: ours[n] for n in shared} == {n: kernel[n] for n in shared}
+    assert len(shared) >= len(ours) - 1, set(ours) - set(kernel)
+
+
+def test_the_stub_lists_the_runtime_members() -> None:
+    tree = ast.parse(STUB.read_text())
+    stub = {
+        node.name: {
+            t.id: ast.literal_eval(a.value)
+            for a in node.body
+            if isinstance(a, ast.Assign)
+            for t in a.targets
+            if isinstance(t, ast.Name)
+        }
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+    }
+    for cls in (MapType, ProgType, AttachType):
+        assert stub[cls.__name__] == {m.name: int(m) for m in cls}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", [MapType.ARRAY, "array", "ARRAY", 2])
+def test_create_map_takes_an_enum_a_name_or_a_number(kind: MapType | str | int) -> None:
+    m = bpfbind.create_map(kind, 4, 8, 1)
+    try:
+        assert m.map_type == MapType.ARRAY == 2
+    finally:
+        m.close()
+
+
+def test_an_unknown_map_type_name_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown MapType 'arary'.*array"):
+        bpfbind.create_map("arary", 4, 8, 1)
+
+
+@pytest.mark.kernel
+def test_a_bare_int_where_a_program_is_expected_says_id_or_fd(
+    bpf_objs: dict[str, Path],
+) -> None:
+    with bpfbind.sync.load_object(bpf_objs["metadata_used"]) as obj:
+        prog = obj.programs["prog"]
+        with pytest.raises(TypeError, match=r"Id\(\d+\).*Fd\(\d+\)"):
+            bpfbind.sync.find_metadata(prog.id)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="bare int"):
+            bpfbind.sync.bind_map(prog, 3)  # type: ignore[arg-type]
+        assert bpfbind.sync.find_metadata(bpfbind.Id(prog.id)) == obj.metadata
+        assert bpfbind.sync.find_metadata(bpfbind.Fd(prog.fd)) == obj.metadata
+
+
+@pytest.mark.kernel
+def test_find_metadata_on_a_map_is_a_bpf_error(bpf_objs: dict[str, Path]) -> None:
+    with bpfbind.sync.load_object(bpf_objs["metadata_used"]) as obj:
+        m = obj.maps[".rodata"]
+        with pytest.raises(bpfbind.BpfError) as excinfo:
+            bpfbind.sync.find_metadata(bpfbind.Fd(m.fd))
+        assert isinstance(excinfo.value, bpfbind.InvalidArgumentError)
+        assert isinstance(excinfo.value, ValueError)  # as before
+        assert excinfo.value.errno == 22
+        assert "not a BPF program" in str(excinfo.value)
+
+
+def test_every_exported_error_is_a_bpf_error_but_read_only() -> None:
+    errors = [
+        getattr(bpfbind, n)
+        for n in bpfbind.__all__
+        if isinstance(getattr(bpfbind, n), type)
+        and issubclass(getattr(bpfbind, n), BaseException)
+    ]
+    assert bpfbind.ReadOnlyError in errors
+    for e in errors:
+        # ReadOnlyError is an AttributeError: Python allows no OSError that is one too.
+        assert issubclass(e, bpfbind.BpfError) or e is bpfbind.ReadOnlyError, e
