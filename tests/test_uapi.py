@@ -82,8 +82,11 @@ def test_create_map_takes_an_enum_a_name_or_a_number(kind: MapType | str | int) 
 
 
 def test_an_unknown_map_type_name_lists_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"unknown MapType 'arary'.*array"):
+    bad = bpfbind.InvalidArgumentError
+    with pytest.raises(bad, match=r"unknown MapType 'arary'.*array"):
         bpfbind.create_map("arary", 4, 8, 1)
+    with pytest.raises(bpfbind.InvalidArgumentError, match="unknown ProgType"):
+        bpfbind.sync.scan(prog_type="no_such_type")
 
 
 @pytest.mark.kernel

@@ -316,12 +316,12 @@ def _scanner(
 
 
 def _prog_type_number(t: str | int | None) -> int | None:
-    if t is None or isinstance(t, int):
-        return t
-    try:
-        return _native.PROG_TYPES.index(t)
-    except ValueError:
-        raise ValueError(f"unknown program type {t!r}") from None
+    """A `ProgType`, its name ("xdp") or its number, as a number."""
+    if t is None:
+        return None
+    from ._uapi import ProgType, number
+
+    return number(ProgType, t)
 
 
 def iter_scan(

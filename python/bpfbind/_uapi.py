@@ -4,9 +4,11 @@ enums and numbers callers give into numbers."""
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 from . import _native
+from .errors import InvalidArgumentError
 
 __all__ = ["AttachType", "MapType", "ProgType", "number"]
 
@@ -31,14 +33,15 @@ AttachType.__doc__ = "enum bpf_attach_type: ``AttachType.XDP`` is BPF_XDP (37)."
 
 def number(kind: type[IntEnum], value: int | str) -> int:
     """The number of ``value``, an enum member, a number, or a name in any case
-    (``"array"``, ``"ARRAY"``); an unknown name is a ValueError naming the choices."""
+    (``"array"``, ``"ARRAY"``); an unknown name is an `InvalidArgumentError` (a
+    ValueError) naming the choices."""
     if isinstance(value, str):
         try:
             return int(kind[value.upper()])
         except KeyError:
             choices = ", ".join(m.name.lower() for m in kind)
-            raise ValueError(
-                f"unknown {kind.__name__} {value!r}; one of {choices}"
+            raise InvalidArgumentError(
+                errno.EINVAL, f"unknown {kind.__name__} {value!r}; one of {choices}"
             ) from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"a {kind.__name__} is a name, a number or a {kind.__name__}")
