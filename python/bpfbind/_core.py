@@ -332,12 +332,18 @@ def iter_scan(
     with_metadata_only: bool = False,
     batch: int = 256,
     memlock: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> Iterator[ProgramInfo]:
     """Every loaded program (or those selected), in id order, `batch` at a time.
-    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``."""
+    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``.
+    ``progress(n)`` is called after each batch with the records read so far."""
     s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
+    done = 0
     try:
         while chunk := s.next_batch(batch):
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
             yield from chunk
     finally:
         s.close()
@@ -351,14 +357,18 @@ def scan(
     with_metadata_only: bool = False,
     batch: int = 256,
     memlock: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> list[ProgramInfo]:
-    """All loaded programs (or those selected) as a list."""
+    """All loaded programs (or those selected) as a list; ``progress(n)`` is called
+    after each batch with the records read so far."""
     s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
     out: list[ProgramInfo] = []
     try:
         # Whole batches: no per-record generator step.
         while chunk := s.next_batch(batch):
             out += chunk
+            if progress is not None:
+                progress(len(out))
     finally:
         s.close()
     return out

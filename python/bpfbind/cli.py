@@ -159,14 +159,52 @@ def _metadata_json(text: str, single: bool, pretty: bool) -> str:
     )
 
 
+# `prog show --metadata` on a terminal counts on stderr past this many programs.
+PROGRESS_AFTER = 2000
+
+
+class _Progress:
+    """A count of the programs scanned, on stderr when it is a terminal and the scan is
+    long; the line is erased at the end so that the output stays as it is."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.shown = False
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.enabled and self.done >= PROGRESS_AFTER:
+            sys.stderr.write(f"\rbpfbind: {self.done} programs scanned")
+            sys.stderr.flush()
+            self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
     """The whole host, printed batch by batch: memory stays bounded by a batch. The
     first batch is read before anything is printed, so an error prints only itself."""
+    progress = _Progress(flags["metadata"])
+    try:
+        return _stream_batches(scanner, flags, progress)
+    finally:
+        progress.end()
+
+
+def _stream_batches(
+    scanner: _native.Scanner, flags: dict[str, bool], progress: _Progress
+) -> int:
     chunk = scanner.next_batch(1024)
+    progress.add(len(chunk))
     if not flags["json"]:
         while chunk:
             _out(_native.format_plain(chunk, metadata_only=flags["metadata"]))
             chunk = scanner.next_batch(1024)
+            progress.add(len(chunk))
         return 0
     parts = 0
     _out("[")
@@ -186,6 +224,7 @@ def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
         _out(("," if parts else "") + text)
         parts += 1
         chunk = scanner.next_batch(1024)
+        progress.add(len(chunk))
     _out("\n]\n" if flags["pretty"] and parts else "]\n")
     return 0
 
