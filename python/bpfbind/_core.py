@@ -3,7 +3,6 @@ object, fd, id or pinned path, and the blocking forms of every call (`bpfbind.sy
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -135,9 +134,10 @@ class BpfObject(Closing):
             path = os.path.join(self._pin_dir, name)
             if os.path.lexists(path):
                 prog.unpin(path)
-        # Left in place when other pins live there.
-        with contextlib.suppress(OSError):
+        try:
             os.rmdir(self._pin_dir)
+        except OSError:
+            return  # other pins live there, or it is gone already
 
     def close(self) -> None:
         self._native.close()

@@ -494,12 +494,29 @@ impl<'b> Writer<'b> {
     /// `enum name { A = 0, ... }`; an enumerator whose name was written before gets a
     /// suffix (two anonymous enums may define one constant).
     fn enum_body(&mut self, id: u32, indent: usize) -> Result<String> {
-        let Type::Enum { values, signed, .. } = self.ty(id)? else {
+        let Type::Enum {
+            values,
+            signed,
+            size,
+            ..
+        } = self.ty(id)?
+        else {
             return Err(too_deep(id));
         };
+        // An enum of another size than C's int gets it as its underlying type, so that
+        // structs holding it keep the kernel's layout (a packed one-byte enum).
+        let base = match (size, signed) {
+            (1, false) => " : unsigned char",
+            (1, true) => " : signed char",
+            (2, false) => " : unsigned short",
+            (2, true) => " : short",
+            (8, false) => " : unsigned long long",
+            (8, true) => " : long long",
+            _ => "",
+        };
         let mut s = match &self.names[id as usize] {
-            Some(n) => format!("enum {n} {{\n"),
-            None => "enum {\n".to_string(),
+            Some(n) => format!("enum {n}{base} {{\n"),
+            None => format!("enum{base} {{\n"),
         };
         let pad = "\t".repeat(indent + 1);
         for (name, v) in values {
@@ -649,6 +666,28 @@ mod tests {
         let h = c_header(&btf, "T_H").unwrap();
         assert!(h.contains("struct s___2 {\n\tint: 32;\n\tchar b;\n"), "{h}");
         assert!(h.contains("X = 1,") && h.contains("X___2 = 2,"), "{h}");
+    }
+
+    #[test]
+    fn an_enum_of_one_byte_keeps_its_size() {
+        let btf = Btf {
+            types: vec![
+                Type::Void,
+                Type::Enum {
+                    name: "hint".into(),
+                    size: 1,
+                    signed: false,
+                    values: vec![("H0".into(), 0)],
+                    is64: false,
+                },
+            ],
+            strings: vec![0],
+        };
+        let h = c_header(&btf, "T_H").unwrap();
+        assert!(
+            h.contains("enum hint : unsigned char {\n\tH0 = 0,\n};"),
+            "{h}"
+        );
     }
 
     #[test]
