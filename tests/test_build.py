@@ -137,7 +137,7 @@ def headers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _declared(header: Path) -> Counter[str]:
     text = header.read_text()
     return Counter(
-        re.findall(r"^(?:struct|union|enum) (\w+) \{", text, re.M)
+        re.findall(r"^(?:struct|union|enum) (\w+)(?: : [\w ]+)? \{", text, re.M)
         + re.findall(r"^typedef .*?\b(\w+)(?:\[\d+\])*;$", text, re.M)
         # the end of `typedef struct { ... } name;`
         + re.findall(r"^\}(?: __attribute__\(\(packed\)\))? (\w+);$", text, re.M)
