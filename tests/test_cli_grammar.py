@@ -186,3 +186,14 @@ def test_metadata_flag_with_json_keeps_the_metadata(
     listing = json.loads(run("-j", "--metadata", "prog", "show").stdout)
     assert meta in listing
     assert all(set(r) <= {"id", "type", "name", "tag", "metadata"} for r in listing)
+
+
+def test_metadata_and_feature_probe_write_json_alike(bpf_objs: dict[str, Path]) -> None:
+    for flag, indent in (("-j", None), ("-p", 4)):
+        meta = run(flag, "metadata", bpf_objs["multi"]).stdout
+        feat = run(flag, "feature", "probe").stdout
+        for text, data in ((meta, json.loads(meta)), (feat, json.loads(feat))):
+            # bpftool's layouts: compact, or 4-space indents.
+            seps = (",", ":") if indent is None else None
+            want = json.dumps(data, indent=indent, separators=seps, ensure_ascii=False)
+            assert text == want + "\n", (flag, text)

@@ -8,6 +8,7 @@ import ast
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,22 @@ def test_every_exported_error_is_a_bpf_error_but_read_only() -> None:
     for e in errors:
         # ReadOnlyError is an AttributeError: Python allows no OSError that is one too.
         assert issubclass(e, bpfbind.BpfError) or e is bpfbind.ReadOnlyError, e
+
+
+@pytest.mark.kernel
+def test_object_metadata_keeps_the_order_scans_and_bpftool_show(
+    bpf_objs: dict[str, Path],
+) -> None:
+    # multi: two .rodata variables, then a .metadata one.
+    with bpfbind.sync.load_object(bpf_objs["multi"]) as obj:
+        prog = next(iter(obj.programs.values()))
+        scanned = bpfbind.sync.program_info(prog).metadata
+        shown = subprocess.run(
+            [sys.executable, "-m", "bpfbind", "-j", "prog", "show", "id", str(prog.id)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        listed = json.loads(shown)["metadata"]
+        assert list(obj.metadata) == list(scanned) == list(listed)
+        assert list(obj.metadata) == ["version", "level", "build_id"]
