@@ -9,7 +9,7 @@ import platform
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import _native
@@ -150,14 +150,18 @@ def compile_program(
     *,
     clang: str | None = None,
     cflags: Sequence[str] = (),
+    echo: Callable[[list[str]], object] | None = None,
 ) -> Path:
     """Compiles a BPF C program into an object bpfbind (and libbpf) can load; returns
-    the object's path (``prog.bpf.o`` next to ``prog.bpf.c`` by default). clang's
-    complaints raise `CompileError` with its output."""
+    the object's path (``prog.bpf.o`` next to ``prog.bpf.c`` by default). ``echo`` is
+    given the command line before it runs. clang's complaints raise `CompileError`
+    with its output."""
     out = Path(output) if output is not None else default_output(source)
     if not os.path.isfile(source):
         raise FileNotFoundError(2, "No such file", os.fspath(source))
     argv = clang_command(source, out, clang=clang, cflags=cflags)
+    if echo is not None:
+        echo(argv)
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         err = CompileError(

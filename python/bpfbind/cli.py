@@ -348,14 +348,15 @@ def _gen_vmlinux(c: Call) -> int:
 
 
 def _build(c: Call) -> int:
-    from .build import clang_command, default_output
-    from .build import compile_program as compile_
+    from .build import compile_program
 
-    src = c.args["SOURCE"]
-    out = c.opts.get("output") or default_output(src)
-    argv = clang_command(src, out, clang=c.opts.get("clang"), cflags=c.extra)
-    _note("build: " + " ".join(argv))
-    compile_(src, out, clang=c.opts.get("clang"), cflags=c.extra)
+    compile_program(
+        c.args["SOURCE"],
+        c.opts.get("output"),
+        clang=c.opts.get("clang"),
+        cflags=c.extra,
+        echo=lambda argv: _note("build: " + " ".join(argv)),
+    )
     return 0
 
 
