@@ -34,12 +34,13 @@ test-py:
 # The kernel tests inside a VM booted with one of Debian's kernels (KERNEL=6.1 or 6.12),
 # and both of them: the kernel matrix CI runs after the host's tests.
 # Under software emulation Python runs ~11x slower: the matrix leaves out what does not
-# depend on the kernel (skeleton generation and typing, the CLI's text formats, the
-# Prometheus servers), keeping load, binding, CO-RE, externs, maps, scan, census, bind,
-# faults and attach types.
+# depend on the kernel (skeleton generation and typing, the CLI's text formats and
+# grammar, README's blocks, the set-up, the Prometheus servers), keeping load, binding,
+# CO-RE, externs, maps, scan, census, bind, faults, attach types, build and progress.
 KERNEL ?= 6.1
 VM_TESTS ?= tests --ignore=tests/test_skel.py --ignore=tests/test_cli_show.py \
-	--ignore=tests/test_exporter.py
+	--ignore=tests/test_exporter.py --ignore=tests/test_cli_grammar.py \
+	--ignore=tests/test_readme.py --ignore=tests/test_setup.py
 test-vm: setup
 	PY=$(PY) ./scripts/vm_test.sh $(KERNEL) $(VM_TESTS)
 
