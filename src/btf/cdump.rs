@@ -53,8 +53,10 @@ pub fn c_header(btf: &Btf, guard: &str) -> Result<String> {
     // that only define constants) come next. Referenced anonymous ones are inlined.
     let referenced = referenced_ids(btf);
     for (id, t) in btf.types.iter().enumerate() {
-        if let Type::Enum { name, .. } = t {
-            if !name.is_empty() || !referenced.contains(&(id as u32)) {
+        if let Type::Enum { name, values, .. } = t {
+            // An anonymous enum without values declares nothing.
+            let declares = !name.is_empty() || !values.is_empty();
+            if declares && (!name.is_empty() || !referenced.contains(&(id as u32))) {
                 let body = w.enum_body(id as u32, 0)?;
                 let _ = write!(out, "{body};\n\n");
             }
@@ -322,7 +324,20 @@ impl<'b> Writer<'b> {
             Type::Struct { name, .. } | Type::Union { name, .. } if name.is_empty() => {
                 spaced(&self.record(id, indent, depth + 1)?)
             }
-            Type::Enum { name, .. } if name.is_empty() => spaced(&self.enum_body(id, indent)?),
+            Type::Enum {
+                name,
+                values,
+                size,
+                signed,
+                ..
+            } if name.is_empty() => {
+                if values.is_empty() {
+                    // `enum {}` is no C: the integer of its size.
+                    spaced(int_type(*size, *signed))
+                } else {
+                    spaced(&self.enum_body(id, indent)?)
+                }
+            }
             Type::Struct { .. } => spaced(&format!("struct {}", self.name(id))),
             Type::Union { .. } => spaced(&format!("union {}", self.name(id))),
             Type::Fwd { is_union, .. } => {
@@ -505,15 +520,17 @@ impl<'b> Writer<'b> {
         };
         // An enum of another size than C's int gets it as its underlying type, so that
         // structs holding it keep the kernel's layout (a packed one-byte enum).
-        let base = match (size, signed) {
-            (1, false) => " : unsigned char",
-            (1, true) => " : signed char",
-            (2, false) => " : unsigned short",
-            (2, true) => " : short",
-            (8, false) => " : unsigned long long",
-            (8, true) => " : long long",
-            _ => "",
+        let base = if *size == 4 {
+            String::new()
+        } else {
+            format!(" : {}", int_type(*size, *signed))
         };
+        if values.is_empty() {
+            // A declaration only (BTF of an enum whose values the kernel never saw):
+            // with an underlying type it is complete, so structs may hold it.
+            let name = self.names[id as usize].clone().unwrap_or_default();
+            return Ok(format!("enum {name} : {}", int_type(*size, *signed)));
+        }
         let mut s = match &self.names[id as usize] {
             Some(n) => format!("enum {n}{base} {{\n"),
             None => format!("enum{base} {{\n"),
@@ -535,6 +552,20 @@ impl<'b> Writer<'b> {
         }
         let _ = write!(s, "{}}}", "\t".repeat(indent));
         Ok(s)
+    }
+}
+
+/// The C integer type of `size` bytes.
+fn int_type(size: u32, signed: bool) -> &'static str {
+    match (size, signed) {
+        (1, false) => "unsigned char",
+        (1, true) => "signed char",
+        (2, false) => "unsigned short",
+        (2, true) => "short",
+        (8, false) => "unsigned long long",
+        (8, true) => "long long",
+        (_, false) => "unsigned int",
+        (_, true) => "int",
     }
 }
 
@@ -688,6 +719,40 @@ mod tests {
             h.contains("enum hint : unsigned char {\n\tH0 = 0,\n};"),
             "{h}"
         );
+    }
+
+    #[test]
+    fn an_enum_without_values_is_declared_complete() {
+        // Linux 6.12's BTF has such enums, and structs holding them.
+        let btf = Btf {
+            types: vec![
+                Type::Void,
+                Type::Enum {
+                    name: "later".into(),
+                    size: 4,
+                    signed: false,
+                    values: vec![],
+                    is64: false,
+                },
+                Type::Struct {
+                    name: "holder".into(),
+                    size: 4,
+                    members: vec![member("e", 1, 0)],
+                },
+                Type::Enum {
+                    name: String::new(),
+                    size: 4,
+                    signed: true,
+                    values: vec![],
+                    is64: false,
+                },
+            ],
+            strings: vec![0],
+        };
+        let h = c_header(&btf, "T_H").unwrap();
+        assert!(h.contains("enum later : unsigned int;\n"), "{h}");
+        assert!(h.contains("struct holder {\n\tenum later e;\n};"), "{h}");
+        assert!(!h.contains("enum {"), "{h}");
     }
 
     #[test]
