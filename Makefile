@@ -2,13 +2,22 @@
 # `make test` (set up, run every test), `make check` (lints + tests), `make bench`,
 # `make wheel` (dist/: the manylinux abi3 wheel and the sdist), `make fuzz` (cargo-fuzz).
 
-PY ?= python3
+# Everything runs in the project's virtualenv, which `make setup` creates and fills:
+# never the system's Python. VENV=/elsewhere puts it elsewhere.
+VENV ?= .venv
+PY ?= $(abspath $(VENV))/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 BPF_OUT ?= build/bpf
+# The clang of any supported version (14-22) this machine has; tests/bpf and the test
+# fixtures build with it, and with one of 15+ for bpf_core_type_matches().
+CLANG ?= $(or $(shell scripts/find_clang.sh),clang)
+CLANG_CORE_MATCHES ?= $(or $(shell CLANG= scripts/find_clang.sh 15),clang-19)
+export CLANG CLANG_CORE_MATCHES
 
 .PHONY: setup demo test test-rust test-py test-vm test-matrix wheel wheel-test check lint bench clean fuzz fuzz-smoke
 
 setup:
-	./scripts/setup.sh
+	VENV=$(VENV) ./scripts/setup.sh
 
 demo: setup
 	$(MAKE) -s -C tests/bpf O=$(CURDIR)/$(BPF_OUT)
@@ -25,12 +34,13 @@ test-py:
 # The kernel tests inside a VM booted with one of Debian's kernels (KERNEL=6.1 or 6.12),
 # and both of them: the kernel matrix CI runs after the host's tests.
 # Under software emulation Python runs ~11x slower: the matrix leaves out what does not
-# depend on the kernel (skeleton generation and typing, the CLI's text formats, the
-# Prometheus servers), keeping load, binding, CO-RE, externs, maps, scan, census, bind,
-# faults and attach types.
+# depend on the kernel (skeleton generation and typing, the CLI's text formats and
+# grammar, README's blocks, the set-up, the Prometheus servers), keeping load, binding,
+# CO-RE, externs, maps, scan, census, bind, faults, attach types, build and progress.
 KERNEL ?= 6.1
 VM_TESTS ?= tests --ignore=tests/test_skel.py --ignore=tests/test_cli_show.py \
-	--ignore=tests/test_exporter.py
+	--ignore=tests/test_exporter.py --ignore=tests/test_cli_grammar.py \
+	--ignore=tests/test_readme.py --ignore=tests/test_setup.py
 test-vm: setup
 	PY=$(PY) ./scripts/vm_test.sh $(KERNEL) $(VM_TESTS)
 
@@ -42,7 +52,7 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --no-default-features --lib -- -D warnings
-	$(PY) -m ruff check python tests bench examples
+	$(PY) -m ruff check python tests bench examples scripts
 	$(PY) -m mypy python/bpfbind
 
 # The release wheel and sdist into dist/; wheel-test also installs the wheel in a fresh

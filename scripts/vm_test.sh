@@ -15,7 +15,10 @@ KERNEL=${1:?usage: $0 6.1|6.12 [pytest args]}
 shift
 PY=${PY:-python3}
 CACHE=$ROOT/build/kernels
-export PATH="$HOME/.cargo/bin:$PATH"
+# The interpreter's own bin/ first: virtme-ng's `vng` is installed next to it (the
+# project's virtualenv under make).
+pybindir=$("$PY" -c 'import os, sys; print(os.path.dirname(sys.executable))')
+export PATH="$pybindir:$HOME/.cargo/bin:$PATH"
 
 need_apt=()
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)

@@ -91,7 +91,7 @@ def test_refresh_reports_binds_made_elsewhere(bpf_objs: dict[str, Path]) -> None
         m = bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "elsewhere")
         try:
             # Bound through another handle of the same program: this one did not see it.
-            bpfbind.sync.bind_map(prog.fd, m.fd)
+            bpfbind.sync.bind_map(bpfbind.Fd(prog.fd), bpfbind.Fd(m.fd))
             assert m.id not in prog.used_maps()
             assert prog.refresh() == ([m.id], [])
             assert m.id in prog.used_maps()
@@ -108,7 +108,7 @@ def test_bind_map_accepts_ids_paths_and_fds(
         try:
             c.pin(str(pin_dir / "c"))
             bpfbind.sync.bind_map(bpfbind.Id(prog.id), bpfbind.Id(a.id))
-            bpfbind.sync.bind_map(pin_dir / "nometa_prog", b.fd)
+            bpfbind.sync.bind_map(pin_dir / "nometa_prog", bpfbind.Fd(b.fd))
             bpfbind.sync.bind_map(prog, pin_dir / "c")
             bpfbind.sync.bind_map(prog, a)  # again: success
             assert {a.id, b.id, c.id} <= kernel_map_ids(prog)
@@ -128,20 +128,20 @@ def test_bind_map_errors_name_the_problem(bpf_objs: dict[str, Path]) -> None:
         assert e.value.command == "BPF_PROG_BIND_MAP"
         assert "flags" in str(e.value)
         with pytest.raises(ValueError, match="not a BPF program"):
-            bpfbind.sync.bind_map(meta.fd, meta)
+            bpfbind.sync.bind_map(bpfbind.Fd(meta.fd), meta)
         with pytest.raises(ValueError, match="not a BPF map"):
-            bpfbind.sync.bind_map(prog, prog.fd)
+            bpfbind.sync.bind_map(prog, bpfbind.Fd(prog.fd))
         with pytest.raises(bpfbind.BpfNotFoundError):
             bpfbind.sync.bind_map(prog, bpfbind.Id(2**31 - 2))
         r, w = os.pipe()
         try:
             with pytest.raises(ValueError, match="not a BPF program"):
-                bpfbind.sync.bind_map(r, meta)
+                bpfbind.sync.bind_map(bpfbind.Fd(r), meta)
         finally:
             os.close(r)
             os.close(w)
         with pytest.raises(OSError) as bad:
-            bpfbind.sync.bind_map(prog, 987654)
+            bpfbind.sync.bind_map(prog, bpfbind.Fd(987654))
         assert bad.value.errno == errno.EBADF
 
 

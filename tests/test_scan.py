@@ -351,7 +351,7 @@ async def test_find_metadata_by_every_reference(loaded: dict[int, Ours]) -> None
     for ident, own in loaded.items():
         refs: list[Any] = [
             own.prog,
-            own.prog.fd,
+            bpfbind.Fd(own.prog.fd),
             bpfbind.Id(ident),
             own.pin,
             str(own.pin),
@@ -362,7 +362,7 @@ async def test_find_metadata_by_every_reference(loaded: dict[int, Ours]) -> None
             check_record(bpfbind.sync.program_info(ref), own)
         # Borrowed references stay usable: the Program's fd was not closed.
         assert not own.prog.closed
-        assert bpfbind.sync.find_metadata(own.prog.fd) == own.metadata
+        assert bpfbind.sync.find_metadata(bpfbind.Fd(own.prog.fd)) == own.metadata
 
 
 def test_find_metadata_missing_program() -> None:

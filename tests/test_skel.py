@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -275,3 +276,48 @@ def test_skeletons_configure_through_the_objects_spec(
         assert s.rodata.bias == 21
     # Closed, the views read the spec's values again.
     assert skel.rodata.bias == 21
+
+
+_USER_CODE = """\
+import anyio
+from multi_skel import MultiSkel
+
+
+async def main() -> None:
+    skel = MultiSkel()
+    skel.rodata.bpf_metadata_level = 4
+    async with await skel.load() as s:
+        level: int = s.rodata.bpf_metadata_level
+        s.rodata.bpf_metadata_level = {value}
+    loaded = MultiSkel.load_sync()
+    loaded.rodata.bpf_metadata_level = {value}
+    print(level)
+
+
+anyio.run(main)
+"""
+
+
+def test_a_wrong_assignment_through_a_loaded_skeleton_is_a_mypy_error(
+    skels: dict[str, Path], tmp_path: Path
+) -> None:
+    # README's pattern, `async with await skel.load() as s`, keeps the skeleton's
+    # types: the loaded skeleton is a MultiSkel, not Any.
+    shutil.copy(skels["multi"], tmp_path / "multi_skel.py")
+
+    def check(value: str) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "user.py").write_text(_USER_CODE.format(value=value))
+        return subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "user.py"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    good = check("5")
+    assert good.returncode == 0, good.stdout
+    bad = check('"x"')
+    assert bad.returncode == 1
+    errors = [line for line in bad.stdout.splitlines() if ": error:" in line]
+    assert [e.split(":")[1] for e in errors] == ["10", "12"], bad.stdout
+    assert all('"str"' in e and '"int"' in e for e in errors), bad.stdout

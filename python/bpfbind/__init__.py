@@ -1,10 +1,12 @@
 """bpfbind: load eBPF objects with their metadata bound to every program, bind maps, and
 read metadata back from any running program, from asyncio, trio or plain code."""
 
+from typing import TYPE_CHECKING, Any
+
 from . import sync
 from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
-from ._core import BpfObject, Id, open_map, open_program
-from ._native import Map, Program, ProgramInfo, __version__, create_map
+from ._core import BpfObject, Fd, Id, create_map, open_map, open_program
+from ._native import Map, Program, ProgramInfo, __version__
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
 from .errors import (
     BindMapUnsupported,
@@ -12,27 +14,35 @@ from .errors import (
     BpfNotFoundError,
     BpfPermissionError,
     CoreRelocationError,
+    InvalidArgumentError,
     ObjectFormatError,
+    ReadOnlyError,
     UnsupportedFeatureError,
     VerifierError,
 )
 
 __all__ = [
+    "AttachType",
     "BindMapUnsupported",
     "BpfError",
     "BpfNotFoundError",
     "BpfObject",
     "BpfPermissionError",
     "CoreRelocationError",
+    "Fd",
     "Id",
+    "InvalidArgumentError",
     "Map",
     "MapSpec",
+    "MapType",
     "MetadataStream",
     "ObjectFormatError",
     "ObjectSpec",
+    "ProgType",
     "Program",
     "ProgramInfo",
     "ProgramSpec",
+    "ReadOnlyError",
     "SpecError",
     "UnsupportedFeatureError",
     "VerifierError",
@@ -47,3 +57,15 @@ __all__ = [
     "stream_metadata",
     "sync",
 ]
+
+if TYPE_CHECKING:
+    from ._uapi import AttachType, MapType, ProgType
+
+
+def __getattr__(name: str) -> Any:
+    # The enums are built on first use: `import bpfbind` stays as cheap as it was.
+    if name in ("AttachType", "MapType", "ProgType"):
+        from . import _uapi
+
+        return getattr(_uapi, name)
+    raise AttributeError(f"module 'bpfbind' has no attribute {name!r}")

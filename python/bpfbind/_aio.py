@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _core, _native
@@ -32,6 +32,7 @@ async def load_object(
     bind: str = "auto",
     initial: Mapping[str, bytes] | None = None,
     btf_path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program (see
     `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``.
@@ -41,15 +42,16 @@ async def load_object(
     it created when it ends."""
     import anyio
 
-    job = _native.start_load(
-        **_core.load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path)
+    args = _core.load_args(
+        source, pin_dir, pin_maps, name, bind, initial, btf_path, replace
     )
+    job = _native.start_load(**args)
     try:
         await anyio.wait_readable(job)
     except BaseException:
         job.cancel()
         raise
-    return BpfObject(job.result())
+    return BpfObject(job.result(), args["pin_dir"])
 
 
 async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:
@@ -77,13 +79,25 @@ class MetadataStream(Closing):
     thread. Memory is bounded by one batch: the next is read only when this one is
     consumed. Records hold no fds; leaving early or cancelling only drops the caches."""
 
-    def __init__(self, scanner: _native.Scanner, batch: int) -> None:
+    def __init__(
+        self,
+        scanner: _native.Scanner,
+        batch: int,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self._scanner = scanner
         self._batch = batch
         self._buf: deque[ProgramInfo] = deque()
         self._done = False
+        self._count = 0
+        self._progress = progress
+
+    @property
+    def count(self) -> int:
+        """Programs read from the kernel so far (a batch ahead of those yielded)."""
+        return self._count
 
     def __aiter__(self) -> MetadataStream:
         return self
@@ -97,6 +111,9 @@ class MetadataStream(Closing):
                 self._done = True
                 self._scanner.close()
                 raise StopAsyncIteration
+            self._count += len(chunk)
+            if self._progress is not None:
+                self._progress(self._count)
             self._buf.extend(chunk)
         return self._buf.popleft()
 
@@ -114,6 +131,7 @@ def stream_metadata(
     with_metadata_only: bool = False,
     batch: int = 256,
     memlock: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> MetadataStream:
     """Every program loaded on the host (or those selected) with its info and decoded
     metadata, in id order::
@@ -123,8 +141,11 @@ def stream_metadata(
                 print(rec.id, rec.name, rec.metadata)
 
     ``bytes_memlock`` (bpftool's figure, read from /proc per program) is None unless
-    ``memlock`` is set: it costs three syscalls per program.
+    ``memlock`` is set: it costs three syscalls per program. ``progress(n)`` is called
+    after each batch with the programs read so far (also ``stream.count``).
     """
     return MetadataStream(
-        _core._scanner(ids, name, prog_type, with_metadata_only, memlock), batch
+        _core._scanner(ids, name, prog_type, with_metadata_only, memlock),
+        batch,
+        progress,
     )

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BpfObject",
     "Closing",
+    "Fd",
     "Id",
     "MapRef",
     "ProgRef",
     "bind_map",
+    "create_map",
     "find_metadata",
     "load_object",
     "open_map",
@@ -36,8 +38,13 @@ class Id(int):
     """A kernel id, to tell it apart from an fd: ``bind_map(Id(12), Id(40))``."""
 
 
-ProgRef = Union[Program, int, str, "os.PathLike[str]"]
-MapRef = Union[Map, int, str, "os.PathLike[str]"]
+class Fd(int):
+    """A file descriptor of a program or map, duplicated when opened:
+    ``open_program(Fd(5))``. A bare int is refused: it could be an id as well."""
+
+
+ProgRef = Union[Program, Id, Fd, str, "os.PathLike[str]"]
+MapRef = Union[Map, Id, Fd, str, "os.PathLike[str]"]
 
 
 class Closing:
@@ -81,10 +88,11 @@ class BpfObject(Closing):
     Close it (``close()``, ``with``, or ``async with``) to release every fd; what is
     pinned stays in the kernel."""
 
-    __slots__ = ("_native", "maps", "programs")
+    __slots__ = ("_native", "_pin_dir", "maps", "programs")
 
-    def __init__(self, native: _native.Object) -> None:
+    def __init__(self, native: _native.Object, pin_dir: str | None = None) -> None:
         self._native = native
+        self._pin_dir = pin_dir
         self.programs: Mapping[str, Program] = {p.name: p for p in native.programs}
         self.maps: Mapping[str, Map] = {m.name: m for m in native.maps}
         if native.warnings:
@@ -123,6 +131,20 @@ class BpfObject(Closing):
     def closed(self) -> bool:
         return self._native.closed
 
+    def unpin(self) -> None:
+        """Removes the pins the load made under ``pin_dir`` (each only if it still pins
+        this object's program), then the directory if that leaves it empty."""
+        if self._pin_dir is None:
+            return
+        for name, prog in self.programs.items():
+            path = os.path.join(self._pin_dir, name)
+            if os.path.lexists(path):
+                prog.unpin(path)
+        try:
+            os.rmdir(self._pin_dir)
+        except OSError:
+            return  # other pins live there, or it is gone already
+
     def close(self) -> None:
         self._native.close()
 
@@ -153,6 +175,7 @@ def load_args(
     bind: str,
     initial: Mapping[str, bytes] | None,
     btf_path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> dict[str, Any]:
     """The native load's arguments, checked: shared by the sync and async loads. An
     ObjectSpec brings its bytes, its name and the changes made to it."""
@@ -165,6 +188,7 @@ def load_args(
         "no_bind_map": bind == "none",
         "initial": dict(initial) if initial is not None else None,
         "btf_path": os.fspath(btf_path) if btf_path is not None else None,
+        "replace_pins": replace,
     }
     from ._spec import ObjectSpec
 
@@ -195,21 +219,25 @@ def load_object(
     bind: str = "auto",
     initial: Mapping[str, bytes] | None = None,
     btf_path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> BpfObject:
     """Loads a BPF object and binds its metadata maps to every program.
 
-    ``pin_dir`` pins every program as ``pin_dir/<name>``; ``pin_maps`` is where maps
+    ``pin_dir`` pins every program as ``pin_dir/<name>`` (``replace=True`` pins over
+    earlier pins there, each atomically: a new pin is renamed over the old one, so a
+    re-run never meets ``File exists`` and no moment exists without a pin; a failed
+    load leaves the old pins in place); ``pin_maps`` is where maps
     declared ``LIBBPF_PIN_BY_NAME`` are pinned (and reused), /sys/fs/bpf by default as
     in libbpf. ``bind`` forces a binding
     path: "auto", "bind_map" (no fd_array) or "none". ``initial`` replaces the initial
     value of data sections by name (``{".rodata": bytes}``), as skeletons do.
     CO-RE relocations are resolved against the running kernel's BTF, or against the raw
     BTF file ``btf_path`` (for kernels without /sys/kernel/btf/vmlinux)."""
-    args = load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path)
+    args = load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path, replace)
     if "path" in args:
         with open(args.pop("path"), "rb") as f:
             args["data"] = f.read()
-    return BpfObject(_native.load_object(**args))
+    return BpfObject(_native.load_object(**args), args["pin_dir"])
 
 
 def _open(opener: Callable[..., T], ref: Any, handle: type[Program | Map]) -> T:
@@ -217,18 +245,29 @@ def _open(opener: Callable[..., T], ref: Any, handle: type[Program | Map]) -> T:
         return opener(fd=ref.fd)
     if isinstance(ref, Id):
         return opener(id=int(ref))
+    if isinstance(ref, Fd):
+        return opener(fd=int(ref))
+    what = "program" if handle is Program else "map"
     if isinstance(ref, int):
-        return opener(fd=ref)
+        raise TypeError(
+            f"a bare int names no {what}: say bpfbind.Id({ref}) for the kernel id "
+            f"or bpfbind.Fd({ref}) for a file descriptor"
+        )
+    if not isinstance(ref, str | os.PathLike):
+        raise TypeError(
+            f"a {what} is a {handle.__name__}, an Id, an Fd or a pinned path, "
+            f"not {type(ref).__name__}"
+        )
     return opener(path=os.fspath(ref))
 
 
 def open_program(ref: ProgRef) -> Program:
-    """A new Program handle for an fd (duplicated), an `Id`, or a pinned path."""
+    """A new Program handle for an `Fd` (duplicated), an `Id`, or a pinned path."""
     return _open(_native.open_program, ref, Program)
 
 
 def open_map(ref: MapRef) -> Map:
-    """A new Map handle for an fd (duplicated), an `Id`, or a pinned path."""
+    """A new Map handle for an `Fd` (duplicated), an `Id`, or a pinned path."""
     return _open(_native.open_map, ref, Map)
 
 
@@ -283,12 +322,12 @@ def _scanner(
 
 
 def _prog_type_number(t: str | int | None) -> int | None:
-    if t is None or isinstance(t, int):
-        return t
-    try:
-        return _native.PROG_TYPES.index(t)
-    except ValueError:
-        raise ValueError(f"unknown program type {t!r}") from None
+    """A `ProgType`, its name ("xdp") or its number, as a number."""
+    if t is None:
+        return None
+    from ._uapi import ProgType, number
+
+    return number(ProgType, t)
 
 
 def iter_scan(
@@ -299,12 +338,18 @@ def iter_scan(
     with_metadata_only: bool = False,
     batch: int = 256,
     memlock: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> Iterator[ProgramInfo]:
     """Every loaded program (or those selected), in id order, `batch` at a time.
-    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``."""
+    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``.
+    ``progress(n)`` is called after each batch with the records read so far."""
     s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
+    done = 0
     try:
         while chunk := s.next_batch(batch):
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
             yield from chunk
     finally:
         s.close()
@@ -318,14 +363,35 @@ def scan(
     with_metadata_only: bool = False,
     batch: int = 256,
     memlock: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> list[ProgramInfo]:
-    """All loaded programs (or those selected) as a list."""
+    """All loaded programs (or those selected) as a list; ``progress(n)`` is called
+    after each batch with the records read so far."""
     s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
     out: list[ProgramInfo] = []
     try:
         # Whole batches: no per-record generator step.
         while chunk := s.next_batch(batch):
             out += chunk
+            if progress is not None:
+                progress(len(out))
     finally:
         s.close()
     return out
+
+
+def create_map(
+    map_type: int | str,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    name: str = "",
+    flags: int = 0,
+) -> Map:
+    """A new map (BPF_MAP_CREATE) to bind to programs or share between them;
+    ``map_type`` is a `MapType`, its name (``"array"``) or its number."""
+    from ._uapi import MapType, number
+
+    return _native.create_map(
+        number(MapType, map_type), key_size, value_size, max_entries, name, flags
+    )

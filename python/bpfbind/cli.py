@@ -1,37 +1,84 @@
-"""The `bpfbind` command: bpftool's `prog show`/`load`/`loadall` grammar and output,
-plus offline `metadata` of object files and `feature probe`."""
+"""The `bpfbind` command: bpftool's grammar (`prog show`/`load`/`loadall`, prefixes,
+`help`, `-j` errors) and output, plus offline `metadata`, `feature probe`, `gen` and
+`build`. Each command is one `Cmd` entry of `COMMANDS`; the parsing is generic."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import _core, _native
 from .errors import BpfError
 
-USAGE = """\
-Usage: bpfbind [-j|--json] [-p|--pretty] COMMAND
-  bpfbind prog show [id ID | pinned PATH | name NAME | tag TAG] [--metadata]
-  bpfbind prog load OBJ PATH
-  bpfbind prog loadall OBJ DIR
-  bpfbind metadata OBJ
-  bpfbind feature probe
-  bpfbind gen skeleton OBJ [-o FILE] [--name NAME]
-  bpfbind exporter [--listen ADDR:PORT] [--textfile PATH] [--interval S]
-                   [--enable-stats] [--metadata-labels KEY,...] [--once]
-  bpfbind --version
-"""
+# bpftool's exit status for every error (it returns -1).
+EXIT_ERROR = 255
 
 
 class UsageError(Exception):
-    pass
+    """The command line does not say what to do; the message says what is wrong."""
 
 
-def _fail(msg: str) -> int:
-    print(f"Error: {msg}", file=sys.stderr)
-    return 1
+@dataclass(frozen=True)
+class Opt:
+    """An option of one command: ``names`` ("-o", "--output"), a value named
+    ``metavar`` (None: a flag)."""
+
+    names: tuple[str, ...]
+    dest: str
+    metavar: str | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """A command: a group of subcommands (``sub``, ``default`` run when the group is
+    given alone) or a leaf with ``run``, its positional ``params`` (``optional`` ones
+    after them), and its ``options``. ``grammar`` replaces the synopsis of a leaf that
+    parses its own words (``free``); ``raw`` leaves get argv untouched."""
+
+    name: str
+    summary: str
+    run: Callable[[Call], int] | None = None
+    params: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    options: tuple[Opt, ...] = ()
+    sub: tuple[Cmd, ...] = ()
+    default: str | None = None
+    aliases: tuple[str, ...] = ()
+    grammar: str = ""
+    free: bool = False
+    extra: bool = False
+    raw: bool = False
+    details: str = ""
+
+    def synopsis(self) -> str:
+        if self.grammar:
+            return self.grammar
+        parts = list(self.params) + [f"[{p}]" for p in self.optional]
+        for o in self.options:
+            parts.append(f"[{o.names[0]}{' ' + o.metavar if o.metavar else ''}]")
+        if self.extra:
+            parts.append("[-- ARG...]")
+        return " ".join(parts)
+
+
+@dataclass
+class Call:
+    """One parsed command line, as a command's ``run`` gets it."""
+
+    path: str
+    args: dict[str, str] = field(default_factory=dict)
+    words: list[str] = field(default_factory=list)
+    opts: dict[str, Any] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+    json: bool = False
+    pretty: bool = False
+    metadata: bool = False
+    raw: list[str] = field(default_factory=list)
 
 
 def _out(text: str) -> None:
@@ -39,74 +86,16 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["exporter"]:
-        return _exporter(args[1:])
-    flags = {"json": False, "pretty": False, "metadata": False}
-    words: list[str] = []
-    it = iter(args)
-    for a in it:
-        if a in ("-j", "--json"):
-            flags["json"] = True
-        elif a in ("-p", "--pretty"):
-            flags["json"] = flags["pretty"] = True
-        elif a == "--metadata":
-            flags["metadata"] = True
-        elif a in ("-V", "--version"):
-            _out(f"bpfbind {_native.__version__}\n")
-            return 0
-        elif a in ("-h", "--help", "help"):
-            _out(USAGE)
-            return 0
-        else:
-            words.append(a)
-    try:
-        return _dispatch(words, flags)
-    except UsageError as e:
-        print(f"Error: {e}\n{USAGE}", file=sys.stderr, end="")
-        return 2
-    except BrokenPipeError:
-        return 0
-    except BpfError as e:
-        return _fail(e.strerror if e.errno is not None and e.strerror else str(e))
-    except (OSError, ValueError) as e:
-        return _fail(str(e))
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
-def _dispatch(words: list[str], flags: dict[str, bool]) -> int:
-    match words:
-        case ["prog", ("show" | "list"), *rest]:
-            return _prog_show(rest, flags)
-        case ["prog", "load", obj, path]:
-            return _prog_load(obj, path, all_=False)
-        case ["prog", "loadall", obj, path]:
-            return _prog_load(obj, path, all_=True)
-        case ["metadata", obj]:
-            return _metadata(obj, flags)
-        case ["feature", "probe"] | ["feature"]:
-            return _feature(flags)
-        case ["gen", "skeleton", *rest]:
-            from .skel import main as skel_main
-
-            return skel_main(rest)
-    raise UsageError(f"unknown command {' '.join(words) or '(none)'}")
+# --- the commands ---------------------------------------------------------------------
 
 
-def _exporter(args: list[str]) -> int:
-    """Its own options (argparse): the exporter is a long-running service."""
-    try:
-        from .exporter import main as exporter_main
-    except ImportError as e:
-        if e.name is None or not e.name.startswith("prometheus_client"):
-            raise
-        return _fail(
-            "the exporter needs prometheus_client: pip install 'bpfbind[exporter]'"
-        )
-    return exporter_main(args)
-
-
-def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
+def _prog_show(c: Call) -> int:
+    flags = {"json": c.json, "pretty": c.pretty, "metadata": c.metadata}
+    rest = c.words
     match rest:
         case []:
             return _stream(_native.Scanner(json=True, memlock=True), flags)
@@ -120,16 +109,27 @@ def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
             scanner = _native.Scanner(name=name, json=True, memlock=True)
         case ["tag", tag]:
             scanner = _native.Scanner(tag=tag, json=True, memlock=True)
+        case [("id" | "pinned" | "name" | "tag") as what]:
+            value = "PATH" if what == "pinned" else what.upper()
+            raise UsageError(f"prog show {what}: missing {value}")
+        case [what, *_] if what not in ("id", "pinned", "name", "tag"):
+            raise UsageError(
+                f"prog show: expected id, pinned, name or tag, got '{what}'"
+            )
         case _:
-            raise UsageError(f"expected id, pinned, name or tag, got {' '.join(rest)}")
+            raise UsageError(f"prog show: unexpected argument '{rest[2]}'")
     # Like bpftool: one match prints an object, several a list; so collect (a name or
     # tag selects few programs).
     recs = []
     while chunk := scanner.next_batch(1024):
         recs.extend(chunk)
     if not recs:
-        return _fail(f"no program with {rest[0]} {rest[1]} found")
+        raise _Failure(f"no program with {rest[0]} {rest[1]} found")
     return _print(recs, flags, single=len(recs) == 1)
+
+
+class _Failure(Exception):
+    """A command that ran and failed, with the message to print."""
 
 
 def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:
@@ -140,14 +140,71 @@ def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:
     return _print([rec], flags, single=True)
 
 
+_META_KEYS = ("id", "type", "name", "tag", "metadata")
+
+
+def _metadata_json(text: str, single: bool, pretty: bool) -> str:
+    """`-j --metadata`: each program's id, type, name, tag and metadata only."""
+
+    def keep(rec: dict[str, Any]) -> dict[str, Any]:
+        return {k: rec[k] for k in _META_KEYS if k in rec}
+
+    data = json.loads(text, strict=False)
+    data = keep(data) if single else [keep(r) for r in data]
+    return json.dumps(
+        data,
+        ensure_ascii=False,
+        indent=4 if pretty else None,
+        separators=None if pretty else (",", ":"),
+    )
+
+
+# `prog show --metadata` on a terminal counts on stderr past this many programs.
+PROGRESS_AFTER = 2000
+
+
+class _Progress:
+    """A count of the programs scanned, on stderr when it is a terminal and the scan is
+    long; the line is erased at the end so that the output stays as it is."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.shown = False
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.enabled and self.done >= PROGRESS_AFTER:
+            sys.stderr.write(f"\rbpfbind: {self.done} programs scanned")
+            sys.stderr.flush()
+            self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
     """The whole host, printed batch by batch: memory stays bounded by a batch. The
     first batch is read before anything is printed, so an error prints only itself."""
+    progress = _Progress(flags["metadata"])
+    try:
+        return _stream_batches(scanner, flags, progress)
+    finally:
+        progress.end()
+
+
+def _stream_batches(
+    scanner: _native.Scanner, flags: dict[str, bool], progress: _Progress
+) -> int:
     chunk = scanner.next_batch(1024)
+    progress.add(len(chunk))
     if not flags["json"]:
         while chunk:
             _out(_native.format_plain(chunk, metadata_only=flags["metadata"]))
             chunk = scanner.next_batch(1024)
+            progress.add(len(chunk))
         return 0
     parts = 0
     _out("[")
@@ -155,13 +212,19 @@ def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
         # A list's items rendered alone (`single` joins them with commas, without
         # brackets); pretty-printing depends only on depth, so a chunk renders the
         # same wherever it stands in the list.
-        if flags["pretty"]:
+        if flags["metadata"]:
+            items = _metadata_json(
+                _native.format_json(chunk), single=False, pretty=flags["pretty"]
+            )
+            text = items[1:-1].removesuffix("\n")
+        elif flags["pretty"]:
             text = _native.format_json(chunk, pretty=True)[1:].removesuffix("\n]")
         else:
             text = _native.format_json(chunk, single=True)
         _out(("," if parts else "") + text)
         parts += 1
         chunk = scanner.next_batch(1024)
+        progress.add(len(chunk))
     _out("\n]\n" if flags["pretty"] and parts else "]\n")
     return 0
 
@@ -170,58 +233,69 @@ def _print(
     recs: list[_native.ProgramInfo], flags: dict[str, bool], single: bool
 ) -> int:
     if flags["json"]:
-        _out(_native.format_json(recs, single=single, pretty=flags["pretty"]) + "\n")
+        text = _native.format_json(recs, single=single, pretty=flags["pretty"])
+        if flags["metadata"]:
+            text = _metadata_json(text, single, flags["pretty"])
+        _out(text + "\n")
     else:
         _out(_native.format_plain(recs, metadata_only=flags["metadata"]))
     return 0
 
 
-def _prog_load(obj: str, path: str, *, all_: bool) -> int:
-    if all_:
-        with _core.load_object(obj, pin_dir=path) as o:
-            for w in o.warnings:
-                print(f"Warning: {w}", file=sys.stderr)
-        return 0
+def _warn(o: _core.BpfObject) -> None:
+    for w in o.warnings:
+        _note(f"Warning: {w}")
+
+
+def _prog_load(c: Call) -> int:
+    obj, path = c.args["OBJ"], c.args["PATH"]
     with _core.load_object(obj) as o:
-        for w in o.warnings:
-            print(f"Warning: {w}", file=sys.stderr)
+        _warn(o)
         progs = list(o.programs.values())
         if not progs:
-            return _fail(f"object {obj} has no programs")
+            raise _Failure(f"object {obj} has no programs")
         progs[0].pin(path)
     return 0
 
 
-def _metadata(obj: str, flags: dict[str, bool]) -> int:
+def _prog_loadall(c: Call) -> int:
+    with _core.load_object(c.args["OBJ"], pin_dir=c.args["DIR"]) as o:
+        _warn(o)
+    return 0
+
+
+def _metadata(c: Call) -> int:
+    obj = c.args["OBJ"]
     items, warning = _native.object_metadata(
         Path(obj).read_bytes(), _core.object_name(obj)
     )
     if warning is not None:
         # Metadata that no tool can read is a failure to report, not an empty answer.
-        print(f"Error: {obj}: {warning}", file=sys.stderr)
-        return 1
-    if flags["json"]:
+        raise _Failure(f"{obj}: {warning}")
+    if c.json:
+        # bpftool's value text, as `prog show -j` prints it, in bpftool's layout.
         text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _, _ in items) + "}"
-        _out((_indented(text) if flags["pretty"] else text) + "\n")
+        _out((_indented(text) if c.pretty else text) + "\n")
     else:
         _out("".join(f"{_printable(n)} = {p}\n" for n, _, _, p, _ in items))
     return 0
 
 
 def _indented(text: str) -> str:
-    return json.dumps(json.loads(text), indent=4)
+    return json.dumps(json.loads(text, strict=False), indent=4, ensure_ascii=False)
 
 
 def _printable(s: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in s)
 
 
-def _feature(flags: dict[str, bool]) -> int:
+def _feature(c: Call) -> int:
     feats = dict(_native.features())
     feats["bpffs_mounted"] = _bpffs_mounted()
     feats["map_census"] = _census_works()
-    if flags["json"]:
-        _out(json.dumps(feats, indent=4 if flags["pretty"] else None) + "\n")
+    if c.json:
+        text = json.dumps(feats, separators=(",", ":"))
+        _out((_indented(text) if c.pretty else text) + "\n")
     else:
         for k, v in feats.items():
             _out(f"{k}: {'yes' if v else 'no'}\n")
@@ -243,3 +317,374 @@ def _bpffs_mounted() -> bool:
             return any(line.split()[2] == "bpf" for line in f if len(line.split()) > 2)
     except OSError:
         return False
+
+
+def _gen_skeleton(c: Call) -> int:
+    from .skel import write_skeleton
+
+    out = write_skeleton(
+        c.args["OBJ"],
+        output=c.opts.get("output"),
+        name=c.opts.get("name"),
+        reference=bool(c.opts.get("reference")),
+    )
+    if c.opts.get("output") is None:
+        _note(f"gen skeleton: wrote {out}")
+    return 0
+
+
+def _gen_vmlinux(c: Call) -> int:
+    from .build import VMLINUX_BTF, vmlinux_header
+
+    text = vmlinux_header(c.opts.get("btf") or VMLINUX_BTF)
+    output = c.opts.get("output")
+    if output is None:
+        _out(text)
+        return 0
+    tmp = Path(f"{output}.tmp")
+    tmp.write_text(text)
+    tmp.replace(output)
+    return 0
+
+
+def _build(c: Call) -> int:
+    from .build import compile_program
+
+    compile_program(
+        c.args["SOURCE"],
+        c.opts.get("output"),
+        clang=c.opts.get("clang"),
+        cflags=c.extra,
+        echo=lambda argv: _note("build: " + " ".join(argv)),
+    )
+    return 0
+
+
+def _exporter(c: Call) -> int:
+    """Its own options (argparse): the exporter is a long-running service."""
+    try:
+        from .exporter import main as exporter_main
+    except ImportError as e:
+        if e.name is None or not e.name.startswith("prometheus_client"):
+            raise
+        raise _Failure(
+            "the exporter needs prometheus_client: pip install 'bpfbind[exporter]'"
+        ) from None
+    return exporter_main(c.raw)
+
+
+_OUTPUT = Opt(("-o", "--output"), "output", "FILE", "file to write")
+
+COMMANDS = Cmd(
+    "bpfbind",
+    "load BPF objects with their metadata bound; show programs as bpftool does",
+    sub=(
+        Cmd(
+            "prog",
+            "programs: show, load, loadall",
+            default="show",
+            sub=(
+                Cmd(
+                    "show",
+                    "loaded programs as bpftool prints them, with their metadata",
+                    _prog_show,
+                    aliases=("list",),
+                    free=True,
+                    grammar="[id ID | pinned PATH | name NAME | tag TAG]",
+                    details=(
+                        "--metadata prints each program's first line and its "
+                        "metadata only;\nwith -j, each program's id, type, name, tag "
+                        "and metadata."
+                    ),
+                ),
+                Cmd(
+                    "load",
+                    "load an object and pin its first program at PATH",
+                    _prog_load,
+                    params=("OBJ", "PATH"),
+                ),
+                Cmd(
+                    "loadall",
+                    "load an object and pin every program as DIR/<name>",
+                    _prog_loadall,
+                    params=("OBJ", "DIR"),
+                ),
+            ),
+        ),
+        Cmd(
+            "metadata",
+            "an object file's metadata, offline (no kernel needed)",
+            _metadata,
+            params=("OBJ",),
+        ),
+        Cmd(
+            "feature",
+            "what the kernel offers bpfbind",
+            default="probe",
+            sub=(Cmd("probe", "probe the running kernel", _feature),),
+        ),
+        Cmd(
+            "gen",
+            "generate code: Python skeletons, vmlinux.h",
+            sub=(
+                Cmd(
+                    "skeleton",
+                    "a typed Python module for an object (the object embedded)",
+                    _gen_skeleton,
+                    params=("OBJ",),
+                    options=(
+                        Opt(("-o", "--output"), "output", "FILE",
+                            "file to write (default: NAME_skel.py)"),
+                        Opt(("--name",), "name", "NAME",
+                            "object name (default: the file name up to its first dot)"),
+                        Opt(("--reference",), "reference", None,
+                            "read the object from its path at run time instead of "
+                            "embedding it"),
+                    ),
+                ),
+                Cmd(
+                    "vmlinux",
+                    "the kernel's types as a C header, for CO-RE programs",
+                    _gen_vmlinux,
+                    options=(
+                        Opt(("-o", "--output"), "output", "FILE",
+                            "file to write (default: standard output)"),
+                        Opt(("--btf",), "btf", "FILE",
+                            "BTF to read (default: /sys/kernel/btf/vmlinux)"),
+                    ),
+                ),
+            ),
+        ),
+        Cmd(
+            "build",
+            "compile a BPF C program with clang (14-22) for bpfbind to load",
+            _build,
+            params=("SOURCE",),
+            options=(
+                Opt(("-o", "--output"), "output", "OBJ",
+                    "object to write (default: SOURCE with .o for .c)"),
+                Opt(("--clang",), "clang", "CLANG",
+                    "the clang to run (default: $CLANG, clang, or the newest "
+                    "clang-NN)"),
+            ),
+            extra=True,
+            details="Arguments after -- go to clang (-DNAME=VALUE, -I DIR, ...).",
+        ),
+        Cmd(
+            "exporter",
+            "serve every program as Prometheus metrics (bpfbind exporter --help)",
+            _exporter,
+            raw=True,
+            grammar="[--listen ADDR:PORT] [--textfile PATH] [--interval S] ...",
+        ),
+    ),
+)
+
+GLOBAL = """\
+Options: -j|--json  JSON output (errors too: {"error": "..."} on stdout)
+         -p|--pretty  indented JSON (implies -j)
+         --metadata  prog show: programs' metadata only
+         -V|--version, -h|--help
+Commands and keywords may be abbreviated to an unambiguous prefix (bpfbind p s).
+"""
+
+
+def usage(path: Sequence[Cmd]) -> str:
+    """The help of the command at the end of ``path`` (root first)."""
+    names = " ".join(c.name for c in path)
+    cmd = path[-1]
+    if not cmd.sub:
+        lines = [f"Usage: {names} {cmd.synopsis()}".rstrip(), f"  {cmd.summary}"]
+        for o in cmd.options:
+            spec = ", ".join(o.names) + (f" {o.metavar}" if o.metavar else "")
+            lines.append(f"  {spec:<18} {o.help}")
+        if cmd.details:
+            lines.append(cmd.details)
+        return "\n".join(lines) + "\n"
+    if len(path) == 1:
+        lines = ["Usage: bpfbind [OPTIONS] COMMAND"]
+    else:
+        words = " | ".join(s.name for s in cmd.sub)
+        lines = [f"Usage: {names} {{ {words} | help }}"]
+
+    def walk(c: Cmd, trail: str) -> None:
+        for s in c.sub:
+            if s.sub:
+                walk(s, f"{trail} {s.name}")
+            else:
+                lines.append(f"  {trail} {s.name} {s.synopsis()}".rstrip())
+
+    walk(cmd, names)
+    if cmd.default:
+        lines.append(f"'{names}' alone means '{names} {cmd.default}'.")
+    if len(path) == 1:
+        lines += ["  bpfbind --version", "", GLOBAL.rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+def _lookup(group: Cmd, word: str, trail: str) -> Cmd:
+    """The subcommand ``word`` names: exactly, or as the prefix of only one."""
+    for s in group.sub:
+        if word == s.name or word in s.aliases:
+            return s
+    hits = [
+        s for s in group.sub if any(n.startswith(word) for n in (s.name, *s.aliases))
+    ]
+    if len(hits) == 1:
+        return hits[0]
+    choices = ", ".join(s.name for s in group.sub)
+    if hits:
+        raise UsageError(
+            f"{trail}: '{word}' is ambiguous: {', '.join(s.name for s in hits)}"
+        )
+    raise UsageError(f"{trail}: unknown command '{word}' (expected {choices}, help)")
+
+
+_GLOBAL_FLAGS = {
+    "-j": "json",
+    "--json": "json",
+    "-p": "pretty",
+    "--pretty": "pretty",
+    "--metadata": "metadata",
+}
+
+
+@dataclass
+class _Parsed:
+    path: list[Cmd]
+    call: Call
+    help: bool = False
+
+
+def parse(argv: Sequence[str]) -> _Parsed:
+    """The command line -> the command to run (or whose help to print) and its call."""
+    call = Call(path="")
+    path = [COMMANDS]
+    words: list[str] = []
+    version = False
+    helpflag = False
+    it = iter(argv)
+    for a in it:
+        if path[-1].raw:
+            call.raw.append(a)
+            continue
+        if a == "--":
+            call.extra = list(it)
+            break
+        if a in _GLOBAL_FLAGS:
+            setattr(call, _GLOBAL_FLAGS[a], True)
+            if a in ("-p", "--pretty"):
+                call.json = True
+            continue
+        if a in ("-V", "--version") and len(path) == 1:
+            version = True
+            continue
+        if a in ("-h", "--help"):
+            helpflag = True
+            continue
+        if path[-1].sub and not (a == "help" and not words):
+            if a.startswith("-") and len(a) > 1:
+                raise UsageError(f"unknown option {a}")
+            trail = " ".join(c.name for c in path[1:]) or "bpfbind"
+            path.append(_lookup(path[-1], a, trail))
+            continue
+        words.append(a)
+    if version:
+        call.opts["version"] = True
+    cmd = path[-1]
+    call.path = " ".join(c.name for c in path[1:])
+    if helpflag or (words == ["help"] and not cmd.raw):
+        return _Parsed(path, call, help=True)
+    if cmd.sub:
+        if cmd.default is not None and not words:
+            path.append(_lookup(cmd, cmd.default, call.path))
+            cmd = path[-1]
+            call.path = " ".join(c.name for c in path[1:])
+        elif len(path) == 1 and not words:
+            return _Parsed(path, call, help=True)
+        else:
+            raise UsageError(
+                f"{call.path}: missing COMMAND (one of "
+                f"{', '.join(s.name for s in cmd.sub)})"
+            )
+    if call.extra and not cmd.extra:
+        raise UsageError(f"{call.path}: takes no arguments after --")
+    if not cmd.raw:
+        _leaf_words(cmd, words, call)
+    return _Parsed(path, call)
+
+
+def _leaf_words(cmd: Cmd, words: list[str], call: Call) -> None:
+    positional: list[str] = []
+    it = iter(words)
+    for w in it:
+        if w.startswith("-") and len(w) > 1 and not cmd.free:
+            name, eq, inline = w.partition("=")
+            opt = next((o for o in cmd.options if name in o.names), None)
+            if opt is None:
+                raise UsageError(f"{call.path}: unknown option {name}")
+            if opt.metavar is None:
+                if eq:
+                    raise UsageError(f"{call.path}: {name} takes no value")
+                call.opts[opt.dest] = True
+                continue
+            value = inline if eq else next(it, None)
+            if value is None:
+                raise UsageError(f"{call.path}: missing {opt.metavar} after {name}")
+            call.opts[opt.dest] = value
+            continue
+        positional.append(w)
+    if cmd.free:
+        call.words = positional
+        return
+    for i, p in enumerate(cmd.params):
+        if i >= len(positional):
+            raise UsageError(
+                f"{call.path}: missing {p} (usage: bpfbind {call.path} "
+                f"{cmd.synopsis()})"
+            )
+        call.args[p] = positional[i]
+    more = positional[len(cmd.params):]
+    for p, v in zip(cmd.optional, more, strict=False):
+        call.args[p] = v
+    if len(more) > len(cmd.optional):
+        raise UsageError(
+            f"{call.path}: unexpected argument '{more[len(cmd.optional)]}'"
+        )
+
+
+def _error(msg: str, as_json: bool) -> int:
+    if as_json:
+        _out(json.dumps({"error": msg}, separators=(",", ":")) + "\n")
+    else:
+        _note(f"Error: {msg}")
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = any(a in ("-j", "--json", "-p", "--pretty") for a in args)
+    try:
+        parsed = parse(args)
+    except UsageError as e:
+        return _error(str(e), as_json)
+    call = parsed.call
+    if call.opts.pop("version", False):
+        _out(f"bpfbind {_native.__version__}\n")
+        return 0
+    if parsed.help:
+        _out(usage(parsed.path))
+        return 0
+    run = parsed.path[-1].run
+    assert run is not None
+    try:
+        return run(call)
+    except (UsageError, _Failure) as e:
+        return _error(str(e), call.json)
+    except BrokenPipeError:
+        return 0
+    except BpfError as e:
+        msg = e.strerror if e.errno is not None and e.strerror else str(e)
+        return _error(msg, call.json)
+    except (OSError, ValueError) as e:
+        return _error(str(e), call.json)

@@ -9,7 +9,9 @@ __all__ = [
     "BpfNotFoundError",
     "BpfPermissionError",
     "CoreRelocationError",
+    "InvalidArgumentError",
     "ObjectFormatError",
+    "ReadOnlyError",
     "UnsupportedFeatureError",
     "VerifierError",
 ]
@@ -59,3 +61,14 @@ class CoreRelocationError(BpfError):
     the same object); ``program`` names the program."""
 
     program: str = ""
+
+
+class InvalidArgumentError(BpfError, ValueError):
+    """A call that does not make sense (an fd that is not a program, a key of the wrong
+    size): ``errno`` EINVAL; also a ValueError."""
+
+
+class ReadOnlyError(AttributeError):
+    """A write to a skeleton view that cannot change: a frozen map after load, or
+    metadata. An AttributeError (assignment refused), the one error that is not an
+    OSError: Python forbids a class that is both."""

@@ -18,13 +18,14 @@ import struct
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from . import _native
 from ._core import BpfObject, Closing, object_name
 from ._core import load_object as _load_object
 from ._native import Map
 from ._spec import ObjectSpec
+from .errors import ReadOnlyError
 
 __all__ = [
     "Namespace",
@@ -37,10 +38,6 @@ __all__ = [
 ]
 
 BPF_F_MMAPABLE = 0x400
-
-
-class ReadOnlyError(AttributeError):
-    """A write to a view that cannot change: a frozen map after load, or metadata."""
 
 
 class _Section:
@@ -286,9 +283,10 @@ class Namespace:
 _S = TypeVar("_S", bound="Skeleton")
 
 
-class _AsyncLoad(Generic[_S]):
+class _AsyncLoad:
     """``await Skel.load()`` opens a new skeleton and loads it; ``await skel.load()``
-    loads one whose fields were set first."""
+    loads one whose fields were set first. Typed by the class it is read from, so
+    ``await ProgSkel.load()`` is a ``ProgSkel``, with its typed sections."""
 
     @overload
     def __get__(
@@ -305,7 +303,7 @@ class _AsyncLoad(Generic[_S]):
         return target._load_async
 
 
-class _SyncLoad(Generic[_S]):
+class _SyncLoad:
     """``Skel.load_sync()`` / ``skel.load_sync()``: the same without an event loop."""
 
     @overload
@@ -325,8 +323,8 @@ class Skeleton(Closing):
     OBJECT: ClassVar[bytes | None] = None
     OBJECT_PATH: ClassVar[str | None] = None
 
-    load: ClassVar[_AsyncLoad[Any]] = _AsyncLoad()
-    load_sync: ClassVar[_SyncLoad[Any]] = _SyncLoad()
+    load: ClassVar[_AsyncLoad] = _AsyncLoad()
+    load_sync: ClassVar[_SyncLoad] = _SyncLoad()
 
     def __init__(self) -> None:
         self._image = self._object_bytes()
@@ -721,13 +719,25 @@ def main(argv: Sequence[str]) -> int:
         help="read the object from its path at run time instead of embedding it",
     )
     args = ap.parse_args(list(argv))
-    path = Path(args.object)
-    data = path.read_bytes()
-    name = args.name or object_name(path)
-    output = Path(args.output or f"{_ident(name)}_skel.py")
-    ref = None
-    if args.reference:
-        ref = os.path.relpath(path.resolve(), output.resolve().parent)
-    text = generate(data, name, object_path=ref, source=path.name)
-    output.write_text(text)
+    write_skeleton(args.object, args.output, args.name, args.reference)
     return 0
+
+
+def write_skeleton(
+    obj: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    reference: bool = False,
+) -> Path:
+    """Writes the skeleton of the object file ``obj`` (to ``NAME_skel.py`` unless
+    ``output`` says where) and returns the path written."""
+    path = Path(obj)
+    data = path.read_bytes()
+    name = name or object_name(path)
+    out = Path(output or f"{_ident(name)}_skel.py")
+    ref = None
+    if reference:
+        ref = os.path.relpath(path.resolve(), out.resolve().parent)
+    text = generate(data, name, object_path=ref, source=path.name)
+    out.write_text(text)
+    return out

@@ -1,6 +1,7 @@
 //! BTF: parse `.BTF` / `.BTF.ext`, fill in what clang leaves out, re-encode for BTF_LOAD,
 //! and decode values (into `Value` for Python, or bpftool-identical JSON). Pure: no syscalls.
 
+mod cdump;
 pub mod core;
 mod decode;
 mod dump;
@@ -17,6 +18,7 @@ mod sanitize;
 pub(crate) mod testutil;
 mod types;
 
+pub use cdump::c_header;
 pub use dump::{
     json_escape, json_escape_str, json_escape_str_for, BpftoolVersion, DumpOptions, JsonRules,
 };

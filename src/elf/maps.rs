@@ -11,7 +11,7 @@ use super::sections::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
 
 /// The kernel's BPF_OBJ_NAME_LEN, NUL included.
 const OBJ_NAME_LEN: usize = 16;
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
+use crate::sys::uapi::BPF_MAP_TYPE_ARRAY;
 const LIBBPF_PIN_BY_NAME: u32 = 1;
 /// No kernel accepts a larger ARRAY value; refusing early keeps a hostile `.bss` size from
 /// turning into a huge allocation.

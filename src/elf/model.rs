@@ -303,25 +303,4 @@ impl ObjectSpec {
 }
 
 /// `enum bpf_map_type` values the loader treats specially (include/uapi/linux/bpf.h).
-pub mod map_type {
-    pub const HASH: u32 = 1;
-    pub const ARRAY: u32 = 2;
-    pub const PROG_ARRAY: u32 = 3;
-    pub const PERF_EVENT_ARRAY: u32 = 4;
-    pub const STACK_TRACE: u32 = 7;
-    pub const CGROUP_ARRAY: u32 = 8;
-    pub const ARRAY_OF_MAPS: u32 = 12;
-    pub const HASH_OF_MAPS: u32 = 13;
-    pub const DEVMAP: u32 = 14;
-    pub const SOCKMAP: u32 = 15;
-    pub const CPUMAP: u32 = 16;
-    pub const XSKMAP: u32 = 17;
-    pub const SOCKHASH: u32 = 18;
-    pub const QUEUE: u32 = 22;
-    pub const STACK: u32 = 23;
-    pub const DEVMAP_HASH: u32 = 25;
-    pub const STRUCT_OPS: u32 = 26;
-    pub const RINGBUF: u32 = 27;
-    pub const USER_RINGBUF: u32 = 31;
-    pub const ARENA: u32 = 33;
-}
+pub use crate::sys::uapi::map_type;

@@ -54,6 +54,8 @@ pub struct LoadOptions {
     /// Pin every program here as DIR/<program name> (created if missing), like
     /// `bpftool prog loadall`. Undone if the load fails.
     pub pin_programs: Option<PathBuf>,
+    /// Pin programs over what `pin_programs` holds already (atomically, by rename).
+    pub replace_pins: bool,
     /// Forbid the fd_array path (tests force BPF_PROG_BIND_MAP with it).
     pub no_fd_array: bool,
     /// Forbid both binding paths (tests force the unbound fallback with it).
@@ -225,7 +227,7 @@ pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     // Pinned only once every program loaded, as bpftool does: a rejected program
     // leaves no directory and no pin behind.
     if let Some(dir) = &opts.pin_programs {
-        pins::pin_programs(dir, &mut programs, &mut pins)?;
+        pins::pin_programs(dir, &mut programs, opts.replace_pins, &mut pins)?;
     }
 
     let metadata = spec_metadata(spec)?;

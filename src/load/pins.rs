@@ -37,10 +37,12 @@ pub(super) fn path_str(p: &Path) -> Result<&str> {
         .ok_or_else(|| Error::Invalid(format!("path {} is not valid UTF-8", p.display())))
 }
 
-/// Pins every program as DIR/<name>, like `bpftool prog loadall`.
+/// Pins every program as DIR/<name>, like `bpftool prog loadall`; with `replace`, over
+/// what is pinned there already.
 pub(super) fn pin_programs(
     dir: &Path,
     programs: &mut [LoadedProgram],
+    replace: bool,
     pins: &mut PinGuard,
 ) -> Result<()> {
     // The directories this call creates, outermost first, for the guard to remove.
@@ -60,10 +62,28 @@ pub(super) fn pin_programs(
         })?;
         pins.1.push(d.clone());
     }
-    for p in programs.iter_mut() {
+    if !replace {
+        for p in programs.iter_mut() {
+            let path = dir.join(&p.name);
+            sys::obj_pin(p.fd.as_fd(), path_str(&path)?)?;
+            pins.0.push(path.clone());
+            p.pinned = Some(path);
+        }
+        return Ok(());
+    }
+    // Replacing: every program pinned under a temporary name first (the guard removes
+    // those if one fails), then each renamed over its old pin, so an old pin stays until
+    // its new one takes its place and a failed load leaves the old pins as they were.
+    let mut temps = Vec::with_capacity(programs.len());
+    for p in programs.iter() {
         let path = dir.join(&p.name);
-        sys::obj_pin(p.fd.as_fd(), path_str(&path)?)?;
-        pins.0.push(path.clone());
+        let tmp = PathBuf::from(sys::temp_pin_path(path_str(&path)?)?);
+        sys::obj_pin(p.fd.as_fd(), path_str(&tmp)?)?;
+        pins.0.push(tmp.clone());
+        temps.push((tmp, path));
+    }
+    for (p, (tmp, path)) in programs.iter_mut().zip(temps) {
+        sys::rename_pin(path_str(&tmp)?, path_str(&path)?)?;
         p.pinned = Some(path);
     }
     Ok(())

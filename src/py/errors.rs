@@ -1,7 +1,6 @@
 //! Rust errors -> the exception classes of `bpfbind.errors` (an OSError hierarchy that keeps
 //! errno, the failed command, and the verifier log).
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -10,7 +9,9 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     let errors = py.import("bpfbind.errors")?;
     let msg = e.to_string();
     let err = match e {
-        Error::Invalid(_) => return Ok(PyValueError::new_err(msg)),
+        Error::Invalid(_) => errors
+            .getattr("InvalidArgumentError")?
+            .call1((libc::EINVAL, msg))?,
         Error::Sys { cmd, errno, .. } => {
             let cls = match *errno {
                 libc::EPERM | libc::EACCES => "BpfPermissionError",

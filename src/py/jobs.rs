@@ -169,7 +169,7 @@ impl Drop for PyLoadJob {
 
 /// Starts loading `data` (ELF bytes) or the file at `path` on the native pool.
 #[pyfunction]
-#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None))]
+#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None, replace_pins=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_load(
     data: Option<Vec<u8>>,
@@ -184,6 +184,7 @@ pub fn start_load(
     map_edits: Option<HashMap<String, HashMap<String, u64>>>,
     autoload: Option<HashMap<String, bool>>,
     attach_target: Option<HashMap<String, String>>,
+    replace_pins: bool,
 ) -> PyResult<PyLoadJob> {
     let edits = spec_edits((initial, map_edits, autoload, attach_target));
     if data.is_some() == path.is_some() {
@@ -196,6 +197,7 @@ pub fn start_load(
     let opts = LoadOptions {
         pin_maps,
         pin_programs: pin_dir,
+        replace_pins,
         no_fd_array,
         no_bind_map,
         btf_path,

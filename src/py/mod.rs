@@ -2,6 +2,7 @@
 //! which re-exports what is public.
 
 mod errors;
+mod gen;
 mod jobs;
 mod layout;
 mod objects;
@@ -12,6 +13,8 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::gen::btf_c_header;
     #[pymodule_export]
     use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]
@@ -31,6 +34,10 @@ mod _native {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        m.add("PROG_TYPES", crate::scan::format::PROG_TYPES.to_vec())
+        m.add("PROG_TYPES", crate::scan::format::prog_type_names())?;
+        use crate::sys::uapi;
+        m.add("MAP_TYPE_NUMBERS", uapi::MAP_TYPES.to_vec())?;
+        m.add("PROG_TYPE_NUMBERS", uapi::PROG_TYPES.to_vec())?;
+        m.add("ATTACH_TYPE_NUMBERS", uapi::ATTACH_TYPES.to_vec())
     }
 }

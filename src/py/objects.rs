@@ -32,8 +32,29 @@ fn dup(fd: i32) -> Result<OwnedFd> {
     })
 }
 
-fn pin_fd(cell: &FdCell, path: &str) -> Result<()> {
-    cell.with(|fd| sys::obj_pin(fd, path))
+fn pin_fd(cell: &FdCell, path: &str, replace: bool) -> Result<()> {
+    if replace {
+        cell.with(|fd| sys::obj_pin_replace(fd, path))
+    } else {
+        cell.with(|fd| sys::obj_pin(fd, path))
+    }
+}
+
+/// Removes the pin at `path` if it pins the object `id` of `kind`; a pin of another
+/// object is left alone and named in the error.
+fn unpin_own(kind: IdKind, id: u32, path: &str) -> Result<()> {
+    let fd = open_any(kind, None, Some(path.to_string()), None)?;
+    let pinned = match kind {
+        IdKind::Prog => info::prog_info(fd.as_fd(), &mut Vec::new())?.id,
+        _ => info::map_info(fd.as_fd())?.id,
+    };
+    if pinned != id {
+        return Err(Error::Refused {
+            errno: libc::EINVAL,
+            msg: format!("{path} pins another object (id {pinned}), not this one (id {id})"),
+        });
+    }
+    sys::obj_unpin(path)
 }
 
 #[pyclass(frozen, module = "bpfbind._native", name = "Program")]
@@ -86,10 +107,18 @@ impl PyProgram {
     fn closed(&self) -> bool {
         self.handle.fd.is_closed()
     }
-    /// Pins the program at `path` on a bpffs.
-    fn pin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    /// Pins the program at `path` on a bpffs; `replace` pins over what is there (a
+    /// temporary pin renamed over it: the path never names nothing).
+    #[pyo3(signature = (path, replace=false))]
+    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
         let p = path_string(&path)?;
-        Ok(py.detach(|| pin_fd(&self.handle.fd, &p))?)
+        Ok(py.detach(|| pin_fd(&self.handle.fd, &p, replace))?)
+    }
+    /// Removes the pin at `path`, which must pin this program.
+    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let p = path_string(&path)?;
+        let id = self.handle.id;
+        Ok(py.detach(|| unpin_own(IdKind::Prog, id, &p))?)
     }
     /// The ids of the maps the program holds, as this process has recorded them.
     fn used_maps(&self) -> Vec<u32> {
@@ -197,9 +226,17 @@ impl PyMap {
     fn closed(&self) -> bool {
         self.handle.fd.is_closed()
     }
-    fn pin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    /// Pins the map at `path` on a bpffs; `replace` pins over what is there, atomically.
+    #[pyo3(signature = (path, replace=false))]
+    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
         let p = path_string(&path)?;
-        Ok(py.detach(|| pin_fd(&self.handle.fd, &p))?)
+        Ok(py.detach(|| pin_fd(&self.handle.fd, &p, replace))?)
+    }
+    /// Removes the pin at `path`, which must pin this map.
+    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let p = path_string(&path)?;
+        let id = self.handle.id;
+        Ok(py.detach(|| unpin_own(IdKind::Map, id, &p))?)
     }
     /// The value stored under `key` (bytes of key_size), or None.
     fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -389,7 +426,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
 
 /// Parses and loads an object; every syscall runs without the GIL.
 #[pyfunction]
-#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None))]
+#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None, replace_pins=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn load_object(
     py: Python<'_>,
@@ -404,11 +441,13 @@ pub fn load_object(
     map_edits: Option<HashMap<String, HashMap<String, u64>>>,
     autoload: Option<HashMap<String, bool>>,
     attach_target: Option<HashMap<String, String>>,
+    replace_pins: bool,
 ) -> PyResult<PyObject_> {
     let edits = spec_edits((initial, map_edits, autoload, attach_target));
     let opts = LoadOptions {
         pin_maps,
         pin_programs: pin_dir,
+        replace_pins,
         no_fd_array,
         no_bind_map,
         btf_path,

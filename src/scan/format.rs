@@ -6,43 +6,21 @@ use std::fmt::Write;
 use super::ProgRecord;
 
 /// Program type names as Debian's bpftool 7.1 (libbpf 1.1) prints them; beyond: "type N".
-pub const PROG_TYPES: [&str; 32] = [
-    "unspec",
-    "socket_filter",
-    "kprobe",
-    "sched_cls",
-    "sched_act",
-    "tracepoint",
-    "xdp",
-    "perf_event",
-    "cgroup_skb",
-    "cgroup_sock",
-    "lwt_in",
-    "lwt_out",
-    "lwt_xmit",
-    "sock_ops",
-    "sk_skb",
-    "cgroup_device",
-    "sk_msg",
-    "raw_tracepoint",
-    "cgroup_sock_addr",
-    "lwt_seg6local",
-    "lirc_mode2",
-    "sk_reuseport",
-    "flow_dissector",
-    "cgroup_sysctl",
-    "raw_tracepoint_writable",
-    "cgroup_sockopt",
-    "tracing",
-    "struct_ops",
-    "ext",
-    "lsm",
-    "sk_lookup",
-    "syscall",
-];
+/// The program types bpftool 7.1 names (uapi's first 32; later ones print as "type N").
+const BPFTOOL_PROG_TYPES: usize = 32;
+
+pub fn prog_type_names() -> Vec<&'static str> {
+    crate::sys::uapi::PROG_TYPES[..BPFTOOL_PROG_TYPES]
+        .iter()
+        .map(|&(n, _)| n)
+        .collect()
+}
 
 pub fn prog_type_name(t: u32) -> Option<&'static str> {
-    PROG_TYPES.get(t as usize).copied()
+    if t as usize >= BPFTOOL_PROG_TYPES {
+        return None;
+    }
+    crate::sys::uapi::name(crate::sys::uapi::PROG_TYPES, t)
 }
 
 /// The type as Python shows it: bpftool's name, or "type N" for one it has no name for.

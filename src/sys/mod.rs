@@ -6,6 +6,7 @@ mod fdcell;
 pub mod features;
 pub mod info;
 pub mod insn;
+pub mod uapi;
 pub use fdcell::FdCell;
 
 use std::ffi::CString;
@@ -39,11 +40,10 @@ pub const BPF_F_RDONLY: u32 = 1 << 3;
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
-pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
-pub const BPF_PROG_TYPE_TRACING: u32 = 26;
-pub const BPF_TRACE_ITER: u32 = 28;
+pub use uapi::{
+    BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_TRACING,
+    BPF_TRACE_ITER,
+};
 
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;
@@ -400,7 +400,71 @@ pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
         bpf_fd: fd_u32(fd),
         ..Default::default()
     };
-    bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}")).map_err(|e| outside_bpffs(e, path))
+    bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}")).map_err(|e| match e {
+        Error::Sys {
+            errno: libc::EEXIST,
+            cmd,
+            ..
+        } => Error::sys(
+            cmd,
+            libc::EEXIST,
+            format!("pin at {path}: something is pinned there already; replace=True replaces it"),
+        ),
+        e => outside_bpffs(e, path),
+    })
+}
+
+/// A name next to `path`, in the same directory (so on the same bpffs), that no other
+/// pin uses: where a replacing pin goes before it is renamed over `path`.
+pub fn temp_pin_path(path: &str) -> Result<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let p = std::path::Path::new(path);
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Invalid(format!("pin path {path} names no file")))?;
+    // bpffs refuses names with a dot (reserved for its own files): none here.
+    let tmp = format!(
+        "{name}~bpfbind-tmp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    Ok(p.with_file_name(tmp).to_string_lossy().into_owned())
+}
+
+/// rename(2) of a pin within its bpffs directory: atomic, so `to` names the old object
+/// until it names the new one.
+pub fn rename_pin(from: &str, to: &str) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| {
+        Error::sys(
+            "rename",
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("{from} to {to}"),
+        )
+    })
+}
+
+/// Pins `fd` at `path`, replacing whatever is pinned there: pinned under a temporary name
+/// in the same directory, then renamed over `path`, so that no moment exists at which
+/// `path` names nothing. A failure removes the temporary pin.
+pub fn obj_pin_replace(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let tmp = temp_pin_path(path)?;
+    obj_pin(fd, &tmp).map_err(|e| outside_bpffs(e, path))?;
+    rename_pin(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Removes the pin at `path` (unlink(2)); the object lives on while anything holds it.
+pub fn obj_unpin(path: &str) -> Result<()> {
+    std::fs::remove_file(path).map_err(|e| {
+        Error::sys(
+            "unlink",
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("pin {path}"),
+        )
+    })
 }
 
 /// perf_event_open(2) of a kprobe on `func` through the kprobe PMU of type `pmu`, for this
