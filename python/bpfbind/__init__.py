@@ -2,7 +2,16 @@
 read metadata back from any running program, from asyncio, trio or plain code."""
 
 from . import sync
-from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
+from ._aio import (
+    MapStream,
+    MetadataStream,
+    bind_map,
+    find_metadata,
+    load_object,
+    map_items,
+    map_keys,
+    stream_metadata,
+)
 from ._core import BpfObject, Id, open_map, open_program
 from ._native import Map, Program, ProgramInfo, __version__, create_map
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
@@ -27,6 +36,7 @@ __all__ = [
     "Id",
     "Map",
     "MapSpec",
+    "MapStream",
     "MetadataStream",
     "ObjectFormatError",
     "ObjectSpec",
@@ -41,6 +51,8 @@ __all__ = [
     "create_map",
     "find_metadata",
     "load_object",
+    "map_items",
+    "map_keys",
     "open_map",
     "open_object",
     "open_program",

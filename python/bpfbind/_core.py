@@ -221,8 +221,15 @@ def open_program(ref: ProgRef) -> Program:
     return _open(_native.open_program, ref, Program)
 
 
-def open_map(ref: MapRef) -> Map:
-    """A new Map handle for an fd (duplicated), an `Id`, or a pinned path."""
+def open_map(ref: MapRef | None = None, *, name: str | None = None) -> Map:
+    """A new Map handle for an fd (duplicated), an `Id`, a pinned path, or the kernel
+    name of a map (``open_map(name="events")``: the one live map of that name)."""
+    if name is not None:
+        if ref is not None:
+            raise ValueError("give a map or a name, not both")
+        return _native.open_map(name=name)
+    if ref is None:
+        raise ValueError("give a map (fd, Id, path) or a name")
     return _open(_native.open_map, ref, Map)
 
 

@@ -11,6 +11,7 @@ mod index;
 pub mod layout;
 mod lazy;
 mod lookup;
+mod pack;
 mod parse;
 #[cfg(test)]
 pub(crate) mod testutil;

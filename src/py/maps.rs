@@ -1,0 +1,215 @@
+//! Map keys and values between Python and bytes: packed and decoded by the map's BTF types,
+//! raw bytes of the exact size always accepted, per-CPU values as one item per CPU; and the
+//! `MapCursor` behind chunked walks (async `items`).
+
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyString};
+
+use crate::bind::MapHandle;
+use crate::error::{Error, Result};
+use crate::maps::{is_percpu, Cursor, MapView};
+
+use super::values::{from_py, to_py};
+
+/// BPF_ANY / BPF_NOEXIST / BPF_EXIST by name, or any flags as a number (BPF_F_LOCK: 4).
+pub fn update_flags(flags: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if let Ok(s) = flags.cast::<PyString>() {
+        return match s.to_str()? {
+            "any" => Ok(0),
+            "noexist" => Ok(1),
+            "exist" => Ok(2),
+            other => Err(PyValueError::new_err(format!(
+                "flags must be 'any', 'noexist', 'exist' or a number, not {other:?}"
+            ))),
+        };
+    }
+    flags
+        .extract::<u64>()
+        .map_err(|_| PyValueError::new_err("flags must be 'any', 'noexist', 'exist' or a number"))
+}
+
+fn raw_bytes(obj: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Some(b.as_bytes().to_vec());
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Some(b.to_vec());
+    }
+    None
+}
+
+/// `obj` as `size` bytes of BTF type `type_id`: bytes of that size as they are, else
+/// packed by the type, else (no BTF) an int of a size of 1 to 16 bytes, little-endian.
+fn pack_one(
+    view: &MapView,
+    type_id: u32,
+    size: usize,
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<Vec<u8>> {
+    if let Some(b) = raw_bytes(obj) {
+        if b.len() == size {
+            return Ok(b);
+        }
+    }
+    if let (Some(btf), true) = (&view.btf, type_id != 0) {
+        let v = from_py(obj)?;
+        let mut out = btf.pack(type_id, &v)?;
+        // A BTF type smaller than the map's size (padding the kernel counts): zero tail.
+        out.resize(size, 0);
+        return Ok(out);
+    }
+    if let Ok(i) = obj.extract::<i128>() {
+        if (1..=16).contains(&size) && !obj.is_instance_of::<pyo3::types::PyBool>() {
+            let bits = size * 8;
+            let fits = bits >= 128 || (i >= -(1i128 << (bits - 1)) && i < (1i128 << bits));
+            if fits {
+                return Ok(i.to_le_bytes()[..size].to_vec());
+            }
+            return Err(PyValueError::new_err(format!(
+                "{what} {i} does not fit in {size} bytes"
+            )));
+        }
+    }
+    Err(Error::Invalid(format!(
+        "{what} must be {size} bytes{}",
+        if size <= 16 {
+            " or an int (the map has no BTF)"
+        } else {
+            " (the map has no BTF)"
+        }
+    ))
+    .into())
+}
+
+pub fn key_bytes(view: &MapView, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    pack_one(view, view.key_type, view.key_size, obj, "key")
+}
+
+/// A value as the kernel takes it: a per-CPU map's as one item per possible CPU (or the
+/// whole buffer as bytes).
+pub fn value_bytes(view: &MapView, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if !is_percpu(view.map_type) {
+        return pack_one(view, view.value_type, view.value_size, obj, "value");
+    }
+    if let Some(b) = raw_bytes(obj) {
+        if b.len() == view.value_len() {
+            return Ok(b);
+        }
+    }
+    let items: Vec<Bound<'_, PyAny>> = match obj.cast::<PyList>() {
+        Ok(l) => l.iter().collect(),
+        Err(_) => obj
+            .extract()
+            .map_err(|_| PyValueError::new_err("a per-CPU value is a list of one value per CPU"))?,
+    };
+    if items.len() != view.ncpus {
+        return Err(PyValueError::new_err(format!(
+            "a per-CPU value needs {} items (one per possible CPU), got {}",
+            view.ncpus,
+            items.len()
+        )));
+    }
+    let stride = view.stride();
+    let mut out = vec![0u8; view.value_len()];
+    for (i, it) in items.iter().enumerate() {
+        let b = pack_one(view, view.value_type, view.value_size, it, "value")?;
+        out[i * stride..i * stride + view.value_size].copy_from_slice(&b);
+    }
+    Ok(out)
+}
+
+fn decode_one(
+    py: Python<'_>,
+    view: &MapView,
+    type_id: u32,
+    data: &[u8],
+    raw: bool,
+) -> PyResult<Py<PyAny>> {
+    if let (false, Some(btf), true) = (raw, &view.btf, type_id != 0) {
+        let v = btf.decode(type_id, data)?;
+        return to_py(py, &v);
+    }
+    Ok(PyBytes::new(py, data).into_any().unbind())
+}
+
+pub fn key_py(py: Python<'_>, view: &MapView, key: &[u8], raw: bool) -> PyResult<Py<PyAny>> {
+    decode_one(py, view, view.key_type, key, raw)
+}
+
+pub fn value_py(py: Python<'_>, view: &MapView, value: &[u8], raw: bool) -> PyResult<Py<PyAny>> {
+    if !is_percpu(view.map_type) {
+        return decode_one(py, view, view.value_type, value, raw);
+    }
+    let stride = view.stride();
+    let list = PyList::empty(py);
+    for cpu in value.chunks(stride).take(view.ncpus) {
+        list.append(decode_one(
+            py,
+            view,
+            view.value_type,
+            &cpu[..view.value_size.min(cpu.len())],
+            raw,
+        )?)?;
+    }
+    Ok(list.into_any().unbind())
+}
+
+/// A walk over a map's elements, a chunk per call, in a worker thread or not: what the
+/// async `items()` and `keys()` read from.
+#[pyclass(frozen, module = "bpfbind._native", name = "MapCursor")]
+pub struct PyMapCursor {
+    pub handle: Arc<MapHandle>,
+    pub cursor: Mutex<Option<Cursor>>,
+    pub raw: bool,
+    pub values: bool,
+    /// The walk's `batched()`, kept after it ends.
+    pub batched: std::sync::atomic::AtomicBool,
+}
+
+#[pymethods]
+impl PyMapCursor {
+    /// Up to `n` more elements: (key, value) pairs, or keys for a walk of keys; an empty
+    /// list at the end.
+    pub fn next_batch<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
+        let chunk = py.detach(|| -> Result<_> {
+            let mut guard = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(c) = guard.as_mut() else {
+                return Ok(None);
+            };
+            let chunk = self.handle.fd.with(|fd| c.next_chunk(fd, n))?;
+            self.batched
+                .store(c.batched(), std::sync::atomic::Ordering::Relaxed);
+            if chunk.is_empty() {
+                let view = guard.take().map(|c| c.view().clone());
+                return Ok(view.map(|v| (v, chunk)));
+            }
+            Ok(Some((c.view().clone(), chunk)))
+        })?;
+        let out = PyList::empty(py);
+        let Some((view, chunk)) = chunk else {
+            return Ok(out);
+        };
+        for (k, v) in chunk {
+            let key = key_py(py, &view, &k, self.raw)?;
+            if self.values {
+                out.append((key, value_py(py, &view, &v, self.raw)?))?;
+            } else {
+                out.append(key)?;
+            }
+        }
+        Ok(out)
+    }
+    /// Whether the walk reads by BPF_MAP_LOOKUP_BATCH (false: one element at a time).
+    #[getter]
+    fn batched(&self) -> bool {
+        self.batched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Ends the walk.
+    fn close(&self) {
+        self.cursor.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
