@@ -13,6 +13,7 @@ from ._aio import (
     stream_metadata,
 )
 from ._core import BpfObject, Id, open_map, open_program
+from ._events import EnableStats, PerfBuffer, RingBuffer, enable_stats
 from ._native import Map, Program, ProgramInfo, __version__, create_map
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
 from .errors import (
@@ -33,6 +34,7 @@ __all__ = [
     "BpfObject",
     "BpfPermissionError",
     "CoreRelocationError",
+    "EnableStats",
     "Id",
     "Map",
     "MapSpec",
@@ -40,15 +42,18 @@ __all__ = [
     "MetadataStream",
     "ObjectFormatError",
     "ObjectSpec",
+    "PerfBuffer",
     "Program",
     "ProgramInfo",
     "ProgramSpec",
+    "RingBuffer",
     "SpecError",
     "UnsupportedFeatureError",
     "VerifierError",
     "__version__",
     "bind_map",
     "create_map",
+    "enable_stats",
     "find_metadata",
     "load_object",
     "map_items",

@@ -12,6 +12,7 @@ from . import _native
 from ._native import Map, Program, ProgramInfo
 
 if TYPE_CHECKING:
+    from ._events import PerfBuffer, RingBuffer
     from ._spec import ObjectSpec
 
 __all__ = [
@@ -116,6 +117,43 @@ class BpfObject(Closing):
     @property
     def closed(self) -> bool:
         return self._native.closed
+
+    def ring_buffer(
+        self, *names: str, record_type: str | None = None, chunk: int = 4096
+    ) -> RingBuffer:
+        """A reader of the ring buffer maps ``names`` (one epoll fd for all of them)::
+
+            async with obj.ring_buffer("events", record_type="struct event") as rb:
+                async for rec in rb:      # dict by BTF; bytes without record_type
+                    ...
+
+        With several names, each record comes as (map name, record). Records are read
+        ``chunk`` at a time; a cancelled read closes the reader."""
+        from ._events import RingBuffer
+
+        if not names:
+            raise ValueError("give the name of at least one ring buffer map")
+        maps = [self.maps[n] for n in names]
+        poller = _native.RingPoller(maps, self._native, record_type)
+        return RingBuffer(poller, chunk, len(names) > 1)
+
+    def perf_buffer(
+        self,
+        name: str,
+        *,
+        pages: int = 8,
+        record_type: str | None = None,
+        chunk: int = 4096,
+        tagged: bool = False,
+    ) -> PerfBuffer:
+        """A reader of the perf event array ``name``: a BPF-output perf event with
+        ``pages`` pages of buffer on every online CPU, stored in the array for the
+        program's ``bpf_perf_event_output``. ``tagged`` yields (cpu, sample) pairs;
+        ``lost`` counts what the kernel dropped. Closing removes the events."""
+        from ._events import PerfBuffer
+
+        poller = _native.PerfPoller(self.maps[name], pages, self._native, record_type)
+        return PerfBuffer(poller, chunk, tagged)
 
     def close(self) -> None:
         self._native.close()

@@ -2,6 +2,7 @@
 //! which re-exports what is public.
 
 mod errors;
+mod events;
 mod jobs;
 mod layout;
 mod maps;
@@ -13,6 +14,8 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::events::{PyPerfPoller, PyRingPoller, PyStatsHandle};
     #[pymodule_export]
     use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]

@@ -471,6 +471,17 @@ impl PyObject_ {
     }
 }
 
+impl PyObject_ {
+    /// The object's BTF as the kernel holds it, None when it has none (or is closed).
+    pub fn btf_bytes(&self) -> Result<Option<Vec<u8>>> {
+        let guard = self.btf.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|fd| info::btf_data(fd.as_fd()))
+            .transpose()
+    }
+}
+
 pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
     let metadata = pairs_to_dict(py, obj.metadata.iter().map(|(k, v)| (k.as_str(), v)))?;
     let mut programs = Vec::with_capacity(obj.programs.len());

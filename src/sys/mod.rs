@@ -7,6 +7,9 @@ pub mod features;
 pub mod info;
 pub mod insn;
 pub mod mapops;
+pub mod perf;
+pub mod perfbuf;
+pub mod ringbuf;
 pub use fdcell::FdCell;
 
 use std::ffi::CString;
