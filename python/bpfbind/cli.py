@@ -16,6 +16,8 @@ Usage: bpfbind [-j|--json] [-p|--pretty] COMMAND
   bpfbind prog show [id ID | pinned PATH | name NAME | tag TAG] [--metadata]
   bpfbind prog load OBJ PATH
   bpfbind prog loadall OBJ DIR
+  bpfbind map show [id ID | pinned PATH | name NAME]
+  bpfbind map dump {id ID | pinned PATH | name NAME}
   bpfbind metadata OBJ
   bpfbind feature probe
   bpfbind gen skeleton OBJ [-o FILE] [--name NAME]
@@ -82,6 +84,10 @@ def _dispatch(words: list[str], flags: dict[str, bool]) -> int:
             return _prog_load(obj, path, all_=False)
         case ["prog", "loadall", obj, path]:
             return _prog_load(obj, path, all_=True)
+        case ["map", ("show" | "list"), *rest]:
+            return _map_show(rest, flags)
+        case ["map", "dump", *rest]:
+            return _map_dump(rest, flags)
         case ["metadata", obj]:
             return _metadata(obj, flags)
         case ["feature", "probe"] | ["feature"]:
@@ -174,6 +180,77 @@ def _print(
     else:
         _out(_native.format_plain(recs, metadata_only=flags["metadata"]))
     return 0
+
+
+def _open_maps(rest: list[str]) -> list[_native.Map]:
+    """The maps `id ID`, `pinned PATH` or `name NAME` select (a name may select several,
+    or none)."""
+    match rest:
+        case ["id", ident]:
+            if not ident.isdigit():
+                raise UsageError(f"can't parse {ident} as ID")
+            return [_native.open_map(id=int(ident))]
+        case ["pinned", path]:
+            return [_native.open_map(path=path)]
+        case ["name", name]:
+            maps = []
+            for i in _native.map_ids_named(name):
+                try:
+                    maps.append(_native.open_map(id=i))
+                except BpfError as e:
+                    if e.errno != 2:  # gone since it was listed
+                        raise
+            return maps
+    raise UsageError(f"expected id, pinned or name, got {' '.join(rest) or 'nothing'}")
+
+
+def _map_show(rest: list[str], flags: dict[str, bool]) -> int:
+    """bpftool's `map show`: every map, or those selected; one map prints an object."""
+    if rest:
+        maps = _open_maps(rest)
+        if not maps:
+            return _fail(f"no map with {rest[0]} {rest[1]} found")
+        single = len(maps) == 1
+    else:
+        maps = []
+        for i in _native.map_ids():
+            try:
+                maps.append(_native.open_map(id=i))
+            except BpfError as e:
+                if e.errno != 2:
+                    raise
+        single = False
+    texts = []
+    btf_id = 0
+    try:
+        for m in maps:
+            # Listing, bpftool 7.1 carries a BTF id over to maps without one.
+            text, shown = _native.format_map_show(m, flags["json"], btf_id)
+            texts.append(text)
+            btf_id = 0 if rest else shown
+    finally:
+        for m in maps:
+            m.close()
+    if not flags["json"]:
+        _out("".join(texts))
+        return 0
+    doc = texts[0] if single else "[" + ",".join(texts) + "]"
+    _out((_native.pretty_json(doc) if flags["pretty"] else doc) + "\n")
+    return 0
+
+
+def _map_dump(rest: list[str], flags: dict[str, bool]) -> int:
+    """bpftool's `map dump`: every entry, as hex bytes and, for maps with BTF, typed."""
+    maps = _open_maps(rest)
+    if not maps:
+        return _fail(f"no map with {rest[0]} {rest[1]} found")
+    try:
+        text, status = _native.format_map_dump(maps, flags["json"], flags["pretty"])
+    finally:
+        for m in maps:
+            m.close()
+    _out(text)
+    return status
 
 
 def _prog_load(obj: str, path: str, *, all_: bool) -> int:

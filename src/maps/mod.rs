@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
+pub mod format;
+
 use crate::btf::Btf;
 use crate::error::{Error, Result};
 use crate::sys::{self, info, mapops, IdKind};

@@ -213,3 +213,92 @@ impl PyMapCursor {
         self.cursor.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
+
+/// `bpfbind map show` of one map: bpftool 7.1's plain text, or its `-j` object, and the
+/// BTF id it printed. Listing every map, bpftool 7.1 reuses one info struct, so a map
+/// without BTF shows the id of the last map before it that had one: `stale_btf_id`.
+#[pyfunction]
+#[pyo3(signature = (map, json, stale_btf_id=0))]
+pub fn format_map_show(
+    py: Python<'_>,
+    map: &Bound<'_, super::objects::PyMap>,
+    json: bool,
+    stale_btf_id: u32,
+) -> PyResult<(String, u32)> {
+    let m = map.get();
+    let mut shown = py.detach(|| m.handle.fd.with(crate::maps::format::read_shown))?;
+    if shown.info.btf_id == 0 {
+        shown.info.btf_id = stale_btf_id;
+    }
+    let mut out = String::new();
+    if json {
+        crate::maps::format::show_json(&shown, &mut out);
+    } else {
+        crate::maps::format::show_plain(&shown, &mut out);
+    }
+    Ok((out, shown.info.btf_id))
+}
+
+/// `bpfbind map dump` of the maps given (one, or all those of a name): (text, exit
+/// status as bpftool's).
+#[pyfunction]
+#[pyo3(signature = (maps, json=false, pretty=false))]
+pub fn format_map_dump(
+    py: Python<'_>,
+    maps: Vec<Bound<'_, super::objects::PyMap>>,
+    json: bool,
+    pretty: bool,
+) -> PyResult<(String, i32)> {
+    let handles: Vec<Arc<MapHandle>> = maps.iter().map(|m| m.get().handle.clone()).collect();
+    let d = py.detach(|| -> Result<crate::maps::format::Dump> {
+        // Every fd borrowed for the whole dump: nested `with`, one map at a time.
+        fn go(
+            rest: &[Arc<MapHandle>],
+            acc: &mut Vec<(std::os::fd::BorrowedFd<'_>, MapView)>,
+            json: bool,
+            pretty: bool,
+        ) -> Result<crate::maps::format::Dump> {
+            match rest.split_first() {
+                None => {
+                    let refs: Vec<_> = acc.iter().map(|(fd, v)| (*fd, v)).collect();
+                    crate::maps::format::dump(&refs, json, pretty)
+                }
+                Some((h, tail)) => h.fd.with(|fd| {
+                    let view = MapView::read(fd)?;
+                    let mut inner: Vec<(std::os::fd::BorrowedFd<'_>, MapView)> =
+                        acc.iter().map(|(f, v)| (*f, v.clone())).collect();
+                    inner.push((fd, view));
+                    go(tail, &mut inner, json, pretty)
+                }),
+            }
+        }
+        go(&handles, &mut Vec::new(), json, pretty)
+    })?;
+    Ok((d.text, d.status))
+}
+
+/// The ids of every live map, in order.
+#[pyfunction]
+pub fn map_ids(py: Python<'_>) -> PyResult<Vec<u32>> {
+    Ok(py.detach(|| -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        let mut cur = 0;
+        while let Some(id) = crate::sys::next_id(crate::sys::IdKind::Map, cur)? {
+            out.push(id);
+            cur = id;
+        }
+        Ok(out)
+    })?)
+}
+
+/// The ids of the live maps whose kernel name is `name` (cut to 15 bytes).
+#[pyfunction]
+pub fn map_ids_named(py: Python<'_>, name: &str) -> PyResult<Vec<u32>> {
+    Ok(py.detach(|| super::objects::map_ids_named(name))?)
+}
+
+/// Compact JSON re-indented as bpftool's `-p` prints it.
+#[pyfunction]
+pub fn pretty_json(text: &str) -> String {
+    crate::scan::format::pretty(text)
+}

@@ -21,7 +21,9 @@ mod _native {
     #[pymodule_export]
     use super::layout::object_layout;
     #[pymodule_export]
-    use super::maps::PyMapCursor;
+    use super::maps::{
+        format_map_dump, format_map_show, map_ids, map_ids_named, pretty_json, PyMapCursor,
+    };
     #[pymodule_export]
     use super::objects::{
         bind_map, create_map, features, load_object, object_metadata, open_map, open_program,

@@ -668,10 +668,10 @@ pub fn open_map(
     })?)
 }
 
-/// The one live map whose kernel name is `name` (cut to 15 bytes).
-pub fn map_by_name(name: &str) -> Result<OwnedFd> {
+/// The ids of the live maps whose kernel name is `name` (cut to 15 bytes).
+pub fn map_ids_named(name: &str) -> Result<Vec<u32>> {
     let want = sys::obj_name(name);
-    let mut found: Vec<(u32, OwnedFd)> = Vec::new();
+    let mut found = Vec::new();
     let mut cur = 0;
     while let Some(id) = sys::next_id(IdKind::Map, cur)? {
         cur = id;
@@ -679,17 +679,24 @@ pub fn map_by_name(name: &str) -> Result<OwnedFd> {
             continue;
         };
         if info::map_info(fd.as_fd())?.name == want {
-            found.push((id, fd));
+            found.push(id);
         }
     }
-    match found.len() {
-        0 => Err(Error::NotFound(format!("no map named {name}"))),
-        1 => Ok(found.remove(0).1),
+    Ok(found)
+}
+
+/// The one live map whose kernel name is `name` (cut to 15 bytes).
+pub fn map_by_name(name: &str) -> Result<OwnedFd> {
+    let ids = map_ids_named(name)?;
+    match ids.as_slice() {
+        [] => Err(Error::NotFound(format!("no map named {name}"))),
+        [id] => sys::fd_by_id(IdKind::Map, *id)?
+            .ok_or_else(|| Error::NotFound(format!("no map named {name}"))),
         _ => {
-            let ids: Vec<String> = found.iter().map(|(id, _)| id.to_string()).collect();
+            let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
             Err(Error::Invalid(format!(
                 "{} maps are named {name} (ids {}): open one by id",
-                found.len(),
+                ids.len(),
                 ids.join(", ")
             )))
         }
