@@ -263,6 +263,42 @@ pub struct Cursor {
     batched: bool,
 }
 
+/// Elements of a walk, keys and values each in one flat buffer (no allocation per
+/// element): what the Python objects are made from.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    pub keys: Vec<u8>,
+    pub values: Vec<u8>,
+    pub key_size: usize,
+    /// Bytes per value; 0 for a walk of keys.
+    pub value_len: usize,
+    pub len: usize,
+}
+
+impl Chunk {
+    fn new(key_size: usize, value_len: usize) -> Chunk {
+        Chunk {
+            key_size,
+            value_len,
+            ..Default::default()
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn key(&self, i: usize) -> &[u8] {
+        &self.keys[i * self.key_size..(i + 1) * self.key_size]
+    }
+    pub fn value(&self, i: usize) -> &[u8] {
+        &self.values[i * self.value_len..(i + 1) * self.value_len]
+    }
+    fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.keys.extend_from_slice(key);
+        self.values.extend_from_slice(value);
+        self.len += 1;
+    }
+}
+
 /// The most elements one batch command asks for; the buffers are sized for this many.
 const MAX_CHUNK: usize = 1 << 16;
 
@@ -301,12 +337,12 @@ impl Cursor {
         self.batched
     }
 
-    /// Up to `n` more pairs (values empty for a walk of keys); empty at the end.
-    pub fn next_chunk(&mut self, fd: BorrowedFd<'_>, n: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// Up to `n` more pairs (no values for a walk of keys); empty at the end.
+    pub fn next_chunk(&mut self, fd: BorrowedFd<'_>, n: usize) -> Result<Chunk> {
         let n = n.clamp(1, MAX_CHUNK);
         loop {
             let token = match &self.walk {
-                Walk::Done => return Ok(Vec::new()),
+                Walk::Done => return Ok(Chunk::new(self.view.key_size, 0)),
                 Walk::Keys { .. } => return self.key_chunk(fd, n),
                 Walk::Batch { token } => token.clone(),
             };
@@ -330,7 +366,7 @@ impl Cursor {
         fd: BorrowedFd<'_>,
         token: Option<Vec<u8>>,
         n: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    ) -> Result<Chunk> {
         let ks = self.view.key_size;
         let vs = self.view.value_len();
         let mut want = n;
@@ -356,14 +392,8 @@ impl Cursor {
                 r => r?,
             };
             let count = b.count.min(want);
-            let out = (0..count)
-                .map(|i| {
-                    (
-                        keys[i * ks..(i + 1) * ks].to_vec(),
-                        vals[i * vs..(i + 1) * vs].to_vec(),
-                    )
-                })
-                .collect();
+            keys.truncate(count * ks);
+            vals.truncate(count * vs);
             self.walk = if b.done {
                 Walk::Done
             } else {
@@ -371,24 +401,30 @@ impl Cursor {
                     token: Some(out_token),
                 }
             };
-            return Ok(out);
+            return Ok(Chunk {
+                keys,
+                values: vals,
+                key_size: ks,
+                value_len: vs,
+                len: count,
+            });
         }
     }
 
-    fn key_chunk(&mut self, fd: BorrowedFd<'_>, n: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn key_chunk(&mut self, fd: BorrowedFd<'_>, n: usize) -> Result<Chunk> {
         let view = &self.view;
         let values = self.values;
+        let mut out = Chunk::new(view.key_size, if values { view.value_len() } else { 0 });
         let Walk::Keys { last, seen } = &mut self.walk else {
-            return Ok(Vec::new());
+            return Ok(out);
         };
-        let mut out = Vec::new();
         let mut next = vec![0u8; view.key_size];
         // Bounds the steps over keys already handed out after restarts, so that a map
         // rewritten faster than it is walked still ends.
         let mut revisits = 0usize;
         let limit = (view.max_entries as usize).saturating_mul(4).max(1024);
         let mut done = false;
-        while out.len() < n {
+        while out.len < n {
             if !mapops::next_key(fd, last.as_deref(), &mut next)? {
                 done = true;
                 break;
@@ -404,31 +440,18 @@ impl Cursor {
             }
             seen.insert(next.clone());
             if !values {
-                out.push((next.clone(), Vec::new()));
+                out.push(&next, &[]);
                 continue;
             }
             // Deleted between GET_NEXT_KEY and the lookup: skip it; the next step from
             // it restarts at the first key, which `seen` turns into progress.
             if let Some(v) = view.lookup(fd, &next)? {
-                out.push((next.clone(), v));
+                out.push(&next, &v);
             }
         }
         if done {
             self.walk = Walk::Done;
         }
         Ok(out)
-    }
-}
-
-/// Every (key, value) pair of the map, by batch where possible.
-pub fn items(view: &MapView, fd: BorrowedFd<'_>, batch: bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut c = Cursor::new(view.clone(), batch, true)?;
-    let mut out = Vec::new();
-    loop {
-        let chunk = c.next_chunk(fd, 4096)?;
-        if chunk.is_empty() {
-            return Ok(out);
-        }
-        out.extend(chunk);
     }
 }

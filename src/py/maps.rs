@@ -175,32 +175,8 @@ impl PyMapCursor {
     /// Up to `n` more elements: (key, value) pairs, or keys for a walk of keys; an empty
     /// list at the end.
     pub fn next_batch<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
-        let chunk = py.detach(|| -> Result<_> {
-            let mut guard = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(c) = guard.as_mut() else {
-                return Ok(None);
-            };
-            let chunk = self.handle.fd.with(|fd| c.next_chunk(fd, n))?;
-            self.batched
-                .store(c.batched(), std::sync::atomic::Ordering::Relaxed);
-            if chunk.is_empty() {
-                let view = guard.take().map(|c| c.view().clone());
-                return Ok(view.map(|v| (v, chunk)));
-            }
-            Ok(Some((c.view().clone(), chunk)))
-        })?;
         let out = PyList::empty(py);
-        let Some((view, chunk)) = chunk else {
-            return Ok(out);
-        };
-        for (k, v) in chunk {
-            let key = key_py(py, &view, &k, self.raw)?;
-            if self.values {
-                out.append((key, value_py(py, &view, &v, self.raw)?))?;
-            } else {
-                out.append(key)?;
-            }
-        }
+        self.fill(py, n, &out)?;
         Ok(out)
     }
     /// Whether the walk reads by BPF_MAP_LOOKUP_BATCH (false: one element at a time).
@@ -211,6 +187,101 @@ impl PyMapCursor {
     /// Ends the walk.
     fn close(&self) {
         self.cursor.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+impl PyMapCursor {
+    /// Appends up to `n` more elements to `out`; returns how many (0 at the end).
+    pub fn fill(&self, py: Python<'_>, n: usize, out: &Bound<'_, PyList>) -> PyResult<usize> {
+        let chunk = py.detach(|| -> Result<_> {
+            let mut guard = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(c) = guard.as_mut() else {
+                return Ok(None);
+            };
+            let chunk = self.handle.fd.with(|fd| c.next_chunk(fd, n))?;
+            self.batched
+                .store(c.batched(), std::sync::atomic::Ordering::Relaxed);
+            let view = c.view().clone();
+            if chunk.is_empty() {
+                guard.take();
+            }
+            Ok(Some((view, chunk)))
+        })?;
+        let Some((view, chunk)) = chunk else {
+            return Ok(0);
+        };
+        let kint = IntCodec::of(&view, view.key_type, view.key_size, self.raw);
+        let vint = IntCodec::of(&view, view.value_type, view.value_size, self.raw);
+        for i in 0..chunk.len {
+            let k = chunk.key(i);
+            let key = match kint {
+                Some(c) => c.to_py(py, k)?,
+                None => key_py(py, &view, k, self.raw)?,
+            };
+            if self.values {
+                let v = chunk.value(i);
+                let value = match (vint, is_percpu(view.map_type)) {
+                    (Some(c), false) => c.to_py(py, v)?,
+                    _ => value_py(py, &view, v, self.raw)?,
+                };
+                out.append(pyo3::types::PyTuple::new(py, [key, value])?)?;
+            } else {
+                out.append(key)?;
+            }
+        }
+        Ok(chunk.len)
+    }
+}
+
+/// A key or value type that is a plain integer of 1, 2, 4 or 8 bytes: turned into an
+/// int straight from the bytes, without the general decoder (a big map's walk is mostly
+/// that).
+#[derive(Clone, Copy)]
+struct IntCodec {
+    size: usize,
+    signed: bool,
+}
+
+impl IntCodec {
+    fn of(view: &MapView, type_id: u32, size: usize, raw: bool) -> Option<IntCodec> {
+        use crate::btf::Type;
+        if raw || type_id == 0 {
+            return None;
+        }
+        let btf = view.btf.as_ref()?;
+        let id = btf.resolve(type_id).ok()?;
+        match btf.type_by_id(id)? {
+            Type::Int {
+                size: s,
+                encoding,
+                bit_offset: 0,
+                bits,
+                ..
+            } if *s as usize == size
+                && matches!(size, 1 | 2 | 4 | 8)
+                && u32::from(*bits) == 8 * *s
+                && encoding & 4 == 0 =>
+            {
+                Some(IntCodec {
+                    size,
+                    signed: encoding & 1 != 0,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn to_py(self, py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
+        use pyo3::IntoPyObjectExt;
+        let mut b = [0u8; 8];
+        b[..self.size].copy_from_slice(&data[..self.size]);
+        let u = u64::from_le_bytes(b);
+        if self.signed {
+            let shift = 64 - 8 * self.size as u32;
+            (((u << shift) as i64) >> shift).into_py_any(py)
+        } else {
+            u.into_py_any(py)
+        }
     }
 }
 

@@ -199,15 +199,8 @@ impl PyMap {
 
 fn drain_cursor<'py>(py: Python<'py>, c: &maps::PyMapCursor) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
-    loop {
-        let chunk = c.next_batch(py, 4096)?;
-        if chunk.is_empty() {
-            return Ok(out);
-        }
-        for it in chunk.iter() {
-            out.append(it)?;
-        }
-    }
+    while c.fill(py, 4096, &out)? > 0 {}
+    Ok(out)
 }
 
 fn path_string(p: &std::path::Path) -> Result<String> {
