@@ -74,7 +74,11 @@ def main() -> int:
         nbytes = 0
         for _ in range(args.repeat):
             r = c.anchor(
-                "ringbuf_consume", pins / "events", pins / "emit", args.events, args.batch
+                "ringbuf_consume",
+                pins / "events",
+                pins / "emit",
+                args.events,
+                args.batch,
             )
             runs["c"].append((r["seconds"], r["consume_seconds"]))
 
@@ -88,7 +92,9 @@ def main() -> int:
         if drops:
             print(f"warning: the program dropped {drops} events", file=sys.stderr)
         n = args.events
-        best = {k: (min(w for w, _ in v), min(x for _, x in v)) for k, v in runs.items()}
+        best = {
+            k: (min(w for w, _ in v), min(x for _, x in v)) for k, v in runs.items()
+        }
         for k, (whole, consume) in best.items():
             report.row(
                 k,
