@@ -78,6 +78,8 @@ fn map_fd_checked(m: &PyMap, want: u32, what: &str) -> Result<()> {
 struct Rings {
     rings: Vec<RingBuf>,
     epoll: Epoll,
+    /// One consumer at a time: two reads at once would hand out records twice.
+    reading: Mutex<()>,
 }
 
 /// Several ring buffers read as one: records of all of them, a batch at a time.
@@ -133,7 +135,11 @@ impl PyRingPoller {
                 epoll.add(r.fd(), i as u64)?;
                 rings.push(r);
             }
-            Ok(Rings { rings, epoll })
+            Ok(Rings {
+                rings,
+                epoll,
+                reading: Mutex::new(()),
+            })
         })?;
         Ok(PyRingPoller {
             inner: Mutex::new(Some(Arc::new(rings))),
@@ -151,6 +157,7 @@ impl PyRingPoller {
     #[pyo3(signature = (max, tagged=false))]
     fn read<'py>(&self, py: Python<'py>, max: usize, tagged: bool) -> PyResult<Bound<'py, PyList>> {
         let rings = self.get()?;
+        let _one = rings.reading.lock().unwrap_or_else(|p| p.into_inner());
         let out = PyList::empty(py);
         let n = rings.rings.len();
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
@@ -193,6 +200,7 @@ impl PyRingPoller {
     fn pending(&self) -> PyResult<Vec<u64>> {
         Ok(self.get()?.rings.iter().map(RingBuf::pending).collect())
     }
+    /// The ring buffer maps read, in the order given.
     #[getter]
     fn names(&self) -> Vec<String> {
         self.names.clone()
@@ -268,6 +276,7 @@ impl PyPerfPoller {
             lost: 0.into(),
         })
     }
+    /// The epoll fd, readable while any CPU's buffer holds a record.
     fn fileno(&self) -> PyResult<i32> {
         Ok(self.get()?.epoll.fd().as_raw_fd())
     }
@@ -306,6 +315,7 @@ impl PyPerfPoller {
             None => Ok(out),
         }
     }
+    /// Waits (GIL released) until a buffer holds data or `timeout` seconds pass.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let perf = self.get()?;
@@ -358,6 +368,7 @@ pub struct PyStatsHandle {
 
 #[pymethods]
 impl PyStatsHandle {
+    /// BPF_ENABLE_STATS(BPF_STATS_RUN_TIME); needs CAP_SYS_ADMIN.
     #[new]
     fn new(py: Python<'_>) -> PyResult<Self> {
         let fd: OwnedFd = py.detach(crate::sys::mapops::enable_stats)?;
@@ -365,13 +376,16 @@ impl PyStatsHandle {
             fd: FdCell::new(fd, "stats handle"),
         })
     }
+    /// Whether the stats fd is closed.
     #[getter]
     fn closed(&self) -> bool {
         self.fd.is_closed()
     }
+    /// Closes the fd: stats stop unless another holder keeps them on.
     fn close(&self) {
         self.fd.close();
     }
+    /// The fd holding the stats on.
     fn fileno(&self) -> PyResult<i32> {
         Ok(self.fd.with(|fd| Ok(fd.as_fd().as_raw_fd()))?)
     }
