@@ -220,14 +220,8 @@ def _map_show(rest: list[str], flags: dict[str, bool]) -> int:
                 if e.errno != 2:
                     raise
         single = False
-    texts = []
-    btf_id = 0
     try:
-        for m in maps:
-            # Listing, bpftool 7.1 carries a BTF id over to maps without one.
-            text, shown = _native.format_map_show(m, flags["json"], btf_id)
-            texts.append(text)
-            btf_id = 0 if rest else shown
+        texts = _native.format_map_show(maps, flags["json"])
     finally:
         for m in maps:
             m.close()

@@ -6,12 +6,15 @@ use super::types::{Btf, Member, Type, Value};
 use crate::error::{Error, Result};
 
 /// Writes `nr_bits` low bits of `v` at `bit_off` bits into `buf` (little-endian bitfield
-/// layout, as `read_bits` reads it). The caller checked that they fit.
+/// layout, as `read_bits` reads it). The callers checked that they fit; bits past the
+/// end (only hostile BTF could place them there) are dropped rather than panic.
 fn write_bits(buf: &mut [u8], bit_off: usize, nr_bits: u32, v: u128) {
-    for i in 0..nr_bits as usize {
+    for i in 0..(nr_bits as usize).min(128) {
         let pos = bit_off + i;
         let bit = (v >> i) & 1 == 1;
-        let byte = &mut buf[pos / 8];
+        let Some(byte) = buf.get_mut(pos / 8) else {
+            return;
+        };
         if bit {
             *byte |= 1 << (pos % 8);
         } else {
@@ -27,7 +30,8 @@ fn bad(what: impl std::fmt::Display) -> Error {
 /// An integer as the low `bits` bits, refused when it does not fit in them as a signed or
 /// an unsigned number (either is accepted: -1 fits a u8 as 255 would not, by design).
 fn int_bits(v: i128, bits: u32, path: &str) -> Result<u128> {
-    if bits >= 128 {
+    // i128 holds any 127- and 128-bit value given from Python as it is.
+    if bits >= 127 {
         return Ok(v as u128);
     }
     let min = -(1i128 << (bits.max(1) - 1));
@@ -375,6 +379,32 @@ mod tests {
             b.pack(1, &Value::Bytes(vec![1, 2, 3, 4])).unwrap(),
             [1, 2, 3, 4]
         );
+    }
+
+    #[test]
+    fn hostile_types_end_in_errors_not_panics() {
+        let mut b = values_btf();
+        let n = b.types.len() as u32;
+        // An INT claiming more bits than its size, and one at a bit offset past it.
+        b.types.push(Type::Int {
+            name: "wide".into(),
+            size: 1,
+            encoding: 0,
+            bit_offset: 0,
+            bits: 64,
+        });
+        b.types.push(Type::Int {
+            name: "far".into(),
+            size: 1,
+            encoding: 0,
+            bit_offset: 200,
+            bits: 8,
+        });
+        assert_eq!(b.pack(n, &Value::Int(3)).unwrap(), [3]);
+        assert_eq!(b.pack(n + 1, &Value::Int(3)).unwrap(), [0]);
+        assert!(b.pack(n, &Value::Int(i128::MAX)).is_err());
+        let deep = (0..200).fold(Value::Int(1), |v, _| Value::Array(vec![v]));
+        assert!(b.pack(35, &deep).is_err());
     }
 
     #[test]

@@ -63,8 +63,13 @@ pub struct Shown {
     pub owner_jited: Option<u64>,
 }
 
-pub fn read_shown(fd: BorrowedFd<'_>) -> Result<Shown> {
-    let info = info::map_info(fd)?;
+/// What `map show` prints of the map `fd`, its info read into `reused`: bpftool reads
+/// every map of a listing into one struct, and a kernel that keeps the fields it does
+/// not fill (Linux 6.18 does; 6.12 zeroes them) shows the last map's BTF id for a map
+/// without one. Reading the same way prints the same.
+pub fn read_shown(fd: BorrowedFd<'_>, reused: &mut info::MapInfo) -> Result<Shown> {
+    crate::sys::obj_info(fd, reused)?;
+    let info = reused.clone();
     let prog_array = info.map_type == BPF_MAP_TYPE_PROG_ARRAY;
     Ok(Shown {
         memlock: info::fdinfo_memlock(fd),

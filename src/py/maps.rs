@@ -285,29 +285,32 @@ impl IntCodec {
     }
 }
 
-/// `bpfbind map show` of one map: bpftool 7.1's plain text, or its `-j` object, and the
-/// BTF id it printed. Listing every map, bpftool 7.1 reuses one info struct, so a map
-/// without BTF shows the id of the last map before it that had one: `stale_btf_id`.
+/// `bpfbind map show` of the maps given, in order: bpftool 7.1's plain text, or its
+/// `-j` objects, one string per map. Their info is read into one struct, as bpftool
+/// reads it (see `read_shown`).
 #[pyfunction]
-#[pyo3(signature = (map, json, stale_btf_id=0))]
 pub fn format_map_show(
     py: Python<'_>,
-    map: &Bound<'_, super::objects::PyMap>,
+    maps: Vec<Bound<'_, super::objects::PyMap>>,
     json: bool,
-    stale_btf_id: u32,
-) -> PyResult<(String, u32)> {
-    let m = map.get();
-    let mut shown = py.detach(|| m.handle.fd.with(crate::maps::format::read_shown))?;
-    if shown.info.btf_id == 0 {
-        shown.info.btf_id = stale_btf_id;
-    }
-    let mut out = String::new();
-    if json {
-        crate::maps::format::show_json(&shown, &mut out);
-    } else {
-        crate::maps::format::show_plain(&shown, &mut out);
-    }
-    Ok((out, shown.info.btf_id))
+) -> PyResult<Vec<String>> {
+    let handles: Vec<Arc<MapHandle>> = maps.iter().map(|m| m.get().handle.clone()).collect();
+    Ok(py.detach(|| -> Result<Vec<String>> {
+        let mut reused = crate::sys::info::MapInfo::default();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in &handles {
+            let shown =
+                h.fd.with(|fd| crate::maps::format::read_shown(fd, &mut reused))?;
+            let mut text = String::new();
+            if json {
+                crate::maps::format::show_json(&shown, &mut text);
+            } else {
+                crate::maps::format::show_plain(&shown, &mut text);
+            }
+            out.push(text);
+        }
+        Ok(out)
+    })?)
 }
 
 /// `bpfbind map dump` of the maps given (one, or all those of a name): (text, exit
