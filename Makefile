@@ -74,6 +74,7 @@ bench: setup
 	$(PY) bench/scan.py
 	$(PY) bench/exporter.py
 	$(PY) bench/import_time.py
+	$(PY) bench/ringbuf.py
 
 clean:
 	rm -rf build target bench/out dist

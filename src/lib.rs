@@ -9,6 +9,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod load;
+pub mod maps;
 #[cfg(feature = "python")]
 pub mod py;
 pub mod scan;

@@ -442,7 +442,7 @@ def test_core_run_resolves_as_the_kernel_btf_says(
         assert_same_programs(theirs, ours)
         retval, _ = ours.programs["core_run"].test_run(bytes(64))
         assert retval == 0
-        got = core_results(ours.maps[".bss"].lookup(bytes(4)) or b"")
+        got = core_results(ours.maps[".bss"].lookup(bytes(4), raw=True) or b"")
     assert {k: got[k] for k in expected} == expected
     tid = threading.get_native_id()
     comm = Path(f"/proc/self/task/{tid}/comm").read_bytes().rstrip(b"\n")
@@ -495,7 +495,10 @@ def test_type_matches_answers_as_libbpf(
     with bpfbind.sync.load_object(obj) as ours:
         assert_same_programs(theirs, ours)
         ours.programs["core_matches"].test_run(bytes(64))
-        assert match_results(ours.maps[".bss"].lookup(bytes(4)) or b"") == MATCHES
+        assert (
+            match_results(ours.maps[".bss"].lookup(bytes(4), raw=True) or b"")
+            == MATCHES
+        )
 
 
 # --- the test objects themselves ------------------------------------------------------

@@ -94,7 +94,9 @@ def test_legacy_map_definitions_load_like_btf_defined_ones(
         prog = ours.programs["count_packets"]
         for _ in range(3):
             prog.test_run(bytes(64))
-        assert counts.lookup((1).to_bytes(4, "little")) == (3).to_bytes(8, "little")
+        assert counts.lookup((1).to_bytes(4, "little"), raw=True) == (3).to_bytes(
+            8, "little"
+        )
 
 
 def test_unknown_section_is_an_unsupported_feature_not_a_malformed_object(

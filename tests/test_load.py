@@ -139,14 +139,14 @@ def test_seed_metadata_section_is_bound_frozen_and_read_only(
         assert shown["frozen"] == 1
         assert shown["flags"] & BPF_F_RDONLY_PROG
         assert shown["name"] == meta.kernel_name
-        assert meta.lookup(bytes(4)) == b"abcdef123456\0"
+        assert meta.lookup(bytes(4), raw=True) == b"abcdef123456\0"
 
         # A frozen map refuses writes from user space too.
         with pytest.raises(bpfbind.BpfPermissionError) as excinfo:
             meta.update(bytes(4), b"x" * meta.value_size)
         assert excinfo.value.errno == errno.EPERM
         assert excinfo.value.command == "BPF_MAP_UPDATE_ELEM"
-        assert meta.lookup(bytes(4)) == b"abcdef123456\0"
+        assert meta.lookup(bytes(4), raw=True) == b"abcdef123456\0"
 
 
 def test_frozen_map_write_error_does_not_blame_privileges(
@@ -496,7 +496,7 @@ def test_pin_maps_pins_by_name_and_reuses_the_pin(
             # Both programs count in the one map.
             first.programs["pinned_xdp"].test_run(bytes(64))
             second.programs["pinned_xdp"].test_run(bytes(64))
-            assert shared.lookup(bytes(4)) == (2).to_bytes(8, "little")
+            assert shared.lookup(bytes(4), raw=True) == (2).to_bytes(8, "little")
 
         map_id = shared.id
 
@@ -571,18 +571,18 @@ def test_test_run_increments_the_bss_counter(bpf_objs: dict[str, Path]) -> None:
     with bpfbind.sync.load_object(bpf_objs["counter"]) as obj:
         prog, bss = obj.programs["count_xdp"], obj.maps[".bss"]
         assert bss.kernel_name == "counter.bss"
-        assert bss.lookup(bytes(4)) == bytes(8)
+        assert bss.lookup(bytes(4), raw=True) == bytes(8)
 
         retval, _ = prog.test_run(bytes(64), 1)
         assert retval == XDP_PASS
-        assert int.from_bytes(bss.lookup(bytes(4)) or b"", "little") == 1
+        assert int.from_bytes(bss.lookup(bytes(4), raw=True) or b"", "little") == 1
 
         retval, _ = prog.test_run(bytes(64), repeat=5)
         assert retval == XDP_PASS
-        assert int.from_bytes(bss.lookup(bytes(4)) or b"", "little") == 6
+        assert int.from_bytes(bss.lookup(bytes(4), raw=True) or b"", "little") == 6
 
         # Metadata stays as loaded while the program runs.
-        assert obj.maps[".metadata"].lookup(bytes(4)) == b"counter-v1\0"
+        assert obj.maps[".metadata"].lookup(bytes(4), raw=True) == b"counter-v1\0"
 
 
 def test_bss_is_shared_with_an_independent_handle(bpf_objs: dict[str, Path]) -> None:
@@ -590,7 +590,7 @@ def test_bss_is_shared_with_an_independent_handle(bpf_objs: dict[str, Path]) -> 
         obj.programs["count_xdp"].test_run(bytes(64), repeat=3)
         other = bpfbind.open_map(Id(obj.maps[".bss"].id))
         try:
-            assert other.lookup(bytes(4)) == (3).to_bytes(8, "little")
+            assert other.lookup(bytes(4), raw=True) == (3).to_bytes(8, "little")
         finally:
             other.close()
 

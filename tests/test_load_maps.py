@@ -99,7 +99,7 @@ def test_bloom_filter_gets_its_map_extra(
         prog = ours.programs["bloom_xdp"]
         prog.test_run(bytes(64))
         prog.test_run(bytes(64))
-        assert u64s(ours.maps[".bss"].lookup(bytes(4))) == [1]
+        assert u64s(ours.maps[".bss"].lookup(bytes(4), raw=True)) == [1]
 
 
 # --- maps without BTF key/value, perf event array sizing, map-in-map ------------------
@@ -176,14 +176,14 @@ def test_prog_array_initialiser_fills_the_slot_and_the_tail_call_happens(
     with bpfbind.sync.load_object(obj) as ours:
         assert_same_programs(theirs, ours)
         target = ours.programs["tail_target"]
-        slot0 = ours.maps["jump_table"].lookup(bytes(4))
+        slot0 = ours.maps["jump_table"].lookup(bytes(4), raw=True)
         assert slot0 is not None
         assert int.from_bytes(slot0, "little") == target.id
 
         retval, _ = ours.programs["tail_entry"].test_run(bytes(64))
         assert retval == XDP_PASS  # tail_target's verdict, not tail_entry's XDP_DROP
         # .bss: tail_hits, entry_runs
-        assert u64s(ours.maps[".bss"].lookup(bytes(4))) == [1, 1]
+        assert u64s(ours.maps[".bss"].lookup(bytes(4), raw=True)) == [1, 1]
 
 
 # --- a pinned map of another shape ---------------------------------------------------
@@ -252,7 +252,7 @@ def test_map_in_map_initialisers_fill_the_outer_slots(
         ids = {n: obj.maps[n].id for n in ("inner_a", "inner_b")}
 
         def slot(outer: str, key: int) -> int | None:
-            got = obj.maps[outer].lookup(key.to_bytes(4, "little"))
+            got = obj.maps[outer].lookup(key.to_bytes(4, "little"), raw=True)
             return None if got is None else int.from_bytes(got, "little")
 
         # From user space, a map of maps' value is the inner map's id.

@@ -185,7 +185,7 @@ def test_rodata_set_before_load_is_what_the_program_sees(
     with s.load_sync():
         assert s.rodata.len_limit == 77
         rodata_map = next(m for m in s.obj.maps.values() if m.section == ".rodata")
-        value = rodata_map.lookup(b"\0\0\0\0")
+        value = rodata_map.lookup(b"\0\0\0\0", raw=True)
         # BPF_MAP_LOOKUP_ELEM (not the mmap) returns the bytes the view decodes as 77
         assert value is not None and value == bytes(s.rodata._sec.buf[: len(value)])
         with pytest.raises(ReadOnlyError):
@@ -224,7 +224,7 @@ def test_bss_is_shared_with_the_program(skels: dict[str, Path]) -> None:
         prog.test_run(bytes(64))
         assert s.bss.counter == 101  # ours, seen by the program
         bss = next(m for m in s.obj.maps.values() if m.section == ".bss")
-        assert bss.lookup(b"\0\0\0\0") == (101).to_bytes(8, "little")
+        assert bss.lookup(b"\0\0\0\0", raw=True) == (101).to_bytes(8, "little")
 
 
 @pytest.mark.kernel

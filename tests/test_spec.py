@@ -93,7 +93,7 @@ def test_variables_are_written_before_load_and_change_what_runs(
     with bpfbind.sync.load_object(spec) as obj:
         prog = obj.programs["configured"]
         assert prog.test_run(bytes(64))[0] == -50 + 200 + 60
-        data = obj.maps[".data"].lookup(bytes(4))
+        data = obj.maps[".data"].lookup(bytes(4), raw=True)
         assert data is not None and int.from_bytes(data[:4], "little") == 41
     spec.variables["mode"] = 9  # MODE_SHIFT, by value
     spec.variables["tag"] = "x-ray"

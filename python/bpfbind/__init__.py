@@ -4,8 +4,18 @@ read metadata back from any running program, from asyncio, trio or plain code.""
 from typing import TYPE_CHECKING, Any
 
 from . import sync
-from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
+from ._aio import (
+    MapStream,
+    MetadataStream,
+    bind_map,
+    find_metadata,
+    load_object,
+    map_items,
+    map_keys,
+    stream_metadata,
+)
 from ._core import BpfObject, Fd, Id, create_map, open_map, open_program
+from ._events import EnableStats, PerfBuffer, RingBuffer, enable_stats
 from ._native import Map, Program, ProgramInfo, __version__
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
 from .errors import (
@@ -29,28 +39,35 @@ __all__ = [
     "BpfObject",
     "BpfPermissionError",
     "CoreRelocationError",
+    "EnableStats",
     "Fd",
     "Id",
     "InvalidArgumentError",
     "Map",
     "MapSpec",
+    "MapStream",
     "MapType",
     "MetadataStream",
     "ObjectFormatError",
     "ObjectSpec",
+    "PerfBuffer",
     "ProgType",
     "Program",
     "ProgramInfo",
     "ProgramSpec",
     "ReadOnlyError",
+    "RingBuffer",
     "SpecError",
     "UnsupportedFeatureError",
     "VerifierError",
     "__version__",
     "bind_map",
     "create_map",
+    "enable_stats",
     "find_metadata",
     "load_object",
+    "map_items",
+    "map_keys",
     "open_map",
     "open_object",
     "open_program",

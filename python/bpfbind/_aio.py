@@ -15,10 +15,13 @@ from ._native import Map, Program, ProgramInfo
 from ._run import run
 
 __all__ = [
+    "MapStream",
     "MetadataStream",
     "bind_map",
     "find_metadata",
     "load_object",
+    "map_items",
+    "map_keys",
     "stream_metadata",
 ]
 
@@ -149,3 +152,59 @@ def stream_metadata(
         batch,
         progress,
     )
+
+
+class MapStream(Closing):
+    """An async iterator over a map's elements, read `chunk` at a time in a worker
+    thread (by BPF_MAP_LOOKUP_BATCH where the map type has it). Memory is bounded by one
+    chunk; the map's fd stays with its `Map`."""
+
+    def __init__(self, cursor: _native.MapCursor, chunk: int) -> None:
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        self._cursor = cursor
+        self._chunk = chunk
+        self._buf: deque[Any] = deque()
+        self._done = False
+
+    def __aiter__(self) -> MapStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._buf:
+            if self._done:
+                raise StopAsyncIteration
+            items = await run(lambda: self._cursor.next_batch(self._chunk))
+            if not items:
+                self.close()
+                raise StopAsyncIteration
+            self._buf.extend(items)
+        return self._buf.popleft()
+
+    @property
+    def batched(self) -> bool:
+        """Whether the walk reads by batch commands (False: one element at a time)."""
+        return self._cursor.batched
+
+    def close(self) -> None:
+        self._done = True
+        self._buf.clear()
+        self._cursor.close()
+
+
+def map_items(
+    map: Map, *, batch: bool = True, raw: bool = False, chunk: int = 4096
+) -> MapStream:
+    """The (key, value) pairs of a map, as `Map.items()` reads them, for ``async for``;
+    each chunk is read in a worker thread, so a big map never blocks the loop::
+
+        async with bpfbind.map_items(obj.maps["flows"]) as items:
+            async for key, value in items:
+                ...
+    """
+    return MapStream(map.cursor(batch=batch, values=True, raw=raw), chunk)
+
+
+def map_keys(map: Map, *, raw: bool = False, chunk: int = 4096) -> MapStream:
+    """The keys of a map, as `Map.keys()` reads them, for ``async for``."""
+    return MapStream(map.cursor(batch=False, values=False, raw=raw), chunk)

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, Union
 
 from . import _native
 from ._native import Map, Program, ProgramInfo
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from ._events import PerfBuffer, RingBuffer
     from ._spec import ObjectSpec
 
 __all__ = [
@@ -145,6 +147,43 @@ class BpfObject(Closing):
         except OSError:
             return  # other pins live there, or it is gone already
 
+    def ring_buffer(
+        self, *names: str, record_type: str | None = None, chunk: int = 4096
+    ) -> RingBuffer:
+        """A reader of the ring buffer maps ``names`` (one epoll fd for all of them)::
+
+            async with obj.ring_buffer("events", record_type="struct event") as rb:
+                async for rec in rb:      # dict by BTF; bytes without record_type
+                    ...
+
+        With several names, each record comes as (map name, record). Records are read
+        ``chunk`` at a time; a cancelled read closes the reader."""
+        from ._events import RingBuffer
+
+        if not names:
+            raise ValueError("give the name of at least one ring buffer map")
+        maps = [self.maps[n] for n in names]
+        poller = _native.RingPoller(maps, self._native, record_type)
+        return RingBuffer(poller, chunk, len(names) > 1)
+
+    def perf_buffer(
+        self,
+        name: str,
+        *,
+        pages: int = 8,
+        record_type: str | None = None,
+        chunk: int = 4096,
+        tagged: bool = False,
+    ) -> PerfBuffer:
+        """A reader of the perf event array ``name``: a BPF-output perf event with
+        ``pages`` pages of buffer on every online CPU, stored in the array for the
+        program's ``bpf_perf_event_output``. ``tagged`` yields (cpu, sample) pairs;
+        ``lost`` counts what the kernel dropped. Closing removes the events."""
+        from ._events import PerfBuffer
+
+        poller = _native.PerfPoller(self.maps[name], pages, self._native, record_type)
+        return PerfBuffer(poller, chunk, tagged)
+
     def close(self) -> None:
         self._native.close()
 
@@ -266,8 +305,15 @@ def open_program(ref: ProgRef) -> Program:
     return _open(_native.open_program, ref, Program)
 
 
-def open_map(ref: MapRef) -> Map:
-    """A new Map handle for an `Fd` (duplicated), an `Id`, or a pinned path."""
+def open_map(ref: MapRef | None = None, *, name: str | None = None) -> Map:
+    """A new Map handle for an fd (duplicated), an `Id`, a pinned path, or the kernel
+    name of a map (``open_map(name="events")``: the one live map of that name)."""
+    if name is not None:
+        if ref is not None:
+            raise InvalidArgumentError("give a map or a name, not both")
+        return _native.open_map(name=name)
+    if ref is None:
+        raise InvalidArgumentError("give a map (fd, Id, path) or a name")
     return _open(_native.open_map, ref, Map)
 
 

@@ -242,6 +242,78 @@ def _print(
     return 0
 
 
+def _open_maps(rest: list[str], what: str) -> list[_native.Map]:
+    """The maps `id ID`, `pinned PATH` or `name NAME` select (a name may select several,
+    or none)."""
+    match rest:
+        case ["id", ident]:
+            if not ident.isdigit():
+                raise UsageError(f"can't parse {ident} as ID")
+            return [_native.open_map(id=int(ident))]
+        case ["pinned", path]:
+            return [_native.open_map(path=path)]
+        case ["name", name]:
+            maps = []
+            for i in _native.map_ids_named(name):
+                try:
+                    maps.append(_native.open_map(id=i))
+                except BpfError as e:
+                    if e.errno != 2:  # gone since it was listed
+                        raise
+            return maps
+        case [("id" | "pinned" | "name") as key]:
+            value = "PATH" if key == "pinned" else key.upper()
+            raise UsageError(f"{what} {key}: missing {value}")
+        case []:
+            raise UsageError(f"{what}: missing id, pinned or name")
+    raise UsageError(f"{what}: expected id, pinned or name, got '{' '.join(rest)}'")
+
+
+def _map_show(c: Call) -> int:
+    """bpftool's `map show`: every map, or those selected; one map prints an object."""
+    rest = c.words
+    if rest:
+        maps = _open_maps(rest, "map show")
+        if not maps:
+            raise _Failure(f"no map with {rest[0]} {rest[1]} found")
+        single = len(maps) == 1
+    else:
+        maps = []
+        for i in _native.map_ids():
+            try:
+                maps.append(_native.open_map(id=i))
+            except BpfError as e:
+                if e.errno != 2:
+                    raise
+        single = False
+    try:
+        texts = _native.format_map_show(maps, c.json)
+    finally:
+        for m in maps:
+            m.close()
+    if not c.json:
+        _out("".join(texts))
+        return 0
+    doc = texts[0] if single else "[" + ",".join(texts) + "]"
+    _out((_native.pretty_json(doc) if c.pretty else doc) + "\n")
+    return 0
+
+
+def _map_dump(c: Call) -> int:
+    """bpftool's `map dump`: every entry, as hex bytes and, for maps with BTF, typed."""
+    rest = c.words
+    maps = _open_maps(rest, "map dump")
+    if not maps:
+        raise _Failure(f"no map with {rest[0]} {rest[1]} found")
+    try:
+        text, status = _native.format_map_dump(maps, c.json, c.pretty)
+    finally:
+        for m in maps:
+            m.close()
+    _out(text)
+    return status
+
+
 def _warn(o: _core.BpfObject) -> None:
     for w in o.warnings:
         _note(f"Warning: {w}")
@@ -408,6 +480,28 @@ COMMANDS = Cmd(
                     "load an object and pin every program as DIR/<name>",
                     _prog_loadall,
                     params=("OBJ", "DIR"),
+                ),
+            ),
+        ),
+        Cmd(
+            "map",
+            "maps: show, dump",
+            default="show",
+            sub=(
+                Cmd(
+                    "show",
+                    "loaded maps as bpftool prints them",
+                    _map_show,
+                    aliases=("list",),
+                    free=True,
+                    grammar="[id ID | pinned PATH | name NAME]",
+                ),
+                Cmd(
+                    "dump",
+                    "a map's entries as bpftool dumps them (typed by BTF)",
+                    _map_dump,
+                    free=True,
+                    grammar="{id ID | pinned PATH | name NAME}",
                 ),
             ),
         ),

@@ -74,7 +74,7 @@ class _Section:
 
     def _pull(self) -> None:
         assert self.map is not None
-        value = self.map.lookup(b"\0\0\0\0")
+        value = self.map.lookup(b"\0\0\0\0", raw=True)
         if value is not None and isinstance(self.buf, bytearray):
             self.buf[:] = value
 

@@ -408,7 +408,7 @@ impl Btf {
     }
 
     /// Looks through typedefs, modifiers and VARs to the type that gives a value its shape.
-    fn resolve_value(&self, mut id: u32) -> Result<u32> {
+    pub(crate) fn resolve_value(&self, mut id: u32) -> Result<u32> {
         for _ in 0..=MAX_CHAIN {
             match self.type_by_id(id) {
                 Some(Type::Var { type_id, .. }) => id = *type_id,

@@ -12,6 +12,7 @@ mod index;
 pub mod layout;
 mod lazy;
 mod lookup;
+mod pack;
 mod parse;
 mod sanitize;
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! which re-exports what is public.
 
 mod errors;
+mod events;
 mod gen;
 mod jobs;
 mod layout;
+mod maps;
 mod objects;
 mod scan;
 mod values;
@@ -14,11 +16,17 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
+    use super::events::{PyPerfPoller, PyRingPoller, PyStatsHandle};
+    #[pymodule_export]
     use super::gen::btf_c_header;
     #[pymodule_export]
     use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]
     use super::layout::object_layout;
+    #[pymodule_export]
+    use super::maps::{
+        format_map_dump, format_map_show, map_ids, map_ids_named, pretty_json, PyMapCursor,
+    };
     #[pymodule_export]
     use super::objects::{
         bind_map, create_map, features, load_object, object_metadata, open_map, open_program,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyDict, PyList};
 
 use crate::bind::{fd_kind, FdKind, MapHandle, ProgHandle};
 use crate::elf::{ObjectSpec, SpecEdits};
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::load::{self, LoadOptions};
 use crate::sys::{self, info, FdCell, IdKind};
 
+use super::maps;
 use super::values::pairs_to_dict;
 
 fn dup(fd: i32) -> Result<OwnedFd> {
@@ -181,6 +182,8 @@ pub struct PyMap {
     pub is_metadata: bool,
     #[pyo3(get)]
     pub btf_value_type_id: u32,
+    /// The map's shape and BTF types, read from the kernel at the first typed access.
+    pub view: std::sync::OnceLock<crate::maps::MapView>,
 }
 
 impl PyMap {
@@ -202,8 +205,31 @@ impl PyMap {
             frozen,
             is_metadata: false,
             btf_value_type_id: mi.btf_value_type_id,
+            view: Default::default(),
         })
     }
+}
+
+impl PyMap {
+    fn view(&self, py: Python<'_>) -> Result<&crate::maps::MapView> {
+        if let Some(v) = self.view.get() {
+            return Ok(v);
+        }
+        let v = py.detach(|| self.handle.fd.with(crate::maps::MapView::read))?;
+        Ok(self.view.get_or_init(|| v))
+    }
+
+    fn head(&self, py: Python<'_>, remove: bool, raw: bool) -> PyResult<Option<Py<PyAny>>> {
+        let view = self.view(py)?;
+        let got = py.detach(|| self.handle.fd.with(|fd| view.pop(fd, remove)))?;
+        got.map(|v| maps::value_py(py, view, &v, raw)).transpose()
+    }
+}
+
+fn drain_cursor<'py>(py: Python<'py>, c: &maps::PyMapCursor) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    while c.fill(py, 4096, &out)? > 0 {}
+    Ok(out)
 }
 
 fn path_string(p: &std::path::Path) -> Result<String> {
@@ -238,39 +264,149 @@ impl PyMap {
         let id = self.handle.id;
         Ok(py.detach(|| unpin_own(IdKind::Map, id, &p))?)
     }
-    /// The value stored under `key` (bytes of key_size), or None.
-    fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        if key.len() != self.key_size as usize {
-            return Err(Error::Invalid(format!(
-                "key must be {} bytes, got {}",
-                self.key_size,
-                key.len()
-            ))
-            .into());
+    /// The value stored under `key`, or None. Keys and values are packed and decoded by
+    /// the map's BTF types (bytes of the exact size are taken as they are); `raw` returns
+    /// bytes. A per-CPU map's value is a list with one value per possible CPU.
+    #[pyo3(signature = (key, *, raw=false))]
+    fn lookup(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        raw: bool,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let view = self.view(py)?;
+        let k = maps::key_bytes(view, key)?;
+        let got = py.detach(|| self.handle.fd.with(|fd| view.lookup(fd, &k)))?;
+        got.map(|v| maps::value_py(py, view, &v, raw)).transpose()
+    }
+    /// Stores `value` under `key`; `flags` is "any", "noexist" (fails with EEXIST when
+    /// the key exists), "exist" (ENOENT when it does not) or a number (BPF_F_LOCK).
+    #[pyo3(signature = (key, value, flags=None))]
+    fn update(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let view = self.view(py)?;
+        let flags = flags.map(maps::update_flags).transpose()?.unwrap_or(0);
+        let k = maps::key_bytes(view, key)?;
+        let v = maps::value_bytes(view, value)?;
+        Ok(py.detach(|| self.handle.fd.with(|fd| view.update(fd, &k, &v, flags)))?)
+    }
+    /// Deletes `key`; False when there was no such element.
+    fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let view = self.view(py)?;
+        let k = maps::key_bytes(view, key)?;
+        Ok(py.detach(|| self.handle.fd.with(|fd| view.delete(fd, &k)))?)
+    }
+    /// Every key. A walk that meets a key deleted under it restarts from the first key
+    /// and skips the keys it already returned.
+    #[pyo3(signature = (*, raw=false))]
+    fn keys<'py>(&self, py: Python<'py>, raw: bool) -> PyResult<Bound<'py, PyList>> {
+        let c = self.cursor(py, false, false, raw)?;
+        drain_cursor(py, &c)
+    }
+    /// Every (key, value) pair: by BPF_MAP_LOOKUP_BATCH where `batch` and the map type
+    /// has it, else one GET_NEXT_KEY and one lookup per element (as `keys()`).
+    #[pyo3(signature = (*, raw=false, batch=true))]
+    fn items<'py>(&self, py: Python<'py>, raw: bool, batch: bool) -> PyResult<Bound<'py, PyList>> {
+        let c = self.cursor(py, batch, true, raw)?;
+        drain_cursor(py, &c)
+    }
+    /// A walk over the elements (pairs, or keys without `values`), read a chunk at a
+    /// time with `next_batch(n)`: what `bpfbind.map_items` iterates in worker threads.
+    #[pyo3(signature = (*, batch=true, values=true, raw=false))]
+    fn cursor(
+        &self,
+        py: Python<'_>,
+        batch: bool,
+        values: bool,
+        raw: bool,
+    ) -> PyResult<maps::PyMapCursor> {
+        let view = self.view(py)?.clone();
+        let c = crate::maps::Cursor::new(view, batch, values)?;
+        Ok(maps::PyMapCursor {
+            handle: self.handle.clone(),
+            batched: c.batched().into(),
+            cursor: std::sync::Mutex::new(Some(c)),
+            raw,
+            values,
+        })
+    }
+    /// Stores every (key, value) pair of `items` with BPF_MAP_UPDATE_BATCH, or one by one
+    /// where the map type has no batch commands; returns how many.
+    #[pyo3(signature = (items, flags=None, *, batch=true))]
+    fn update_batch(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+        batch: bool,
+    ) -> PyResult<usize> {
+        let view = self.view(py)?;
+        let flags = flags.map(maps::update_flags).transpose()?.unwrap_or(0);
+        let mut pairs = Vec::new();
+        for it in items.try_iter()? {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = it?.extract()?;
+            pairs.push((maps::key_bytes(view, &k)?, maps::value_bytes(view, &v)?));
         }
-        let mut value = vec![0u8; self.value_size as usize];
-        match py.detach(|| {
+        Ok(py.detach(|| {
             self.handle
                 .fd
-                .with(|fd| sys::map_lookup(fd, key, &mut value))
-        }) {
-            Ok(()) => Ok(Some(PyBytes::new(py, &value))),
-            Err(Error::Sys {
-                errno: libc::ENOENT,
-                ..
-            }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+                .with(|fd| view.update_many(fd, &pairs, flags, batch))
+        })?)
     }
-    fn update(&self, py: Python<'_>, key: &[u8], value: &[u8]) -> PyResult<()> {
-        if key.len() != self.key_size as usize || value.len() != self.value_size as usize {
-            return Err(Error::Invalid(format!(
-                "key and value must be {} and {} bytes",
-                self.key_size, self.value_size
-            ))
-            .into());
+    /// Deletes every key of `keys` with BPF_MAP_DELETE_BATCH (which fails with ENOENT on
+    /// a missing key), or one by one; returns how many were deleted.
+    #[pyo3(signature = (keys, *, batch=true))]
+    fn delete_batch(
+        &self,
+        py: Python<'_>,
+        keys: &Bound<'_, PyAny>,
+        batch: bool,
+    ) -> PyResult<usize> {
+        let view = self.view(py)?;
+        let mut ks = Vec::new();
+        for k in keys.try_iter()? {
+            ks.push(maps::key_bytes(view, &k?)?);
         }
-        Ok(py.detach(|| self.handle.fd.with(|fd| sys::map_update(fd, key, value, 0)))?)
+        Ok(py.detach(|| self.handle.fd.with(|fd| view.delete_many(fd, &ks, batch)))?)
+    }
+    /// Pushes `value` onto a queue or stack map; flags "exist" drops the oldest element
+    /// of a full map instead of failing with E2BIG.
+    #[pyo3(signature = (value, flags=None))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let view = self.view(py)?;
+        let flags = flags.map(maps::update_flags).transpose()?.unwrap_or(0);
+        let v = maps::value_bytes(view, value)?;
+        Ok(py.detach(|| self.handle.fd.with(|fd| view.push(fd, &v, flags)))?)
+    }
+    /// Removes and returns the head of a queue (oldest) or stack (newest); None if empty.
+    #[pyo3(signature = (*, raw=false))]
+    fn pop(&self, py: Python<'_>, raw: bool) -> PyResult<Option<Py<PyAny>>> {
+        self.head(py, true, raw)
+    }
+    /// The head of a queue or stack, left in place; None if empty.
+    #[pyo3(signature = (*, raw=false))]
+    fn peek(&self, py: Python<'_>, raw: bool) -> PyResult<Option<Py<PyAny>>> {
+        self.head(py, false, raw)
+    }
+    /// How many values a lookup returns: the possible CPUs for a per-CPU map, else 1.
+    #[getter]
+    fn ncpus(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.view(py)?.ncpus)
+    }
+    /// Whether keys and values are typed by BTF (else bytes, or ints by size).
+    #[getter]
+    fn has_btf(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.view(py)?.btf.is_some())
     }
     fn close(&self, py: Python<'_>) {
         py.detach(|| self.handle.fd.close());
@@ -374,6 +510,17 @@ impl PyObject_ {
     }
 }
 
+impl PyObject_ {
+    /// The object's BTF as the kernel holds it, None when it has none (or is closed).
+    pub fn btf_bytes(&self) -> Result<Option<Vec<u8>>> {
+        let guard = self.btf.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|fd| info::btf_data(fd.as_fd()))
+            .transpose()
+    }
+}
+
 pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
     let metadata = pairs_to_dict(py, obj.metadata.iter().map(|(k, v)| (k.as_str(), v)))?;
     let mut programs = Vec::with_capacity(obj.programs.len());
@@ -409,6 +556,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 section,
                 frozen: s.freeze,
                 btf_value_type_id: s.btf_value_type_id,
+                view: Default::default(),
             },
         )?);
     }
@@ -526,15 +674,61 @@ pub fn open_program(
     Ok(py.detach(|| PyProgram::from_fd(open_any(IdKind::Prog, id, path, fd)?))?)
 }
 
+/// A Map for an id, a pinned path, an fd (duplicated), or a kernel name (the one map of
+/// that name; names are cut to 15 bytes as the kernel keeps them).
 #[pyfunction]
-#[pyo3(signature = (id=None, path=None, fd=None))]
+#[pyo3(signature = (id=None, path=None, fd=None, name=None))]
 pub fn open_map(
     py: Python<'_>,
     id: Option<u32>,
     path: Option<String>,
     fd: Option<i32>,
+    name: Option<String>,
 ) -> PyResult<PyMap> {
-    Ok(py.detach(|| PyMap::from_fd(open_any(IdKind::Map, id, path, fd)?))?)
+    Ok(py.detach(|| match name {
+        Some(n) if id.is_none() && path.is_none() && fd.is_none() => {
+            PyMap::from_fd(map_by_name(&n)?)
+        }
+        Some(_) => Err(Error::Invalid(
+            "give exactly one of id, path, fd or name".into(),
+        )),
+        None => PyMap::from_fd(open_any(IdKind::Map, id, path, fd)?),
+    })?)
+}
+
+/// The ids of the live maps whose kernel name is `name` (cut to 15 bytes).
+pub fn map_ids_named(name: &str) -> Result<Vec<u32>> {
+    let want = sys::obj_name(name);
+    let mut found = Vec::new();
+    let mut cur = 0;
+    while let Some(id) = sys::next_id(IdKind::Map, cur)? {
+        cur = id;
+        let Some(fd) = sys::fd_by_id(IdKind::Map, id)? else {
+            continue;
+        };
+        if info::map_info(fd.as_fd())?.name == want {
+            found.push(id);
+        }
+    }
+    Ok(found)
+}
+
+/// The one live map whose kernel name is `name` (cut to 15 bytes).
+pub fn map_by_name(name: &str) -> Result<OwnedFd> {
+    let ids = map_ids_named(name)?;
+    match ids.as_slice() {
+        [] => Err(Error::NotFound(format!("no map named {name}"))),
+        [id] => sys::fd_by_id(IdKind::Map, *id)?
+            .ok_or_else(|| Error::NotFound(format!("no map named {name}"))),
+        _ => {
+            let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
+            Err(Error::Invalid(format!(
+                "{} maps are named {name} (ids {}): open one by id",
+                ids.len(),
+                ids.join(", ")
+            )))
+        }
+    }
 }
 
 fn open_any(

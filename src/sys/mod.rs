@@ -6,6 +6,10 @@ mod fdcell;
 pub mod features;
 pub mod info;
 pub mod insn;
+pub mod mapops;
+pub mod perf;
+pub mod perfbuf;
+pub mod ringbuf;
 pub mod uapi;
 pub use fdcell::FdCell;
 
@@ -74,6 +78,10 @@ pub fn cmd_name(cmd: u32) -> &'static str {
         BPF_LINK_CREATE => "BPF_LINK_CREATE",
         BPF_ITER_CREATE => "BPF_ITER_CREATE",
         BPF_PROG_BIND_MAP => "BPF_PROG_BIND_MAP",
+        mapops::BPF_MAP_DELETE_ELEM => "BPF_MAP_DELETE_ELEM",
+        mapops::BPF_MAP_GET_NEXT_KEY => "BPF_MAP_GET_NEXT_KEY",
+        mapops::BPF_MAP_LOOKUP_AND_DELETE_ELEM => "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
+        mapops::BPF_ENABLE_STATS => "BPF_ENABLE_STATS",
         _ => "bpf",
     }
 }
