@@ -275,7 +275,7 @@ def _map_show(c: Call) -> int:
     if rest:
         maps = _open_maps(rest, "map show")
         if not maps:
-            raise _Failure(f"no map with {rest[0]} {rest[1]} found")
+            return EXIT_ERROR  # bpftool: a name nothing has prints nothing, fails
         single = len(maps) == 1
     else:
         maps = []
