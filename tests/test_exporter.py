@@ -597,27 +597,21 @@ def test_counters_that_move_are_rebuilt_labels_kept(
     counters: the next collection rebuilds those lines and keeps the labels."""
     from prometheus_client import generate_latest
 
-    fd = exporter.enable_stats()
-    try:
-        with bpfbind.sync.load_object(bpf_objs["multi"]) as multi:
-            prog = multi.programs["multi_xdp"]
-            collector = exporter.ProgramCollector(stats_enabled=True)
-            before = exporter.render(exporter._Fixed(collector.collect()))
-            prog.test_run(b"\0" * 64, repeat=3)
-            metrics = collector.collect()
-            after = exporter.render(exporter._Fixed(metrics))
-            assert after == generate_latest(exporter._Fixed(metrics))
-            assert (
-                info_samples(after)[str(prog.id)] == info_samples(before)[str(prog.id)]
-            )
-            runs = info_value(after, "bpf_program_run_count_total", prog.id)
-            assert runs is not None
-            assert (
-                runs
-                == (info_value(before, "bpf_program_run_count_total", prog.id) or 0) + 3
-            )
-    finally:
-        os.close(fd)
+    with bpfbind.enable_stats(), bpfbind.sync.load_object(bpf_objs["multi"]) as multi:
+        prog = multi.programs["multi_xdp"]
+        collector = exporter.ProgramCollector(stats_enabled=True)
+        before = exporter.render(exporter._Fixed(collector.collect()))
+        prog.test_run(b"\0" * 64, repeat=3)
+        metrics = collector.collect()
+        after = exporter.render(exporter._Fixed(metrics))
+        assert after == generate_latest(exporter._Fixed(metrics))
+        assert info_samples(after)[str(prog.id)] == info_samples(before)[str(prog.id)]
+        runs = info_value(after, "bpf_program_run_count_total", prog.id)
+        assert runs is not None
+        assert (
+            runs
+            == (info_value(before, "bpf_program_run_count_total", prog.id) or 0) + 3
+        )
 
 
 def info_value(text: bytes, metric: str, prog_id: int) -> float | None:
@@ -676,7 +670,7 @@ def test_native_numbers_are_prometheus_clients() -> None:
 
     rng = random.Random(13)
     values = [float(10**k) for k in range(-12, 25)] + [-0.0, 0.0, 2.0**63, 2.0**64]
-    values += [float(rng.randrange(10**rng.randrange(1, 20))) for _ in range(2000)]
+    values += [float(rng.randrange(10 ** rng.randrange(1, 20))) for _ in range(2000)]
     values += [rng.random() * 10 ** rng.randrange(-10, 22) for _ in range(2000)]
     values += [-v for v in values[:500]]
     for v in values:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gzip
 import logging
 import os
-import platform
 import signal
 import socket
 import sys
@@ -31,12 +29,11 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
 from . import _native
-from .errors import BpfError
+from ._events import EnableStats, enable_stats
 
 __all__ = [
     "CONTENT_TYPE",
     "ProgramCollector",
-    "enable_stats",
     "label_name",
     "main",
     "render",
@@ -300,42 +297,6 @@ def write_textfile(path: str, registry: Collector) -> None:
         raise
 
 
-# bpf(2) numbers by architecture; BPF_ENABLE_STATS is command 32 everywhere.
-_BPF_SYSCALL = {
-    "x86_64": 321,
-    "aarch64": 280,
-    "riscv64": 280,
-    "ppc64le": 361,
-    "s390x": 351,
-}
-_BPF_ENABLE_STATS = 32
-_BPF_STATS_RUN_TIME = 0
-
-
-def enable_stats() -> int:
-    """BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): the kernel counts every program's runs and
-    run time for as long as the returned fd stays open (close it to stop). Needs
-    CAP_SYS_ADMIN."""
-    nr = _BPF_SYSCALL.get(platform.machine())
-    if nr is None:
-        raise OSError(f"bpf(2) syscall number unknown for {platform.machine()}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    attr = ctypes.c_uint32(_BPF_STATS_RUN_TIME)
-    fd = libc.syscall(
-        ctypes.c_long(nr),
-        ctypes.c_int(_BPF_ENABLE_STATS),
-        ctypes.byref(attr),
-        ctypes.c_uint(ctypes.sizeof(attr)),
-    )
-    if fd < 0:
-        err = ctypes.get_errno()
-        e = BpfError(err, f"BPF_ENABLE_STATS failed: {os.strerror(err)}")
-        e.command = "BPF_ENABLE_STATS"
-        raise e
-    return int(fd)
-
-
 class _Gzipped:
     """Compressed forms of the last scrape's large parts, by identity. A body is one
     gzip member per part: gzip readers (Go's, Python's) read concatenated members as
@@ -484,17 +445,17 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    stats_fd: int | None = None
+    stats: EnableStats | None = None
     server: ThreadingHTTPServer | None = None
     try:
         if args.enable_stats:
-            stats_fd = enable_stats()
+            stats = enable_stats()
         serving = args.listen is not None or not args.textfile
         collector = ProgramCollector(
             metadata_labels=labels,
             # Alone, the textfile loop wants a fresh scan at every write.
             interval=interval if serving else 0.0,
-            stats_enabled=stats_fd is not None,
+            stats_enabled=stats is not None,
         )
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
@@ -525,8 +486,8 @@ def main(argv: Sequence[str]) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
-        if stats_fd is not None:
-            os.close(stats_fd)
+        if stats is not None:
+            stats.close()
         if args.textfile and not args.once and stop.is_set():
             # Gone with the exporter: a file left behind would report these programs
             # as loaded for as long as node_exporter runs.
