@@ -174,7 +174,7 @@ def test_module_kfuncs_get_their_btf_slot_as_libbpf_numbers_them(
     with bpfbind.sync.load_object(obj) as loaded:
         prog = loaded.programs["ct_lookup"]
         assert prog.test_run(b"\0" * 64)[0] == 2  # XDP_PASS
-        bss = loaded.maps[".bss"].lookup(b"\0\0\0\0")
+        bss = loaded.maps[".bss"].lookup(0, raw=True)
         assert bss is not None
         lookups, found, last_error = struct.unpack_from("<QQi", bss)
         # No such connection: the module's lookup ran and said so.
