@@ -42,16 +42,16 @@ async def load_object(
     it created when it ends."""
     import anyio
 
-    args = _core.load_args(
+    opts = _core.load_options(
         source, pin_dir, pin_maps, name, bind, initial, btf_path, replace
     )
-    job = _native.start_load(**args)
+    job = _native.start_load(opts)
     try:
         await anyio.wait_readable(job)
     except BaseException:
         job.cancel()
         raise
-    return BpfObject(job.result(), args["pin_dir"])
+    return BpfObject(job.result(), opts.pin_dir)
 
 
 async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:

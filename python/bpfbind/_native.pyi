@@ -172,20 +172,30 @@ class Exposition:
     @staticmethod
     def families() -> list[tuple[str, str, str]]: ...
 
-def load_object(
-    data: bytes,
-    name: str,
-    pin_dir: str | None = None,
-    pin_maps: str | None = None,
-    no_fd_array: bool = False,
-    no_bind_map: bool = False,
-    initial: dict[str, bytes] | None = None,
-    btf_path: str | None = None,
-    map_edits: dict[str, dict[str, int]] | None = None,
-    autoload: dict[str, bool] | None = None,
-    attach_target: dict[str, str] | None = None,
-    replace_pins: bool = False,
-) -> Object: ...
+@final
+class LoadOptions:
+    def __init__(
+        self,
+        *,
+        name: str,
+        data: bytes | None = None,
+        path: str | os.PathLike[str] | None = None,
+        pin_dir: str | os.PathLike[str] | None = None,
+        pin_maps: str | os.PathLike[str] | None = None,
+        bind: str = "auto",
+        initial: dict[str, bytes] | None = None,
+        btf_path: str | os.PathLike[str] | None = None,
+        map_edits: dict[str, dict[str, int]] | None = None,
+        autoload: dict[str, bool] | None = None,
+        attach_target: dict[str, str] | None = None,
+        replace: bool = False,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def pin_dir(self) -> os.PathLike[str] | None: ...
+
+def load_object(options: LoadOptions) -> Object: ...
 
 @final
 class LoadJob:
@@ -193,21 +203,7 @@ class LoadJob:
     def result(self) -> Object: ...
     def cancel(self) -> None: ...
 
-def start_load(
-    data: bytes | None = None,
-    path: str | None = None,
-    name: str = "",
-    pin_dir: str | None = None,
-    pin_maps: str | None = None,
-    no_fd_array: bool = False,
-    no_bind_map: bool = False,
-    initial: dict[str, bytes] | None = None,
-    btf_path: str | None = None,
-    map_edits: dict[str, dict[str, int]] | None = None,
-    autoload: dict[str, bool] | None = None,
-    attach_target: dict[str, str] | None = None,
-    replace_pins: bool = False,
-) -> LoadJob: ...
+def start_load(options: LoadOptions) -> LoadJob: ...
 def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
 def object_metadata(
     data: bytes, name: str

@@ -5,6 +5,7 @@ mod errors;
 mod gen;
 mod jobs;
 mod layout;
+mod load;
 mod objects;
 mod scan;
 mod values;
@@ -20,9 +21,11 @@ mod _native {
     #[pymodule_export]
     use super::layout::object_layout;
     #[pymodule_export]
+    use super::load::{load_object, PyLoadOptions};
+    #[pymodule_export]
     use super::objects::{
-        bind_map, create_map, features, load_object, object_metadata, open_map, open_program,
-        PyMap, PyObject_, PyProgram,
+        bind_map, create_map, features, object_metadata, open_map, open_program, PyMap, PyObject_,
+        PyProgram,
     };
     #[pymodule_export]
     use super::scan::{

@@ -1,61 +1,20 @@
 //! `Object`, `Program` and `Map`: thin pyclasses over the loaded object and the bind/
 //! handles. Every syscall runs detached from the interpreter.
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::bind::{fd_kind, FdKind, MapHandle, ProgHandle};
-use crate::elf::{ObjectSpec, SpecEdits};
+use crate::bind::{self, MapHandle, ObjectRef, ProgHandle};
+use crate::elf::ObjectSpec;
 use crate::error::{Error, Result};
-use crate::load::{self, LoadOptions};
-use crate::sys::{self, info, FdCell, IdKind};
+use crate::load;
+use crate::sys::{self, info, IdKind};
 
 use super::values::pairs_to_dict;
-
-fn dup(fd: i32) -> Result<OwnedFd> {
-    if fd < 0 {
-        return Err(Error::Invalid(format!("{fd} is not a file descriptor")));
-    }
-    // SAFETY: the borrow lasts only for the duplication; a closed number fails with EBADF.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned().map_err(|e| {
-        Error::sys(
-            "dup",
-            e.raw_os_error().unwrap_or(libc::EBADF),
-            format!("fd {fd}"),
-        )
-    })
-}
-
-fn pin_fd(cell: &FdCell, path: &str, replace: bool) -> Result<()> {
-    if replace {
-        cell.with(|fd| sys::obj_pin_replace(fd, path))
-    } else {
-        cell.with(|fd| sys::obj_pin(fd, path))
-    }
-}
-
-/// Removes the pin at `path` if it pins the object `id` of `kind`; a pin of another
-/// object is left alone and named in the error.
-fn unpin_own(kind: IdKind, id: u32, path: &str) -> Result<()> {
-    let fd = open_any(kind, None, Some(path.to_string()), None)?;
-    let pinned = match kind {
-        IdKind::Prog => info::prog_info(fd.as_fd(), &mut Vec::new())?.id,
-        _ => info::map_info(fd.as_fd())?.id,
-    };
-    if pinned != id {
-        return Err(Error::Refused {
-            errno: libc::EINVAL,
-            msg: format!("{path} pins another object (id {pinned}), not this one (id {id})"),
-        });
-    }
-    sys::obj_unpin(path)
-}
 
 #[pyclass(frozen, module = "bpfbind._native", name = "Program")]
 pub struct PyProgram {
@@ -70,7 +29,7 @@ pub struct PyProgram {
 }
 
 impl PyProgram {
-    /// A handle for a program this process did not load; `open_any` checked the fd's kind.
+    /// A handle for a program this process did not load; `bind::open` checked the fd's kind.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         let mut ids = Vec::new();
         let pi = info::prog_info(fd.as_fd(), &mut ids)?;
@@ -112,13 +71,13 @@ impl PyProgram {
     #[pyo3(signature = (path, replace=false))]
     fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
         let p = path_string(&path)?;
-        Ok(py.detach(|| pin_fd(&self.handle.fd, &p, replace))?)
+        Ok(py.detach(|| bind::pin(&self.handle.fd, &p, replace))?)
     }
     /// Removes the pin at `path`, which must pin this program.
     fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let p = path_string(&path)?;
         let id = self.handle.id;
-        Ok(py.detach(|| unpin_own(IdKind::Prog, id, &p))?)
+        Ok(py.detach(|| bind::unpin_own(IdKind::Prog, id, &p))?)
     }
     /// The ids of the maps the program holds, as this process has recorded them.
     fn used_maps(&self) -> Vec<u32> {
@@ -184,7 +143,7 @@ pub struct PyMap {
 }
 
 impl PyMap {
-    /// A handle for a map fd: one `open_any` checked, or one just created.
+    /// A handle for a map fd: one `bind::open` checked, or one just created.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         let mi = info::map_info(fd.as_fd())?;
         let frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
@@ -230,13 +189,13 @@ impl PyMap {
     #[pyo3(signature = (path, replace=false))]
     fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
         let p = path_string(&path)?;
-        Ok(py.detach(|| pin_fd(&self.handle.fd, &p, replace))?)
+        Ok(py.detach(|| bind::pin(&self.handle.fd, &p, replace))?)
     }
     /// Removes the pin at `path`, which must pin this map.
     fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let p = path_string(&path)?;
         let id = self.handle.id;
-        Ok(py.detach(|| unpin_own(IdKind::Map, id, &p))?)
+        Ok(py.detach(|| bind::unpin_own(IdKind::Map, id, &p))?)
     }
     /// The value stored under `key` (bytes of key_size), or None.
     fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -424,67 +383,6 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
     })
 }
 
-/// Parses and loads an object; every syscall runs without the GIL.
-#[pyfunction]
-#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None, replace_pins=false))]
-#[allow(clippy::too_many_arguments)]
-pub fn load_object(
-    py: Python<'_>,
-    data: &[u8],
-    name: String,
-    pin_dir: Option<PathBuf>,
-    pin_maps: Option<PathBuf>,
-    no_fd_array: bool,
-    no_bind_map: bool,
-    initial: Option<HashMap<String, Vec<u8>>>,
-    btf_path: Option<PathBuf>,
-    map_edits: Option<HashMap<String, HashMap<String, u64>>>,
-    autoload: Option<HashMap<String, bool>>,
-    attach_target: Option<HashMap<String, String>>,
-    replace_pins: bool,
-) -> PyResult<PyObject_> {
-    let edits = spec_edits((initial, map_edits, autoload, attach_target));
-    let opts = LoadOptions {
-        pin_maps,
-        pin_programs: pin_dir,
-        replace_pins,
-        no_fd_array,
-        no_bind_map,
-        btf_path,
-    };
-    let loaded = py.detach(|| parse_and_load(data, &name, &edits, &opts))?;
-    wrap(py, loaded)
-}
-
-/// What a load may change in the object before it reaches the kernel, as Python gives it.
-pub type Edits = (
-    Option<HashMap<String, Vec<u8>>>,
-    Option<HashMap<String, HashMap<String, u64>>>,
-    Option<HashMap<String, bool>>,
-    Option<HashMap<String, String>>,
-);
-
-pub fn spec_edits((initial, maps, autoload, attach_target): Edits) -> SpecEdits {
-    SpecEdits {
-        initial: initial.unwrap_or_default(),
-        maps: maps.unwrap_or_default(),
-        autoload: autoload.unwrap_or_default(),
-        attach_target: attach_target.unwrap_or_default(),
-    }
-}
-
-/// The whole of a load, GIL-free: parse, apply the caller's edits, load.
-pub fn parse_and_load(
-    data: &[u8],
-    name: &str,
-    edits: &SpecEdits,
-    opts: &LoadOptions,
-) -> Result<load::LoadedObject> {
-    let mut spec = ObjectSpec::parse(data, name)?;
-    spec.apply(edits)?;
-    load::load(&spec, opts)
-}
-
 /// The metadata of an object file, read offline:
 /// [(name, value, bpftool -j text, bpftool plain text, convention)].
 #[pyfunction]
@@ -523,7 +421,7 @@ pub fn open_program(
     path: Option<String>,
     fd: Option<i32>,
 ) -> PyResult<PyProgram> {
-    Ok(py.detach(|| PyProgram::from_fd(open_any(IdKind::Prog, id, path, fd)?))?)
+    Ok(py.detach(|| PyProgram::from_fd(bind::open(IdKind::Prog, &object_ref(id, path, fd)?)?))?)
 }
 
 #[pyfunction]
@@ -534,42 +432,16 @@ pub fn open_map(
     path: Option<String>,
     fd: Option<i32>,
 ) -> PyResult<PyMap> {
-    Ok(py.detach(|| PyMap::from_fd(open_any(IdKind::Map, id, path, fd)?))?)
+    Ok(py.detach(|| PyMap::from_fd(bind::open(IdKind::Map, &object_ref(id, path, fd)?)?))?)
 }
 
-fn open_any(
-    kind: IdKind,
-    id: Option<u32>,
-    path: Option<String>,
-    fd: Option<i32>,
-) -> Result<OwnedFd> {
-    let what = if kind == IdKind::Prog {
-        "program"
-    } else {
-        "map"
-    };
-    let fd = match (id, path, fd) {
-        (Some(id), None, None) => sys::fd_by_id(kind, id)?
-            .ok_or_else(|| Error::NotFound(format!("no {what} with id {id}")))?,
-        (None, Some(p), None) => sys::obj_get(&p).map_err(|e| match e {
-            Error::Sys {
-                errno: libc::ENOENT,
-                ..
-            } => Error::NotFound(format!("nothing is pinned at {p}")),
-            e => e,
-        })?,
-        (None, None, Some(fd)) => dup(fd)?,
-        _ => return Err(Error::Invalid("give exactly one of id, path or fd".into())),
-    };
-    let want = if kind == IdKind::Prog {
-        FdKind::Prog
-    } else {
-        FdKind::Map
-    };
-    if fd_kind(fd.as_fd()) != want {
-        return Err(Error::Invalid(format!("that is not a BPF {what}")));
+fn object_ref(id: Option<u32>, path: Option<String>, fd: Option<i32>) -> Result<ObjectRef> {
+    match (id, path, fd) {
+        (Some(id), None, None) => Ok(ObjectRef::Id(id)),
+        (None, Some(p), None) => Ok(ObjectRef::Pin(p)),
+        (None, None, Some(fd)) => Ok(ObjectRef::Fd(fd)),
+        _ => Err(Error::Invalid("give exactly one of id, path or fd".into())),
     }
-    Ok(fd)
 }
 
 /// A new map (BPF_MAP_CREATE), e.g. to bind to programs or to share between them.
