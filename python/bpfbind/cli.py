@@ -320,7 +320,7 @@ def _bpffs_mounted() -> bool:
 
 
 def _gen_skeleton(c: Call) -> int:
-    from .skel import write_skeleton
+    from ._skelgen import write_skeleton
 
     out = write_skeleton(
         c.args["OBJ"],
