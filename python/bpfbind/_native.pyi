@@ -1,7 +1,7 @@
 """Type stubs of the native core (src/py/). Users import `bpfbind`, not this module."""
 
 import os
-from typing import Any, final
+from typing import Any, NotRequired, TypedDict, final
 
 __version__: str
 PROG_TYPES: list[str]
@@ -204,7 +204,49 @@ class LoadJob:
     def cancel(self) -> None: ...
 
 def start_load(options: LoadOptions) -> LoadJob: ...
-def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
+class TypeDesc(TypedDict):
+    """A variable's BTF type as `object_layout` describes it. `kind` is one of int,
+    bool, char, float, enum, chars (a char array), array, struct, union, bytes."""
+
+    kind: str
+    size: NotRequired[int]  # every kind but chars and array
+    signed: NotRequired[bool]  # int, enum
+    name: NotRequired[str]  # enum, struct, union
+    values: NotRequired[list[tuple[str, int]]]  # enum: (enumerator, value)
+    len: NotRequired[int]  # chars, array
+    elem: NotRequired[TypeDesc]  # chars, array
+    # struct, union: (name, bit offset, bits (0: not a bitfield), type)
+    fields: NotRequired[list[tuple[str, int, int, TypeDesc]]]
+
+class ProgramLayout(TypedDict):
+    name: str
+    section: str
+    type: str
+    autoload: bool
+    attach_target: str | None
+
+class MapLayout(TypedDict):
+    name: str
+    kernel_name: str
+    section: str | None
+    map_type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    numa_node: int
+    map_extra: int
+    frozen: bool
+    initial: bytes | None
+
+class ObjectLayout(TypedDict):
+    name: str
+    programs: list[ProgramLayout]
+    maps: list[MapLayout]
+    # data section -> (variable, offset, size, type)
+    sections: dict[str, list[tuple[str, int, int, TypeDesc]]]
+
+def object_layout(data: bytes, name: str) -> ObjectLayout: ...
 def object_metadata(
     data: bytes, name: str
 ) -> tuple[list[tuple[str, Any, str, str, str]], str | None]: ...

@@ -10,11 +10,14 @@ import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import _native
 from ._core import object_name
 from .skel import _RESERVED, _ident
+
+if TYPE_CHECKING:
+    from ._native import TypeDesc
 
 __all__ = ["generate", "main", "write_skeleton"]
 
@@ -35,7 +38,7 @@ class _Gen:
         self.structs: dict[str, str] = {}
         self.class_names: set[str] = set()
 
-    def const(self, desc: dict[str, Any]) -> str:
+    def const(self, desc: TypeDesc) -> str:
         """A module-level name for a type descriptor the runtime walks (arrays)."""
         text = _compact(desc)
         if text not in self.consts:
@@ -45,7 +48,7 @@ class _Gen:
     def class_name(self, base: str) -> str:
         return _ident(base, self.class_names)
 
-    def enum_class(self, desc: dict[str, Any]) -> str:
+    def enum_class(self, desc: TypeDesc) -> str:
         self.uses.add("enum")
         key = repr(desc)
         if key in self.enums:
@@ -61,7 +64,7 @@ class _Gen:
         self.enums[key] = name
         return name
 
-    def py_type(self, desc: dict[str, Any]) -> str:
+    def py_type(self, desc: TypeDesc) -> str:
         kind = desc["kind"]
         if kind in ("int", "char"):
             return "int"
@@ -84,7 +87,7 @@ class _Gen:
             return self.struct_class(desc)
         return "bytes"
 
-    def struct_class(self, desc: dict[str, Any]) -> str:
+    def struct_class(self, desc: TypeDesc) -> str:
         key = repr(desc)
         if key in self.structs:
             return self.structs[key]
@@ -102,7 +105,7 @@ class _Gen:
         )
         return name
 
-    def fields(self, fields: list[tuple[str, int, int, int, dict[str, Any]]]) -> str:
+    def fields(self, fields: list[tuple[str, int, int, int, TypeDesc]]) -> str:
         taken: set[str] = set()
         out: list[str] = []
         for fname, off, bit_off, bits, desc in fields:
@@ -119,7 +122,7 @@ class _Gen:
         off: int,
         bit_off: int,
         bits: int,
-        d: dict[str, Any],
+        d: TypeDesc,
     ) -> str:
         kind = d["kind"]
         ty = self.py_type(d)
@@ -173,7 +176,7 @@ class _Gen:
         return text
 
 
-def _compact(desc: dict[str, Any]) -> str:
+def _compact(desc: object) -> str:
     """A descriptor as a Python literal (sorted keys: the output is reproducible)."""
     if isinstance(desc, dict):
         inner = ", ".join(f"{k!r}: {_compact(desc[k])}" for k in sorted(desc))

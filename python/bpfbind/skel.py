@@ -24,6 +24,7 @@ from ._spec import ObjectSpec
 from .errors import ReadOnlyError
 
 if TYPE_CHECKING:
+    from ._native import TypeDesc
     from ._skelgen import generate, main, write_skeleton
 
 __all__ = [
@@ -191,12 +192,12 @@ class StructView:
             raise ValueError(f"expected {n} bytes, got {len(value)}")
         self._sec.write(self._base + off, value)
 
-    def _array(self, off: int, desc: dict[str, Any]) -> list[Any]:
+    def _array(self, off: int, desc: TypeDesc) -> list[Any]:
         elem, n = desc["elem"], desc["len"]
         size = _size_of(elem)
         return [self._value(off + i * size, elem) for i in range(n)]
 
-    def _set_array(self, off: int, desc: dict[str, Any], values: Sequence[Any]) -> None:
+    def _set_array(self, off: int, desc: TypeDesc, values: Sequence[Any]) -> None:
         elem, n = desc["elem"], desc["len"]
         if len(values) != n:
             raise ValueError(f"expected {n} elements, got {len(values)}")
@@ -204,7 +205,7 @@ class StructView:
         for i, v in enumerate(values):
             self._set_value(off + i * size, elem, v)
 
-    def _value(self, off: int, desc: dict[str, Any]) -> Any:
+    def _value(self, off: int, desc: TypeDesc) -> Any:
         kind = desc["kind"]
         if kind in ("int", "char"):
             return self._int(off, desc["size"], desc.get("signed", True))
@@ -222,7 +223,7 @@ class StructView:
             return _GenericStruct(self._sec, self._base + off, desc)
         return self._bytes(off, desc["size"])
 
-    def _set_value(self, off: int, desc: dict[str, Any], value: Any) -> None:
+    def _set_value(self, off: int, desc: TypeDesc, value: Any) -> None:
         kind = desc["kind"]
         if kind in ("int", "char", "enum"):
             self._set_int(off, desc["size"], desc.get("signed", True), int(value))
@@ -249,7 +250,7 @@ class _GenericStruct(StructView):
 
     __slots__ = ("_desc",)
 
-    def __init__(self, sec: _Section, base: int, desc: dict[str, Any]) -> None:
+    def __init__(self, sec: _Section, base: int, desc: TypeDesc) -> None:
         super().__init__(sec, base)
         self._desc = desc
 
@@ -260,7 +261,7 @@ class _GenericStruct(StructView):
         raise KeyError(name)
 
 
-def _size_of(desc: dict[str, Any]) -> int:
+def _size_of(desc: TypeDesc) -> int:
     if desc["kind"] in ("chars", "array"):
         return int(desc["len"]) * _size_of(desc["elem"])
     return int(desc["size"])
