@@ -24,8 +24,8 @@ mod _native {
     use super::load::{load_object, PyLoadOptions};
     #[pymodule_export]
     use super::objects::{
-        bind_map, create_map, features, object_metadata, open_map, open_program, PyMap, PyObject_,
-        PyProgram,
+        bind_map, create_map, features, object_metadata, open_map, open_program, PyHandle, PyMap,
+        PyObject_, PyProgram,
     };
     #[pymodule_export]
     use super::scan::{

@@ -12,11 +12,74 @@ use crate::bind::{self, MapHandle, ObjectRef, ProgHandle};
 use crate::elf::ObjectSpec;
 use crate::error::{Error, Result};
 use crate::load;
-use crate::sys::{self, info, IdKind};
+use crate::sys::{self, info, FdCell, IdKind};
 
 use super::values::pairs_to_dict;
 
-#[pyclass(frozen, module = "bpfbind._native", name = "Program")]
+/// What a Program or Map handle wraps: the shared record of its fd and id.
+enum Owner {
+    Prog(Arc<ProgHandle>),
+    Map(Arc<MapHandle>),
+}
+
+/// The base of `Program` and `Map`: a kernel object this process holds an fd of, with
+/// its id, its pins and closing.
+#[pyclass(subclass, frozen, module = "bpfbind._native", name = "Handle")]
+pub struct PyHandle {
+    owner: Owner,
+}
+
+impl PyHandle {
+    fn cell(&self) -> &FdCell {
+        match &self.owner {
+            Owner::Prog(h) => &h.fd,
+            Owner::Map(h) => &h.fd,
+        }
+    }
+    fn kind_and_id(&self) -> (IdKind, u32) {
+        match &self.owner {
+            Owner::Prog(h) => (IdKind::Prog, h.id),
+            Owner::Map(h) => (IdKind::Map, h.id),
+        }
+    }
+}
+
+#[pymethods]
+impl PyHandle {
+    /// The kernel id of the object.
+    #[getter]
+    fn id(&self) -> u32 {
+        self.kind_and_id().1
+    }
+    /// This handle's fd (an error once closed).
+    #[getter]
+    fn fd(&self) -> PyResult<i32> {
+        Ok(self.cell().raw()?)
+    }
+    #[getter]
+    fn closed(&self) -> bool {
+        self.cell().is_closed()
+    }
+    /// Pins the object at `path` on a bpffs; `replace` pins over what is there (a
+    /// temporary pin renamed over it: the path never names nothing).
+    #[pyo3(signature = (path, replace=false))]
+    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
+        let p = path_string(&path)?;
+        Ok(py.detach(|| bind::pin(self.cell(), &p, replace))?)
+    }
+    /// Removes the pin at `path`, which must pin this object.
+    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let p = path_string(&path)?;
+        let (kind, id) = self.kind_and_id();
+        Ok(py.detach(|| bind::unpin_own(kind, id, &p))?)
+    }
+    /// Closes the fd, once no call is using it; what is pinned stays in the kernel.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.cell().close());
+    }
+}
+
+#[pyclass(frozen, extends = PyHandle, module = "bpfbind._native", name = "Program")]
 pub struct PyProgram {
     pub handle: Arc<ProgHandle>,
     #[pyo3(get)]
@@ -42,14 +105,18 @@ impl PyProgram {
             tag: pi.tag,
         })
     }
+
+    /// The Python object's initializer: the handle as its base, then the program.
+    pub fn init(self) -> PyClassInitializer<Self> {
+        let base = PyHandle {
+            owner: Owner::Prog(self.handle.clone()),
+        };
+        PyClassInitializer::from(base).add_subclass(self)
+    }
 }
 
 #[pymethods]
 impl PyProgram {
-    #[getter]
-    fn id(&self) -> u32 {
-        self.handle.id
-    }
     #[getter]
     fn tag(&self) -> String {
         crate::scan::format::tag_hex(&self.tag)
@@ -57,27 +124,6 @@ impl PyProgram {
     #[getter]
     fn r#type(&self) -> String {
         crate::scan::format::prog_type_label(self.prog_type)
-    }
-    #[getter]
-    fn fd(&self) -> PyResult<i32> {
-        Ok(self.handle.fd.raw()?)
-    }
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.fd.is_closed()
-    }
-    /// Pins the program at `path` on a bpffs; `replace` pins over what is there (a
-    /// temporary pin renamed over it: the path never names nothing).
-    #[pyo3(signature = (path, replace=false))]
-    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
-        let p = path_string(&path)?;
-        Ok(py.detach(|| bind::pin(&self.handle.fd, &p, replace))?)
-    }
-    /// Removes the pin at `path`, which must pin this program.
-    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let p = path_string(&path)?;
-        let id = self.handle.id;
-        Ok(py.detach(|| bind::unpin_own(IdKind::Prog, id, &p))?)
     }
     /// The ids of the maps the program holds, as this process has recorded them.
     fn used_maps(&self) -> Vec<u32> {
@@ -100,21 +146,22 @@ impl PyProgram {
         })?;
         Ok((r.retval, r.duration_ns))
     }
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.handle.fd.close());
-    }
     fn __repr__(&self) -> String {
         format!(
             "<Program {} id={} type={}{}>",
             self.name,
             self.handle.id,
             self.r#type(),
-            if self.closed() { " closed" } else { "" }
+            if self.handle.fd.is_closed() {
+                " closed"
+            } else {
+                ""
+            }
         )
     }
 }
 
-#[pyclass(frozen, module = "bpfbind._native", name = "Map")]
+#[pyclass(frozen, extends = PyHandle, module = "bpfbind._native", name = "Map")]
 pub struct PyMap {
     pub handle: Arc<MapHandle>,
     #[pyo3(get)]
@@ -163,6 +210,14 @@ impl PyMap {
             btf_value_type_id: mi.btf_value_type_id,
         })
     }
+
+    /// The Python object's initializer: the handle as its base, then the map.
+    pub fn init(self) -> PyClassInitializer<Self> {
+        let base = PyHandle {
+            owner: Owner::Map(self.handle.clone()),
+        };
+        PyClassInitializer::from(base).add_subclass(self)
+    }
 }
 
 fn path_string(p: &std::path::Path) -> Result<String> {
@@ -173,30 +228,6 @@ fn path_string(p: &std::path::Path) -> Result<String> {
 
 #[pymethods]
 impl PyMap {
-    #[getter]
-    fn id(&self) -> u32 {
-        self.handle.id
-    }
-    #[getter]
-    fn fd(&self) -> PyResult<i32> {
-        Ok(self.handle.fd.raw()?)
-    }
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.fd.is_closed()
-    }
-    /// Pins the map at `path` on a bpffs; `replace` pins over what is there, atomically.
-    #[pyo3(signature = (path, replace=false))]
-    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
-        let p = path_string(&path)?;
-        Ok(py.detach(|| bind::pin(&self.handle.fd, &p, replace))?)
-    }
-    /// Removes the pin at `path`, which must pin this map.
-    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let p = path_string(&path)?;
-        let id = self.handle.id;
-        Ok(py.detach(|| bind::unpin_own(IdKind::Map, id, &p))?)
-    }
     /// The value stored under `key` (bytes of key_size), or None.
     fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
         if key.len() != self.key_size as usize {
@@ -231,15 +262,16 @@ impl PyMap {
         }
         Ok(py.detach(|| self.handle.fd.with(|fd| sys::map_update(fd, key, value, 0)))?)
     }
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.handle.fd.close());
-    }
     fn __repr__(&self) -> String {
         format!(
             "<Map {} id={}{}>",
             self.name,
             self.handle.id,
-            if self.closed() { " closed" } else { "" }
+            if self.handle.fd.is_closed() {
+                " closed"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -346,7 +378,8 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 section: Some(p.section),
                 prog_type: p.prog_type,
                 tag: p.tag,
-            },
+            }
+            .init(),
         )?);
     }
     let mut maps = Vec::with_capacity(obj.maps.len());
@@ -368,7 +401,8 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 section,
                 frozen: s.freeze,
                 btf_value_type_id: s.btf_value_type_id,
-            },
+            }
+            .init(),
         )?);
     }
     Ok(PyObject_ {
@@ -420,8 +454,10 @@ pub fn open_program(
     id: Option<u32>,
     path: Option<String>,
     fd: Option<i32>,
-) -> PyResult<PyProgram> {
-    Ok(py.detach(|| PyProgram::from_fd(bind::open(IdKind::Prog, &object_ref(id, path, fd)?)?))?)
+) -> PyResult<Py<PyProgram>> {
+    let prog =
+        py.detach(|| PyProgram::from_fd(bind::open(IdKind::Prog, &object_ref(id, path, fd)?)?))?;
+    Py::new(py, prog.init())
 }
 
 #[pyfunction]
@@ -431,8 +467,9 @@ pub fn open_map(
     id: Option<u32>,
     path: Option<String>,
     fd: Option<i32>,
-) -> PyResult<PyMap> {
-    Ok(py.detach(|| PyMap::from_fd(bind::open(IdKind::Map, &object_ref(id, path, fd)?)?))?)
+) -> PyResult<Py<PyMap>> {
+    let map = py.detach(|| PyMap::from_fd(bind::open(IdKind::Map, &object_ref(id, path, fd)?)?))?;
+    Py::new(py, map.init())
 }
 
 fn object_ref(id: Option<u32>, path: Option<String>, fd: Option<i32>) -> Result<ObjectRef> {
@@ -455,7 +492,7 @@ pub fn create_map(
     max_entries: u32,
     name: &str,
     flags: u32,
-) -> PyResult<PyMap> {
+) -> PyResult<Py<PyMap>> {
     let fd = py.detach(|| {
         sys::map_create(&sys::MapCreate {
             name,
@@ -470,7 +507,8 @@ pub fn create_map(
             ..Default::default()
         })
     })?;
-    Ok(py.detach(|| PyMap::from_fd(fd))?)
+    let map = py.detach(|| PyMap::from_fd(fd))?;
+    Py::new(py, map.init())
 }
 
 /// BPF_PROG_BIND_MAP, recorded in the program's used maps.
