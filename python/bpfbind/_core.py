@@ -171,17 +171,14 @@ Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "ObjectSpe
 
 def load_options(
     source: Source,
-    pin_dir: str | os.PathLike[str] | None,
-    pin_maps: str | os.PathLike[str] | None,
-    name: str | None,
-    bind: str,
-    initial: Mapping[str, bytes] | None,
-    btf_path: str | os.PathLike[str] | None,
-    replace: bool,
+    name: str | None = None,
+    initial: Mapping[str, bytes] | None = None,
+    **keywords: Any,
 ) -> _native.LoadOptions:
-    """`load_object()`'s keywords as the one request the sync and async loads take. An
-    ObjectSpec brings its bytes, its name and the changes made to it; a path is read
-    when the load runs."""
+    """`load_object()`'s arguments as the one request the sync and async loads take;
+    the other keywords (pin_dir, pin_maps, bind, btf_path, replace) go to the native
+    `LoadOptions`, which checks them. An ObjectSpec brings its bytes, its name and the
+    changes made to it; a path is read when the load runs."""
     from ._spec import ObjectSpec
 
     edits: dict[str, Any] = {}
@@ -196,16 +193,7 @@ def load_options(
     else:
         path = os.fspath(source)
         where = {"path": path, "name": name or object_name(path)}
-    return _native.LoadOptions(
-        **where,
-        pin_dir=pin_dir,
-        pin_maps=pin_maps,
-        bind=bind,
-        initial=init,
-        btf_path=btf_path,
-        replace=replace,
-        **edits,
-    )
+    return _native.LoadOptions(**where, **edits, initial=init, **keywords)
 
 
 def object_name(path: str | os.PathLike[str]) -> str:
@@ -237,7 +225,14 @@ def load_object(
     CO-RE relocations are resolved against the running kernel's BTF, or against the raw
     BTF file ``btf_path`` (for kernels without /sys/kernel/btf/vmlinux)."""
     opts = load_options(
-        source, pin_dir, pin_maps, name, bind, initial, btf_path, replace
+        source,
+        name,
+        initial,
+        pin_dir=pin_dir,
+        pin_maps=pin_maps,
+        bind=bind,
+        btf_path=btf_path,
+        replace=replace,
     )
     return BpfObject(_native.load_object(opts), opts.pin_dir)
 

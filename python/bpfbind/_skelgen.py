@@ -126,43 +126,39 @@ class _Gen:
     ) -> str:
         kind = d["kind"]
         ty = self.py_type(d)
-        setter: str | None
+        setter: str | None = None
+        # Most kinds read with `self._<name>(off, args)` and write with
+        # `self._set_<name>(off, args, value)`.
+        call: tuple[str, str] | None = None
         if bits:
             size = d.get("size", 4)
             signed = bool(d.get("signed", False))
             ty = "int"
-            get = f"self._bits({off}, {bit_off}, {bits}, {size}, {signed})"
-            setter = (
-                f"self._set_bits({off}, {bit_off}, {bits}, {size}, {signed}, value)"
-            )
+            call = ("bits", f"{bit_off}, {bits}, {size}, {signed}")
         elif kind in ("int", "char"):
-            signed = bool(d.get("signed", True))
-            get = f"self._int({off}, {d['size']}, {signed})"
-            setter = f"self._set_int({off}, {d['size']}, {signed}, value)"
+            call = ("int", f"{d['size']}, {bool(d.get('signed', True))}")
         elif kind == "enum":
             cls = self.enum_class(d)
             raw = f"self._int({off}, {d['size']}, {d['signed']})"
             get = f"_skel_enum({cls}, {raw})"
             setter = f"self._set_int({off}, {d['size']}, {d['signed']}, int(value))"
-        elif kind == "bool":
-            get = f"self._bool({off}, {d['size']})"
-            setter = f"self._set_bool({off}, {d['size']}, value)"
-        elif kind == "float":
-            get = f"self._float({off}, {d['size']})"
-            setter = f"self._set_float({off}, {d['size']}, value)"
+        elif kind in ("bool", "float"):
+            call = (kind, f"{d['size']}")
         elif kind == "chars":
-            get = f"self._chars({off}, {d['len']})"
-            setter = f"self._set_chars({off}, {d['len']}, value)"
+            call = ("chars", f"{d['len']}")
         elif kind == "array":
             self.uses.add("cast")
-            get = f"cast({_q(ty)}, self._array({off}, {self.const(d)}))"
-            setter = f"self._set_array({off}, {self.const(d)}, value)"
+            call = ("array", self.const(d))
         elif kind in ("struct", "union"):
             get = f"self._struct({off}, {ty})"
-            setter = None
         else:
-            get = f"self._bytes({off}, {d['size']})"
-            setter = f"self._set_bytes({off}, {d['size']}, value)"
+            call = ("bytes", f"{d['size']}")
+        if call is not None:
+            name, args = call
+            get = f"self._{name}({off}, {args})"
+            setter = f"self._set_{name}({off}, {args}, value)"
+            if kind == "array" and not bits:
+                get = f"cast({_q(ty)}, {get})"
         text = (
             f"\n    @property\n    def {attr}(self) -> {ty}:\n"
             f'        """`{cname}` at offset {off}."""\n'
