@@ -25,7 +25,8 @@ fn what(kind: IdKind) -> &'static str {
     }
 }
 
-fn dup(fd: i32) -> Result<OwnedFd> {
+/// A duplicate of a caller's fd (the caller keeps its own); a negative number is refused.
+pub fn dup(fd: i32) -> Result<OwnedFd> {
     if fd < 0 {
         return Err(Error::Invalid(format!("{fd} is not a file descriptor")));
     }
