@@ -199,6 +199,9 @@ class LoadJob:
     def cancel(self) -> None: ...
 
 def start_load(options: LoadOptions) -> LoadJob: ...
+# object_layout's result, as TypedDicts for type checkers only (the runtime returns
+# plain dicts and tuples; these names are not attributes of the module).
+
 class TypeDesc(TypedDict):
     """A variable's BTF type as `object_layout` describes it. `kind` is one of int,
     bool, char, float, enum, chars (a char array), array, struct, union, bytes."""
