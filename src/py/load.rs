@@ -84,6 +84,7 @@ impl PyLoadOptions {
         self.request.opts.pin_programs.clone()
     }
 
+    /// The object's name (libbpf's: the file name up to its first dot by default).
     #[getter]
     fn name(&self) -> &str {
         &self.request.name

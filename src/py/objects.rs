@@ -56,6 +56,7 @@ impl PyHandle {
     fn fd(&self) -> PyResult<i32> {
         Ok(self.cell().raw()?)
     }
+    /// Whether `close()` has run.
     #[getter]
     fn closed(&self) -> bool {
         self.cell().is_closed()
