@@ -5,6 +5,7 @@ after close (sync, asyncio, trio) or after a load that fails halfway."""
 from __future__ import annotations
 
 import errno
+import inspect
 import json
 import os
 import subprocess
@@ -626,3 +627,19 @@ def test_metadata_an_object_cannot_decode_is_said_not_dropped(
     assert proc.returncode == 255  # an error, as bpftool exits
     assert proc.stdout == ""
     assert "no BTF" in proc.stderr and "bpf_metadata_a" in proc.stderr
+
+
+def test_async_and_sync_load_take_the_same_keywords() -> None:
+    # Declared once: help() and type checkers show the async load's keywords too.
+    sig = inspect.signature(bpfbind.load_object)
+    assert sig == inspect.signature(bpfbind.sync.load_object)
+    assert list(sig.parameters)[1:] == [
+        "pin_dir",
+        "pin_maps",
+        "name",
+        "bind",
+        "initial",
+        "btf_path",
+        "replace",
+    ]
+    assert inspect.iscoroutinefunction(bpfbind.load_object)

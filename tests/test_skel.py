@@ -321,3 +321,27 @@ def test_a_wrong_assignment_through_a_loaded_skeleton_is_a_mypy_error(
     errors = [line for line in bad.stdout.splitlines() if ": error:" in line]
     assert [e.split(":")[1] for e in errors] == ["10", "12"], bad.stdout
     assert all('"str"' in e and '"int"' in e for e in errors), bad.stdout
+
+
+def test_a_generated_module_imports_the_runtime_not_the_generator(
+    skels: dict[str, Path],
+) -> None:
+    # A fresh interpreter: this one has imported the generator for `generate` above.
+    code = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('m', {str(skels['kinds'])!r})\n"
+        "mod = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(mod)\n"
+        "assert mod.KindsSkel().spec is not None\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('bpfbind'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = json.loads(out)
+    assert "bpfbind.skel" in loaded
+    assert "bpfbind._skelgen" not in loaded
+    # Asked for by name, the generator still answers through the runtime module.
+    from bpfbind import _skelgen, skel
+
+    assert skel.generate is _skelgen.generate

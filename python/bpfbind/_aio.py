@@ -4,10 +4,9 @@ syscall at most); a cancelled call leaves no fd or kernel object behind."""
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from . import _core, _native
 from ._core import BpfObject, Closing, MapRef, ProgRef, Source
@@ -26,35 +25,43 @@ __all__ = [
 ]
 
 
-async def load_object(
-    source: Source,
-    *,
-    pin_dir: str | os.PathLike[str] | None = None,
-    pin_maps: str | os.PathLike[str] | None = None,
-    name: str | None = None,
-    bind: str = "auto",
-    initial: Mapping[str, bytes] | None = None,
-    btf_path: str | os.PathLike[str] | None = None,
-    replace: bool = False,
-) -> BpfObject:
-    """Loads a BPF object and binds its metadata maps to every program (see
-    `bpfbind.sync.load_object`). Use as ``async with await load_object(...) as obj``.
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _keywords_of(
+    blocking: Callable[P, R],
+) -> Callable[[Callable[..., Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """Declares an async function's parameters once, as those of its blocking form: type
+    checkers take them from it, and `inspect.signature` (``help()``) follows
+    ``__wrapped__`` to it."""
+
+    def declare(f: Callable[..., Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        f.__wrapped__ = blocking  # type: ignore[attr-defined]
+        return f  # type: ignore[return-value]
+
+    return declare
+
+
+@_keywords_of(_core.load_object)
+async def load_object(source: Source, **keywords: Any) -> BpfObject:
+    """Loads a BPF object and binds its metadata maps to every program, with the
+    keywords of `bpfbind.sync.load_object`. Use as
+    ``async with await load_object(...) as obj``.
 
     The load runs on bpfbind's native threads and wakes the event loop through an
     eventfd. Cancelled, it leaves nothing behind: a load still running closes what
     it created when it ends."""
     import anyio
 
-    args = _core.load_args(
-        source, pin_dir, pin_maps, name, bind, initial, btf_path, replace
-    )
-    job = _native.start_load(**args)
+    opts = _core.load_options(source, **keywords)
+    job = _native.start_load(opts)
     try:
         await anyio.wait_readable(job)
     except BaseException:
         job.cancel()
         raise
-    return BpfObject(job.result(), args["pin_dir"])
+    return BpfObject(job.result(), opts.pin_dir)
 
 
 async def bind_map(prog: ProgRef, map: MapRef, *, flags: int = 0) -> None:

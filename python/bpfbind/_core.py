@@ -92,7 +92,9 @@ class BpfObject(Closing):
 
     __slots__ = ("_native", "_pin_dir", "maps", "programs")
 
-    def __init__(self, native: _native.Object, pin_dir: str | None = None) -> None:
+    def __init__(
+        self, native: _native.Object, pin_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self._native = native
         self._pin_dir = pin_dir
         self.programs: Mapping[str, Program] = {p.name: p for p in native.programs}
@@ -206,42 +208,31 @@ class BpfObject(Closing):
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "ObjectSpec"]
 
 
-def load_args(
+def load_options(
     source: Source,
-    pin_dir: str | os.PathLike[str] | None,
-    pin_maps: str | os.PathLike[str] | None,
-    name: str | None,
-    bind: str,
-    initial: Mapping[str, bytes] | None,
-    btf_path: str | os.PathLike[str] | None = None,
-    replace: bool = False,
-) -> dict[str, Any]:
-    """The native load's arguments, checked: shared by the sync and async loads. An
-    ObjectSpec brings its bytes, its name and the changes made to it."""
-    if bind not in ("auto", "bind_map", "none"):
-        raise ValueError(f"bind must be 'auto', 'bind_map' or 'none', not {bind!r}")
-    args: dict[str, Any] = {
-        "pin_dir": os.fspath(pin_dir) if pin_dir is not None else None,
-        "pin_maps": os.fspath(pin_maps) if pin_maps is not None else None,
-        "no_fd_array": bind != "auto",
-        "no_bind_map": bind == "none",
-        "initial": dict(initial) if initial is not None else None,
-        "btf_path": os.fspath(btf_path) if btf_path is not None else None,
-        "replace_pins": replace,
-    }
+    name: str | None = None,
+    initial: Mapping[str, bytes] | None = None,
+    **keywords: Any,
+) -> _native.LoadOptions:
+    """`load_object()`'s arguments as the one request the sync and async loads take;
+    the other keywords (pin_dir, pin_maps, bind, btf_path, replace) go to the native
+    `LoadOptions`, which checks them. An ObjectSpec brings its bytes, its name and the
+    changes made to it; a path is read when the load runs."""
     from ._spec import ObjectSpec
 
+    edits: dict[str, Any] = {}
+    init = dict(initial) if initial is not None else None
     if isinstance(source, ObjectSpec):
         edits = source.load_args()
-        if initial is not None:
-            edits["initial"] = {**(edits["initial"] or {}), **initial}
-        args.update(edits, data=source.data, name=name or source.name)
+        from_spec = edits.pop("initial")
+        init = {**(from_spec or {}), **init} if init is not None else from_spec
+        where: dict[str, Any] = {"data": source.data, "name": name or source.name}
     elif isinstance(source, bytes | bytearray | memoryview):
-        args.update(data=bytes(source), name=name or "bpfbind")
+        where = {"data": bytes(source), "name": name or "bpfbind"}
     else:
         path = os.fspath(source)
-        args.update(path=path, name=name or object_name(path))
-    return args
+        where = {"path": path, "name": name or object_name(path)}
+    return _native.LoadOptions(**where, **edits, initial=init, **keywords)
 
 
 def object_name(path: str | os.PathLike[str]) -> str:
@@ -272,11 +263,17 @@ def load_object(
     value of data sections by name (``{".rodata": bytes}``), as skeletons do.
     CO-RE relocations are resolved against the running kernel's BTF, or against the raw
     BTF file ``btf_path`` (for kernels without /sys/kernel/btf/vmlinux)."""
-    args = load_args(source, pin_dir, pin_maps, name, bind, initial, btf_path, replace)
-    if "path" in args:
-        with open(args.pop("path"), "rb") as f:
-            args["data"] = f.read()
-    return BpfObject(_native.load_object(**args), args["pin_dir"])
+    opts = load_options(
+        source,
+        name,
+        initial,
+        pin_dir=pin_dir,
+        pin_maps=pin_maps,
+        bind=bind,
+        btf_path=btf_path,
+        replace=replace,
+    )
+    return BpfObject(_native.load_object(opts), opts.pin_dir)
 
 
 def _open(opener: Callable[..., T], ref: Any, handle: type[Program | Map]) -> T:

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Iterable
-from typing import Any, final
+from typing import Any, NotRequired, TypedDict, final
 
 __version__: str
 PROG_TYPES: list[str]
@@ -10,8 +10,21 @@ MAP_TYPE_NUMBERS: list[tuple[str, int]]
 PROG_TYPE_NUMBERS: list[tuple[str, int]]
 ATTACH_TYPE_NUMBERS: list[tuple[str, int]]
 
+class Handle:
+    """A program or map this process holds an fd of (the base of both)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def fd(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def pin(self, path: str | os.PathLike[str], replace: bool = False) -> None: ...
+    def unpin(self, path: str | os.PathLike[str]) -> None: ...
+    def close(self) -> None: ...
+
 @final
-class Program:
+class Program(Handle):
     @property
     def name(self) -> str: ...
     @property
@@ -21,24 +34,15 @@ class Program:
     @property
     def type(self) -> str: ...
     @property
-    def id(self) -> int: ...
-    @property
     def tag(self) -> str: ...
-    @property
-    def fd(self) -> int: ...
-    @property
-    def closed(self) -> bool: ...
-    def pin(self, path: str | os.PathLike[str], replace: bool = False) -> None: ...
-    def unpin(self, path: str | os.PathLike[str]) -> None: ...
     def used_maps(self) -> list[int]: ...
     def refresh(self) -> tuple[list[int], list[int]]: ...
     def test_run(
         self, data: bytes | None = None, repeat: int = 1
     ) -> tuple[int, int]: ...
-    def close(self) -> None: ...
 
 @final
-class Map:
+class Map(Handle):
     @property
     def name(self) -> str: ...
     @property
@@ -61,14 +65,6 @@ class Map:
     def is_metadata(self) -> bool: ...
     @property
     def btf_value_type_id(self) -> int: ...
-    @property
-    def id(self) -> int: ...
-    @property
-    def fd(self) -> int: ...
-    @property
-    def closed(self) -> bool: ...
-    def pin(self, path: str | os.PathLike[str], replace: bool = False) -> None: ...
-    def unpin(self, path: str | os.PathLike[str]) -> None: ...
     @property
     def ncpus(self) -> int: ...
     @property
@@ -94,7 +90,6 @@ class Map:
     def push(self, value: Any, flags: str | int | None = None) -> None: ...
     def pop(self, *, raw: bool = False) -> Any | None: ...
     def peek(self, *, raw: bool = False) -> Any | None: ...
-    def close(self) -> None: ...
 
 @final
 class MapCursor:
@@ -203,20 +198,30 @@ class Exposition:
     @staticmethod
     def families() -> list[tuple[str, str, str]]: ...
 
-def load_object(
-    data: bytes,
-    name: str,
-    pin_dir: str | None = None,
-    pin_maps: str | None = None,
-    no_fd_array: bool = False,
-    no_bind_map: bool = False,
-    initial: dict[str, bytes] | None = None,
-    btf_path: str | None = None,
-    map_edits: dict[str, dict[str, int]] | None = None,
-    autoload: dict[str, bool] | None = None,
-    attach_target: dict[str, str] | None = None,
-    replace_pins: bool = False,
-) -> Object: ...
+@final
+class LoadOptions:
+    def __init__(
+        self,
+        *,
+        name: str,
+        data: bytes | None = None,
+        path: str | os.PathLike[str] | None = None,
+        pin_dir: str | os.PathLike[str] | None = None,
+        pin_maps: str | os.PathLike[str] | None = None,
+        bind: str = "auto",
+        initial: dict[str, bytes] | None = None,
+        btf_path: str | os.PathLike[str] | None = None,
+        map_edits: dict[str, dict[str, int]] | None = None,
+        autoload: dict[str, bool] | None = None,
+        attach_target: dict[str, str] | None = None,
+        replace: bool = False,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def pin_dir(self) -> os.PathLike[str] | None: ...
+
+def load_object(options: LoadOptions) -> Object: ...
 
 @final
 class LoadJob:
@@ -224,22 +229,53 @@ class LoadJob:
     def result(self) -> Object: ...
     def cancel(self) -> None: ...
 
-def start_load(
-    data: bytes | None = None,
-    path: str | None = None,
-    name: str = "",
-    pin_dir: str | None = None,
-    pin_maps: str | None = None,
-    no_fd_array: bool = False,
-    no_bind_map: bool = False,
-    initial: dict[str, bytes] | None = None,
-    btf_path: str | None = None,
-    map_edits: dict[str, dict[str, int]] | None = None,
-    autoload: dict[str, bool] | None = None,
-    attach_target: dict[str, str] | None = None,
-    replace_pins: bool = False,
-) -> LoadJob: ...
-def object_layout(data: bytes, name: str) -> dict[str, Any]: ...
+def start_load(options: LoadOptions) -> LoadJob: ...
+# object_layout's result, as TypedDicts for type checkers only (the runtime returns
+# plain dicts and tuples; these names are not attributes of the module).
+
+class TypeDesc(TypedDict):
+    """A variable's BTF type as `object_layout` describes it. `kind` is one of int,
+    bool, char, float, enum, chars (a char array), array, struct, union, bytes."""
+
+    kind: str
+    size: NotRequired[int]  # every kind but chars and array
+    signed: NotRequired[bool]  # int, enum
+    name: NotRequired[str]  # enum, struct, union
+    values: NotRequired[list[tuple[str, int]]]  # enum: (enumerator, value)
+    len: NotRequired[int]  # chars, array
+    elem: NotRequired[TypeDesc]  # chars, array
+    # struct, union: (name, bit offset, bits (0: not a bitfield), type)
+    fields: NotRequired[list[tuple[str, int, int, TypeDesc]]]
+
+class ProgramLayout(TypedDict):
+    name: str
+    section: str
+    type: str
+    autoload: bool
+    attach_target: str | None
+
+class MapLayout(TypedDict):
+    name: str
+    kernel_name: str
+    section: str | None
+    map_type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    numa_node: int
+    map_extra: int
+    frozen: bool
+    initial: bytes | None
+
+class ObjectLayout(TypedDict):
+    name: str
+    programs: list[ProgramLayout]
+    maps: list[MapLayout]
+    # data section -> (variable, offset, size, type)
+    sections: dict[str, list[tuple[str, int, int, TypeDesc]]]
+
+def object_layout(data: bytes, name: str) -> ObjectLayout: ...
 def object_metadata(
     data: bytes, name: str
 ) -> tuple[list[tuple[str, Any, str, str, str]], str | None]: ...

@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from . import _native
 from .errors import BpfError
+
+if TYPE_CHECKING:
+    from ._native import MapLayout, ObjectLayout, ProgramLayout, TypeDesc
 
 __all__ = [
     "MapSpec",
@@ -56,7 +59,7 @@ class MapSpec:
 
     __slots__ = ("_edits", "_fields", "map_type", "name", "section")
 
-    def __init__(self, layout: Mapping[str, Any]) -> None:
+    def __init__(self, layout: MapLayout) -> None:
         self.name: str = layout["name"]
         self.section: str | None = layout["section"]
         self.map_type: int = layout["map_type"]
@@ -121,7 +124,7 @@ class ProgramSpec:
 
     __slots__ = ("_attach_target", "_autoload", "name", "section", "type")
 
-    def __init__(self, layout: Mapping[str, Any]) -> None:
+    def __init__(self, layout: ProgramLayout) -> None:
         self.name: str = layout["name"]
         self.section: str = layout["section"]
         self.type: str = layout["type"]
@@ -160,7 +163,7 @@ class ProgramSpec:
 _INT = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 
-def _encode(desc: Mapping[str, Any], value: Any, where: str) -> bytes:
+def _encode(desc: TypeDesc, value: Any, where: str) -> bytes:
     """`value` as the bytes of a BTF type described by object_layout's `desc`."""
     kind = desc["kind"]
     size = desc.get("size", 0)
@@ -216,7 +219,7 @@ def _encode(desc: Mapping[str, Any], value: Any, where: str) -> bytes:
     raise SpecError(22, f"{where}: expects {size} bytes")
 
 
-def _decode(desc: Mapping[str, Any], raw: bytes) -> Any:
+def _decode(desc: TypeDesc, raw: bytes) -> Any:
     kind = desc["kind"]
     size = desc.get("size", 0)
     if kind in ("int", "enum", "char"):
@@ -247,9 +250,9 @@ class Variables(MutableMapping[str, Any]):
     their initial values typed by BTF. Setting one writes the initial value the map is
     created with."""
 
-    def __init__(self, spec: ObjectSpec, layout: Mapping[str, Any]) -> None:
+    def __init__(self, spec: ObjectSpec, layout: ObjectLayout) -> None:
         self._spec = spec
-        self._vars: dict[str, tuple[str, int, int, Mapping[str, Any]]] = {}
+        self._vars: dict[str, tuple[str, int, int, TypeDesc]] = {}
         ambiguous: set[str] = set()
         for section, vars_ in layout["sections"].items():
             if section == ".metadata" or section == ".kconfig":
@@ -262,7 +265,7 @@ class Variables(MutableMapping[str, Any]):
             del self._vars[name]
         self._ambiguous = ambiguous
 
-    def _lookup(self, name: str) -> tuple[str, int, int, Mapping[str, Any]]:
+    def _lookup(self, name: str) -> tuple[str, int, int, TypeDesc]:
         if name in self._ambiguous:
             raise SpecError(
                 22, f"variable {name!r} is defined in more than one data section"
@@ -381,10 +384,10 @@ class ObjectSpec:
         )
 
 
-def _layout_prog(layout: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def _layout_prog(layout: ObjectLayout, name: str) -> ProgramLayout:
     for p in layout["programs"]:
         if p["name"] == name:
-            return p  # type: ignore[no-any-return]
+            return p
     raise KeyError(name)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _core, _native
+from . import Id, Map, ProgramInfo, __version__, _core, show
 from .errors import BpfError
 
 # bpftool's exit status for every error (it returns -1).
@@ -98,17 +98,17 @@ def _prog_show(c: Call) -> int:
     rest = c.words
     match rest:
         case []:
-            return _stream(_native.Scanner(json=True, memlock=True), flags)
+            return _stream(show.iter_batches(), flags)
         case ["id", ident]:
             if not ident.isdigit():
                 raise UsageError(f"can't parse {ident} as ID")
-            return _show_one(_native.open_program(id=int(ident)), flags)
+            return _print([show.program(_core.Id(int(ident)))], flags, single=True)
         case ["pinned", path]:
-            return _show_one(_native.open_program(path=path), flags)
+            return _print([show.program(path)], flags, single=True)
         case ["name", name]:
-            scanner = _native.Scanner(name=name, json=True, memlock=True)
+            batches = show.iter_batches(name=name)
         case ["tag", tag]:
-            scanner = _native.Scanner(tag=tag, json=True, memlock=True)
+            batches = show.iter_batches(tag=tag)
         case [("id" | "pinned" | "name" | "tag") as what]:
             value = "PATH" if what == "pinned" else what.upper()
             raise UsageError(f"prog show {what}: missing {value}")
@@ -120,9 +120,7 @@ def _prog_show(c: Call) -> int:
             raise UsageError(f"prog show: unexpected argument '{rest[2]}'")
     # Like bpftool: one match prints an object, several a list; so collect (a name or
     # tag selects few programs).
-    recs = []
-    while chunk := scanner.next_batch(1024):
-        recs.extend(chunk)
+    recs = [rec for chunk in batches for rec in chunk]
     if not recs:
         raise _Failure(f"no program with {rest[0]} {rest[1]} found")
     return _print(recs, flags, single=len(recs) == 1)
@@ -130,33 +128,6 @@ def _prog_show(c: Call) -> int:
 
 class _Failure(Exception):
     """A command that ran and failed, with the message to print."""
-
-
-def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:
-    try:
-        rec = _native.read_program(prog.fd, json=True)
-    finally:
-        prog.close()
-    return _print([rec], flags, single=True)
-
-
-_META_KEYS = ("id", "type", "name", "tag", "metadata")
-
-
-def _metadata_json(text: str, single: bool, pretty: bool) -> str:
-    """`-j --metadata`: each program's id, type, name, tag and metadata only."""
-
-    def keep(rec: dict[str, Any]) -> dict[str, Any]:
-        return {k: rec[k] for k in _META_KEYS if k in rec}
-
-    data = json.loads(text, strict=False)
-    data = keep(data) if single else [keep(r) for r in data]
-    return json.dumps(
-        data,
-        ensure_ascii=False,
-        indent=4 if pretty else None,
-        separators=None if pretty else (",", ":"),
-    )
 
 
 # `prog show --metadata` on a terminal counts on stderr past this many programs.
@@ -185,25 +156,25 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _stream(scanner: _native.Scanner, flags: dict[str, bool]) -> int:
+def _stream(batches: Iterator[list[ProgramInfo]], flags: dict[str, bool]) -> int:
     """The whole host, printed batch by batch: memory stays bounded by a batch. The
     first batch is read before anything is printed, so an error prints only itself."""
     progress = _Progress(flags["metadata"])
     try:
-        return _stream_batches(scanner, flags, progress)
+        return _stream_batches(batches, flags, progress)
     finally:
         progress.end()
 
 
 def _stream_batches(
-    scanner: _native.Scanner, flags: dict[str, bool], progress: _Progress
+    batches: Iterator[list[ProgramInfo]], flags: dict[str, bool], progress: _Progress
 ) -> int:
-    chunk = scanner.next_batch(1024)
+    chunk = next(batches, [])
     progress.add(len(chunk))
     if not flags["json"]:
         while chunk:
-            _out(_native.format_plain(chunk, metadata_only=flags["metadata"]))
-            chunk = scanner.next_batch(1024)
+            _out(show.format_plain(chunk, metadata_only=flags["metadata"]))
+            chunk = next(batches, [])
             progress.add(len(chunk))
         return 0
     parts = 0
@@ -213,54 +184,43 @@ def _stream_batches(
         # brackets); pretty-printing depends only on depth, so a chunk renders the
         # same wherever it stands in the list.
         if flags["metadata"]:
-            items = _metadata_json(
-                _native.format_json(chunk), single=False, pretty=flags["pretty"]
-            )
+            items = show.format_json(chunk, pretty=flags["pretty"], metadata_only=True)
             text = items[1:-1].removesuffix("\n")
         elif flags["pretty"]:
-            text = _native.format_json(chunk, pretty=True)[1:].removesuffix("\n]")
+            text = show.format_json(chunk, pretty=True)[1:].removesuffix("\n]")
         else:
-            text = _native.format_json(chunk, single=True)
+            text = show.format_json(chunk, single=True)
         _out(("," if parts else "") + text)
         parts += 1
-        chunk = scanner.next_batch(1024)
+        chunk = next(batches, [])
         progress.add(len(chunk))
     _out("\n]\n" if flags["pretty"] and parts else "]\n")
     return 0
 
 
-def _print(
-    recs: list[_native.ProgramInfo], flags: dict[str, bool], single: bool
-) -> int:
+def _print(recs: list[ProgramInfo], flags: dict[str, bool], single: bool) -> int:
     if flags["json"]:
-        text = _native.format_json(recs, single=single, pretty=flags["pretty"])
-        if flags["metadata"]:
-            text = _metadata_json(text, single, flags["pretty"])
+        text = show.format_json(
+            recs, single=single, pretty=flags["pretty"], metadata_only=flags["metadata"]
+        )
         _out(text + "\n")
     else:
-        _out(_native.format_plain(recs, metadata_only=flags["metadata"]))
+        _out(show.format_plain(recs, metadata_only=flags["metadata"]))
     return 0
 
 
-def _open_maps(rest: list[str], what: str) -> list[_native.Map]:
+def _open_maps(rest: list[str], what: str) -> list[Map]:
     """The maps `id ID`, `pinned PATH` or `name NAME` select (a name may select several,
     or none)."""
     match rest:
         case ["id", ident]:
             if not ident.isdigit():
                 raise UsageError(f"can't parse {ident} as ID")
-            return [_native.open_map(id=int(ident))]
+            return [_core.open_map(Id(int(ident)))]
         case ["pinned", path]:
-            return [_native.open_map(path=path)]
+            return [_core.open_map(path)]
         case ["name", name]:
-            maps = []
-            for i in _native.map_ids_named(name):
-                try:
-                    maps.append(_native.open_map(id=i))
-                except BpfError as e:
-                    if e.errno != 2:  # gone since it was listed
-                        raise
-            return maps
+            return show.maps(name=name)
         case [("id" | "pinned" | "name") as key]:
             value = "PATH" if key == "pinned" else key.upper()
             raise UsageError(f"{what} {key}: missing {value}")
@@ -278,16 +238,10 @@ def _map_show(c: Call) -> int:
             return EXIT_ERROR  # bpftool: a name nothing has prints nothing, fails
         single = len(maps) == 1
     else:
-        maps = []
-        for i in _native.map_ids():
-            try:
-                maps.append(_native.open_map(id=i))
-            except BpfError as e:
-                if e.errno != 2:
-                    raise
+        maps = show.maps()
         single = False
     try:
-        texts = _native.format_map_show(maps, c.json)
+        texts = show.format_map_show(maps, json=c.json)
     finally:
         for m in maps:
             m.close()
@@ -295,7 +249,7 @@ def _map_show(c: Call) -> int:
         _out("".join(texts))
         return 0
     doc = texts[0] if single else "[" + ",".join(texts) + "]"
-    _out((_native.pretty_json(doc) if c.pretty else doc) + "\n")
+    _out((show.pretty_json(doc) if c.pretty else doc) + "\n")
     return 0
 
 
@@ -306,7 +260,7 @@ def _map_dump(c: Call) -> int:
     if not maps:
         raise _Failure(f"no map with {rest[0]} {rest[1]} found")
     try:
-        text, status = _native.format_map_dump(maps, c.json, c.pretty)
+        text, status = show.format_map_dump(maps, json=c.json, pretty=c.pretty)
     finally:
         for m in maps:
             m.close()
@@ -338,18 +292,16 @@ def _prog_loadall(c: Call) -> int:
 
 def _metadata(c: Call) -> int:
     obj = c.args["OBJ"]
-    items, warning = _native.object_metadata(
-        Path(obj).read_bytes(), _core.object_name(obj)
-    )
+    items, warning = show.object_metadata(obj)
     if warning is not None:
         # Metadata that no tool can read is a failure to report, not an empty answer.
         raise _Failure(f"{obj}: {warning}")
     if c.json:
         # bpftool's value text, as `prog show -j` prints it, in bpftool's layout.
-        text = "{" + ",".join(f"{json.dumps(n)}:{j}" for n, _, j, _, _ in items) + "}"
+        text = "{" + ",".join(f"{json.dumps(i.name)}:{i.json}" for i in items) + "}"
         _out((_indented(text) if c.pretty else text) + "\n")
     else:
-        _out("".join(f"{_printable(n)} = {p}\n" for n, _, _, p, _ in items))
+        _out("".join(f"{_printable(i.name)} = {i.plain}\n" for i in items))
     return 0
 
 
@@ -362,9 +314,7 @@ def _printable(s: str) -> str:
 
 
 def _feature(c: Call) -> int:
-    feats = dict(_native.features())
-    feats["bpffs_mounted"] = _bpffs_mounted()
-    feats["map_census"] = _census_works()
+    feats = show.features()
     if c.json:
         text = json.dumps(feats, separators=(",", ":"))
         _out((_indented(text) if c.pretty else text) + "\n")
@@ -374,25 +324,8 @@ def _feature(c: Call) -> int:
     return 0
 
 
-def _census_works() -> bool:
-    """Whether scans can take their map census (a BPF map iterator) here."""
-    try:
-        _native.map_census()
-    except (OSError, ValueError):  # refused, or a kernel without what it reads
-        return False
-    return True
-
-
-def _bpffs_mounted() -> bool:
-    try:
-        with open("/proc/self/mounts") as f:
-            return any(line.split()[2] == "bpf" for line in f if len(line.split()) > 2)
-    except OSError:
-        return False
-
-
 def _gen_skeleton(c: Call) -> int:
-    from .skel import write_skeleton
+    from ._skelgen import write_skeleton
 
     out = write_skeleton(
         c.args["OBJ"],
@@ -764,7 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(e), as_json)
     call = parsed.call
     if call.opts.pop("version", False):
-        _out(f"bpfbind {_native.__version__}\n")
+        _out(f"bpfbind {__version__}\n")
         return 0
     if parsed.help:
         _out(usage(parsed.path))

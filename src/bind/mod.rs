@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::sys::{self, info, FdCell};
 
+mod open;
+pub use open::{dup, open, pin, unpin_own, ObjectRef};
+
 /// Which kind of bpf object an fd refers to, read from /proc/self/fdinfo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FdKind {

@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::btf::{Btf, Value};
-use crate::elf::{MapSpec, ObjectSpec};
+use crate::elf::{MapSpec, ObjectSpec, SpecEdits};
 use crate::error::{Error, Result};
 
 pub use maps::kernel_definition;
@@ -62,6 +62,54 @@ pub struct LoadOptions {
     pub no_bind_map: bool,
     /// CO-RE target BTF in place of /sys/kernel/btf/vmlinux (libbpf's btf_custom_path).
     pub btf_path: Option<PathBuf>,
+    /// What changes in the object before it reaches the kernel (map sizes, autoload,
+    /// attach targets, data sections' initial values): applied by `load`.
+    pub edits: SpecEdits,
+}
+
+impl LoadOptions {
+    /// Sets the binding paths from their name: "auto" (fd_array where the kernel has it,
+    /// else BPF_PROG_BIND_MAP), "bind_map" (never fd_array) or "none" (metadata unbound).
+    pub fn set_bind(&mut self, bind: &str) -> Result<()> {
+        (self.no_fd_array, self.no_bind_map) = match bind {
+            "auto" => (false, false),
+            "bind_map" => (true, false),
+            "none" => (true, true),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "bind must be 'auto', 'bind_map' or 'none', not '{other}'"
+                )))
+            }
+        };
+        Ok(())
+    }
+}
+
+/// An object to load: its ELF bytes, or a file read when the load runs.
+#[derive(Debug, Clone)]
+pub enum ObjectSource {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// The whole of a load, from the file or bytes to the kernel objects: read, parse as
+/// `name`, apply `opts.edits`, load.
+pub fn load_object(source: &ObjectSource, name: &str, opts: &LoadOptions) -> Result<LoadedObject> {
+    let read;
+    let data = match source {
+        ObjectSource::Bytes(d) => d.as_slice(),
+        ObjectSource::File(p) => {
+            read = std::fs::read(p).map_err(|e| {
+                Error::sys(
+                    "open",
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    p.display().to_string(),
+                )
+            })?;
+            read.as_slice()
+        }
+    };
+    load(&ObjectSpec::parse(data, name)?, opts)
 }
 
 /// Where libbpf pins LIBBPF_PIN_BY_NAME maps when no pin root is given.
@@ -186,9 +234,20 @@ fn check_program_types(spec: &ObjectSpec) -> Result<()> {
     }
 }
 
+/// Loads `spec` with `opts.edits` applied (refused before anything reaches the kernel
+/// when one names nothing in the object).
+pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
+    if opts.edits != SpecEdits::default() {
+        let mut edited = spec.clone();
+        edited.apply(&opts.edits)?;
+        return load_spec(&edited, opts);
+    }
+    load_spec(spec, opts)
+}
+
 /// Loads `spec` stage by stage, in libbpf's order (bpf_object__load). Every stage's kernel
 /// objects are owned values: a failure anywhere closes them and removes its pins.
-pub fn load(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
+fn load_spec(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
     check_program_types(spec)?;
     // Externs before maps: the .kconfig map is created with their values.
     let resolved = externs::resolve(spec)?;

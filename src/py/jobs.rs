@@ -2,17 +2,17 @@
 //! eventfd the loop waits on (no Python thread, no GIL hand-offs); a job whose caller was
 //! cancelled drops its result, which closes every fd, the moment it is done.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use pyo3::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::{LoadOptions, LoadedObject};
+use crate::load::LoadedObject;
 
-use super::objects::{parse_and_load, spec_edits, wrap, PyObject_};
+use super::load::PyLoadOptions;
+use super::objects::{wrap, PyObject_};
 
 type Task = Box<dyn FnOnce() + Send>;
 
@@ -167,56 +167,17 @@ impl Drop for PyLoadJob {
     }
 }
 
-/// Starts loading `data` (ELF bytes) or the file at `path` on the native pool.
+/// Starts the load `options` names on the native pool.
 #[pyfunction]
-#[pyo3(signature = (data=None, path=None, name=String::new(), pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None, replace_pins=false))]
-#[allow(clippy::too_many_arguments)]
-pub fn start_load(
-    data: Option<Vec<u8>>,
-    path: Option<PathBuf>,
-    name: String,
-    pin_dir: Option<PathBuf>,
-    pin_maps: Option<PathBuf>,
-    no_fd_array: bool,
-    no_bind_map: bool,
-    initial: Option<HashMap<String, Vec<u8>>>,
-    btf_path: Option<PathBuf>,
-    map_edits: Option<HashMap<String, HashMap<String, u64>>>,
-    autoload: Option<HashMap<String, bool>>,
-    attach_target: Option<HashMap<String, String>>,
-    replace_pins: bool,
-) -> PyResult<PyLoadJob> {
-    let edits = spec_edits((initial, map_edits, autoload, attach_target));
-    if data.is_some() == path.is_some() {
-        return Err(Error::Invalid("give exactly one of data or path".into()).into());
-    }
+pub fn start_load(options: &Bound<'_, PyLoadOptions>) -> PyResult<PyLoadJob> {
+    let request = options.get().request.clone();
     let shared = Arc::new(Shared {
         state: Mutex::new(State::Running),
         event: Mutex::new(Some(eventfd()?)),
     });
-    let opts = LoadOptions {
-        pin_maps,
-        pin_programs: pin_dir,
-        replace_pins,
-        no_fd_array,
-        no_bind_map,
-        btf_path,
-    };
     let worker = shared.clone();
     submit(Box::new(move || {
-        let result = match (data, path) {
-            (Some(d), _) => parse_and_load(&d, &name, &edits, &opts),
-            (None, Some(p)) => std::fs::read(&p)
-                .map_err(|e| {
-                    Error::sys(
-                        "open",
-                        e.raw_os_error().unwrap_or(libc::EIO),
-                        p.display().to_string(),
-                    )
-                })
-                .and_then(|d| parse_and_load(&d, &name, &edits, &opts)),
-            (None, None) => Err(Error::Invalid("nothing to load".into())),
-        };
+        let result = request.run();
         let mut st = worker.state.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(*st, State::Running) {
             *st = State::Done(result);

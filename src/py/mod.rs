@@ -6,6 +6,7 @@ mod events;
 mod gen;
 mod jobs;
 mod layout;
+mod load;
 mod maps;
 mod objects;
 mod scan;
@@ -24,13 +25,15 @@ mod _native {
     #[pymodule_export]
     use super::layout::object_layout;
     #[pymodule_export]
+    use super::load::{load_object, PyLoadOptions};
+    #[pymodule_export]
     use super::maps::{
         format_map_dump, format_map_show, map_ids, map_ids_named, pretty_json, PyMapCursor,
     };
     #[pymodule_export]
     use super::objects::{
-        bind_map, create_map, features, load_object, object_metadata, open_map, open_program,
-        PyMap, PyObject_, PyProgram,
+        bind_map, create_map, features, object_metadata, open_map, open_program, PyHandle, PyMap,
+        PyObject_, PyProgram,
     };
     #[pymodule_export]
     use super::scan::{

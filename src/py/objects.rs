@@ -1,64 +1,87 @@
 //! `Object`, `Program` and `Map`: thin pyclasses over the loaded object and the bind/
 //! handles. Every syscall runs detached from the interpreter.
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::bind::{fd_kind, FdKind, MapHandle, ProgHandle};
-use crate::elf::{ObjectSpec, SpecEdits};
+use crate::bind::{self, MapHandle, ObjectRef, ProgHandle};
+use crate::elf::ObjectSpec;
 use crate::error::{Error, Result};
-use crate::load::{self, LoadOptions};
+use crate::load;
 use crate::sys::{self, info, FdCell, IdKind};
 
 use super::maps;
 use super::values::pairs_to_dict;
 
-fn dup(fd: i32) -> Result<OwnedFd> {
-    if fd < 0 {
-        return Err(Error::Invalid(format!("{fd} is not a file descriptor")));
-    }
-    // SAFETY: the borrow lasts only for the duplication; a closed number fails with EBADF.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned().map_err(|e| {
-        Error::sys(
-            "dup",
-            e.raw_os_error().unwrap_or(libc::EBADF),
-            format!("fd {fd}"),
-        )
-    })
+/// What a Program or Map handle wraps: the shared record of its fd and id.
+enum Owner {
+    Prog(Arc<ProgHandle>),
+    Map(Arc<MapHandle>),
 }
 
-fn pin_fd(cell: &FdCell, path: &str, replace: bool) -> Result<()> {
-    if replace {
-        cell.with(|fd| sys::obj_pin_replace(fd, path))
-    } else {
-        cell.with(|fd| sys::obj_pin(fd, path))
+/// The base of `Program` and `Map`: a kernel object this process holds an fd of, with
+/// its id, its pins and closing.
+#[pyclass(subclass, frozen, module = "bpfbind._native", name = "Handle")]
+pub struct PyHandle {
+    owner: Owner,
+}
+
+impl PyHandle {
+    fn cell(&self) -> &FdCell {
+        match &self.owner {
+            Owner::Prog(h) => &h.fd,
+            Owner::Map(h) => &h.fd,
+        }
+    }
+    fn kind_and_id(&self) -> (IdKind, u32) {
+        match &self.owner {
+            Owner::Prog(h) => (IdKind::Prog, h.id),
+            Owner::Map(h) => (IdKind::Map, h.id),
+        }
     }
 }
 
-/// Removes the pin at `path` if it pins the object `id` of `kind`; a pin of another
-/// object is left alone and named in the error.
-fn unpin_own(kind: IdKind, id: u32, path: &str) -> Result<()> {
-    let fd = open_any(kind, None, Some(path.to_string()), None)?;
-    let pinned = match kind {
-        IdKind::Prog => info::prog_info(fd.as_fd(), &mut Vec::new())?.id,
-        _ => info::map_info(fd.as_fd())?.id,
-    };
-    if pinned != id {
-        return Err(Error::Refused {
-            errno: libc::EINVAL,
-            msg: format!("{path} pins another object (id {pinned}), not this one (id {id})"),
-        });
+#[pymethods]
+impl PyHandle {
+    /// The kernel id of the object.
+    #[getter]
+    fn id(&self) -> u32 {
+        self.kind_and_id().1
     }
-    sys::obj_unpin(path)
+    /// This handle's fd (an error once closed).
+    #[getter]
+    fn fd(&self) -> PyResult<i32> {
+        Ok(self.cell().raw()?)
+    }
+    /// Whether `close()` has run.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.cell().is_closed()
+    }
+    /// Pins the object at `path` on a bpffs; `replace` pins over what is there (a
+    /// temporary pin renamed over it: the path never names nothing).
+    #[pyo3(signature = (path, replace=false))]
+    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
+        let p = path_string(&path)?;
+        Ok(py.detach(|| bind::pin(self.cell(), &p, replace))?)
+    }
+    /// Removes the pin at `path`, which must pin this object.
+    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let p = path_string(&path)?;
+        let (kind, id) = self.kind_and_id();
+        Ok(py.detach(|| bind::unpin_own(kind, id, &p))?)
+    }
+    /// Closes the fd, once no call is using it; what is pinned stays in the kernel.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.cell().close());
+    }
 }
 
-#[pyclass(frozen, module = "bpfbind._native", name = "Program")]
+#[pyclass(frozen, extends = PyHandle, module = "bpfbind._native", name = "Program")]
 pub struct PyProgram {
     pub handle: Arc<ProgHandle>,
     #[pyo3(get)]
@@ -71,7 +94,7 @@ pub struct PyProgram {
 }
 
 impl PyProgram {
-    /// A handle for a program this process did not load; `open_any` checked the fd's kind.
+    /// A handle for a program this process did not load; `bind::open` checked the fd's kind.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         let mut ids = Vec::new();
         let pi = info::prog_info(fd.as_fd(), &mut ids)?;
@@ -84,14 +107,18 @@ impl PyProgram {
             tag: pi.tag,
         })
     }
+
+    /// The Python object's initializer: the handle as its base, then the program.
+    pub fn init(self) -> PyClassInitializer<Self> {
+        let base = PyHandle {
+            owner: Owner::Prog(self.handle.clone()),
+        };
+        PyClassInitializer::from(base).add_subclass(self)
+    }
 }
 
 #[pymethods]
 impl PyProgram {
-    #[getter]
-    fn id(&self) -> u32 {
-        self.handle.id
-    }
     #[getter]
     fn tag(&self) -> String {
         crate::scan::format::tag_hex(&self.tag)
@@ -99,27 +126,6 @@ impl PyProgram {
     #[getter]
     fn r#type(&self) -> String {
         crate::scan::format::prog_type_label(self.prog_type)
-    }
-    #[getter]
-    fn fd(&self) -> PyResult<i32> {
-        Ok(self.handle.fd.raw()?)
-    }
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.fd.is_closed()
-    }
-    /// Pins the program at `path` on a bpffs; `replace` pins over what is there (a
-    /// temporary pin renamed over it: the path never names nothing).
-    #[pyo3(signature = (path, replace=false))]
-    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
-        let p = path_string(&path)?;
-        Ok(py.detach(|| pin_fd(&self.handle.fd, &p, replace))?)
-    }
-    /// Removes the pin at `path`, which must pin this program.
-    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let p = path_string(&path)?;
-        let id = self.handle.id;
-        Ok(py.detach(|| unpin_own(IdKind::Prog, id, &p))?)
     }
     /// The ids of the maps the program holds, as this process has recorded them.
     fn used_maps(&self) -> Vec<u32> {
@@ -142,21 +148,22 @@ impl PyProgram {
         })?;
         Ok((r.retval, r.duration_ns))
     }
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.handle.fd.close());
-    }
     fn __repr__(&self) -> String {
         format!(
             "<Program {} id={} type={}{}>",
             self.name,
             self.handle.id,
             self.r#type(),
-            if self.closed() { " closed" } else { "" }
+            if self.handle.fd.is_closed() {
+                " closed"
+            } else {
+                ""
+            }
         )
     }
 }
 
-#[pyclass(frozen, module = "bpfbind._native", name = "Map")]
+#[pyclass(frozen, extends = PyHandle, module = "bpfbind._native", name = "Map")]
 pub struct PyMap {
     pub handle: Arc<MapHandle>,
     #[pyo3(get)]
@@ -187,7 +194,7 @@ pub struct PyMap {
 }
 
 impl PyMap {
-    /// A handle for a map fd: one `open_any` checked, or one just created.
+    /// A handle for a map fd: one `bind::open` checked, or one just created.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         let mi = info::map_info(fd.as_fd())?;
         let frozen = info::fdinfo_field(fd.as_fd(), "frozen:") == Some(1);
@@ -207,6 +214,14 @@ impl PyMap {
             btf_value_type_id: mi.btf_value_type_id,
             view: Default::default(),
         })
+    }
+
+    /// The Python object's initializer: the handle as its base, then the map.
+    pub fn init(self) -> PyClassInitializer<Self> {
+        let base = PyHandle {
+            owner: Owner::Map(self.handle.clone()),
+        };
+        PyClassInitializer::from(base).add_subclass(self)
     }
 }
 
@@ -240,30 +255,6 @@ fn path_string(p: &std::path::Path) -> Result<String> {
 
 #[pymethods]
 impl PyMap {
-    #[getter]
-    fn id(&self) -> u32 {
-        self.handle.id
-    }
-    #[getter]
-    fn fd(&self) -> PyResult<i32> {
-        Ok(self.handle.fd.raw()?)
-    }
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.fd.is_closed()
-    }
-    /// Pins the map at `path` on a bpffs; `replace` pins over what is there, atomically.
-    #[pyo3(signature = (path, replace=false))]
-    fn pin(&self, py: Python<'_>, path: PathBuf, replace: bool) -> PyResult<()> {
-        let p = path_string(&path)?;
-        Ok(py.detach(|| pin_fd(&self.handle.fd, &p, replace))?)
-    }
-    /// Removes the pin at `path`, which must pin this map.
-    fn unpin(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let p = path_string(&path)?;
-        let id = self.handle.id;
-        Ok(py.detach(|| unpin_own(IdKind::Map, id, &p))?)
-    }
     /// The value stored under `key`, or None. Keys and values are packed and decoded by
     /// the map's BTF types (bytes of the exact size are taken as they are); `raw` returns
     /// bytes. A per-CPU map's value is a list with one value per possible CPU.
@@ -408,15 +399,16 @@ impl PyMap {
     fn has_btf(&self, py: Python<'_>) -> PyResult<bool> {
         Ok(self.view(py)?.btf.is_some())
     }
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.handle.fd.close());
-    }
     fn __repr__(&self) -> String {
         format!(
             "<Map {} id={}{}>",
             self.name,
             self.handle.id,
-            if self.closed() { " closed" } else { "" }
+            if self.handle.fd.is_closed() {
+                " closed"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -534,7 +526,8 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 section: Some(p.section),
                 prog_type: p.prog_type,
                 tag: p.tag,
-            },
+            }
+            .init(),
         )?);
     }
     let mut maps = Vec::with_capacity(obj.maps.len());
@@ -557,7 +550,8 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 frozen: s.freeze,
                 btf_value_type_id: s.btf_value_type_id,
                 view: Default::default(),
-            },
+            }
+            .init(),
         )?);
     }
     Ok(PyObject_ {
@@ -570,67 +564,6 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
         warnings: obj.warnings,
         metadata,
     })
-}
-
-/// Parses and loads an object; every syscall runs without the GIL.
-#[pyfunction]
-#[pyo3(signature = (data, name, pin_dir=None, pin_maps=None, no_fd_array=false, no_bind_map=false, initial=None, btf_path=None, map_edits=None, autoload=None, attach_target=None, replace_pins=false))]
-#[allow(clippy::too_many_arguments)]
-pub fn load_object(
-    py: Python<'_>,
-    data: &[u8],
-    name: String,
-    pin_dir: Option<PathBuf>,
-    pin_maps: Option<PathBuf>,
-    no_fd_array: bool,
-    no_bind_map: bool,
-    initial: Option<HashMap<String, Vec<u8>>>,
-    btf_path: Option<PathBuf>,
-    map_edits: Option<HashMap<String, HashMap<String, u64>>>,
-    autoload: Option<HashMap<String, bool>>,
-    attach_target: Option<HashMap<String, String>>,
-    replace_pins: bool,
-) -> PyResult<PyObject_> {
-    let edits = spec_edits((initial, map_edits, autoload, attach_target));
-    let opts = LoadOptions {
-        pin_maps,
-        pin_programs: pin_dir,
-        replace_pins,
-        no_fd_array,
-        no_bind_map,
-        btf_path,
-    };
-    let loaded = py.detach(|| parse_and_load(data, &name, &edits, &opts))?;
-    wrap(py, loaded)
-}
-
-/// What a load may change in the object before it reaches the kernel, as Python gives it.
-pub type Edits = (
-    Option<HashMap<String, Vec<u8>>>,
-    Option<HashMap<String, HashMap<String, u64>>>,
-    Option<HashMap<String, bool>>,
-    Option<HashMap<String, String>>,
-);
-
-pub fn spec_edits((initial, maps, autoload, attach_target): Edits) -> SpecEdits {
-    SpecEdits {
-        initial: initial.unwrap_or_default(),
-        maps: maps.unwrap_or_default(),
-        autoload: autoload.unwrap_or_default(),
-        attach_target: attach_target.unwrap_or_default(),
-    }
-}
-
-/// The whole of a load, GIL-free: parse, apply the caller's edits, load.
-pub fn parse_and_load(
-    data: &[u8],
-    name: &str,
-    edits: &SpecEdits,
-    opts: &LoadOptions,
-) -> Result<load::LoadedObject> {
-    let mut spec = ObjectSpec::parse(data, name)?;
-    spec.apply(edits)?;
-    load::load(&spec, opts)
 }
 
 /// The metadata of an object file, read offline:
@@ -670,8 +603,10 @@ pub fn open_program(
     id: Option<u32>,
     path: Option<String>,
     fd: Option<i32>,
-) -> PyResult<PyProgram> {
-    Ok(py.detach(|| PyProgram::from_fd(open_any(IdKind::Prog, id, path, fd)?))?)
+) -> PyResult<Py<PyProgram>> {
+    let prog =
+        py.detach(|| PyProgram::from_fd(bind::open(IdKind::Prog, &object_ref(id, path, fd)?)?))?;
+    Py::new(py, prog.init())
 }
 
 /// A Map for an id, a pinned path, an fd (duplicated), or a kernel name (the one map of
@@ -684,16 +619,17 @@ pub fn open_map(
     path: Option<String>,
     fd: Option<i32>,
     name: Option<String>,
-) -> PyResult<PyMap> {
-    Ok(py.detach(|| match name {
+) -> PyResult<Py<PyMap>> {
+    let map = py.detach(|| match name {
         Some(n) if id.is_none() && path.is_none() && fd.is_none() => {
             PyMap::from_fd(map_by_name(&n)?)
         }
         Some(_) => Err(Error::Invalid(
             "give exactly one of id, path, fd or name".into(),
         )),
-        None => PyMap::from_fd(open_any(IdKind::Map, id, path, fd)?),
-    })?)
+        None => PyMap::from_fd(bind::open(IdKind::Map, &object_ref(id, path, fd)?)?),
+    })?;
+    Py::new(py, map.init())
 }
 
 /// The ids of the live maps whose kernel name is `name` (cut to 15 bytes).
@@ -731,39 +667,13 @@ pub fn map_by_name(name: &str) -> Result<OwnedFd> {
     }
 }
 
-fn open_any(
-    kind: IdKind,
-    id: Option<u32>,
-    path: Option<String>,
-    fd: Option<i32>,
-) -> Result<OwnedFd> {
-    let what = if kind == IdKind::Prog {
-        "program"
-    } else {
-        "map"
-    };
-    let fd = match (id, path, fd) {
-        (Some(id), None, None) => sys::fd_by_id(kind, id)?
-            .ok_or_else(|| Error::NotFound(format!("no {what} with id {id}")))?,
-        (None, Some(p), None) => sys::obj_get(&p).map_err(|e| match e {
-            Error::Sys {
-                errno: libc::ENOENT,
-                ..
-            } => Error::NotFound(format!("nothing is pinned at {p}")),
-            e => e,
-        })?,
-        (None, None, Some(fd)) => dup(fd)?,
-        _ => return Err(Error::Invalid("give exactly one of id, path or fd".into())),
-    };
-    let want = if kind == IdKind::Prog {
-        FdKind::Prog
-    } else {
-        FdKind::Map
-    };
-    if fd_kind(fd.as_fd()) != want {
-        return Err(Error::Invalid(format!("that is not a BPF {what}")));
+fn object_ref(id: Option<u32>, path: Option<String>, fd: Option<i32>) -> Result<ObjectRef> {
+    match (id, path, fd) {
+        (Some(id), None, None) => Ok(ObjectRef::Id(id)),
+        (None, Some(p), None) => Ok(ObjectRef::Pin(p)),
+        (None, None, Some(fd)) => Ok(ObjectRef::Fd(fd)),
+        _ => Err(Error::Invalid("give exactly one of id, path or fd".into())),
     }
-    Ok(fd)
 }
 
 /// A new map (BPF_MAP_CREATE), e.g. to bind to programs or to share between them.
@@ -777,7 +687,7 @@ pub fn create_map(
     max_entries: u32,
     name: &str,
     flags: u32,
-) -> PyResult<PyMap> {
+) -> PyResult<Py<PyMap>> {
     let fd = py.detach(|| {
         sys::map_create(&sys::MapCreate {
             name,
@@ -792,7 +702,8 @@ pub fn create_map(
             ..Default::default()
         })
     })?;
-    Ok(py.detach(|| PyMap::from_fd(fd))?)
+    let map = py.detach(|| PyMap::from_fd(fd))?;
+    Py::new(py, map.init())
 }
 
 /// BPF_PROG_BIND_MAP, recorded in the program's used maps.

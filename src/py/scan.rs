@@ -237,16 +237,7 @@ pub fn map_census(
 #[pyo3(signature = (fd, json=false))]
 pub fn read_program(py: Python<'_>, fd: i32, json: bool) -> PyResult<PyProgramInfo> {
     let rec = py.detach(|| {
-        // SAFETY: the caller holds `fd` open for the duration of this call.
-        let owned = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
-            .try_clone_to_owned()
-            .map_err(|e| {
-                Error::sys(
-                    "dup",
-                    e.raw_os_error().unwrap_or(libc::EBADF),
-                    format!("fd {fd}"),
-                )
-            })?;
+        let owned = crate::bind::dup(fd)?;
         scan::read_fd(
             &owned,
             &ScanOptions {

@@ -1,0 +1,182 @@
+"""bpftool's views as text: programs as `bpftool prog show` prints them (plain, `-j`,
+`-p`), maps as `bpftool map show`/`map dump` print them, an object file's metadata as
+`bpftool prog show` would print it once loaded, and what the running kernel supports.
+The `bpfbind` command prints these."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from . import _native
+from ._core import Id, ProgRef, object_name, open_map, open_program
+from ._native import Map, Program, ProgramInfo
+from .errors import BpfNotFoundError
+
+__all__ = [
+    "MetadataText",
+    "features",
+    "format_json",
+    "format_map_dump",
+    "format_map_show",
+    "format_plain",
+    "iter_batches",
+    "maps",
+    "object_metadata",
+    "pretty_json",
+    "program",
+]
+
+
+def iter_batches(
+    *, name: str | None = None, tag: str | None = None, batch: int = 1024
+) -> Iterator[list[ProgramInfo]]:
+    """Every loaded program (or those of a name or a 16-hex-digit tag), `batch` at a
+    time, in id order, read for `format_json` and `format_plain`: with bpftool's text of
+    each metadata value and ``bytes_memlock``."""
+    s = _native.Scanner(name=name, tag=tag, json=True, memlock=True)
+    try:
+        while chunk := s.next_batch(batch):
+            yield chunk
+    finally:
+        s.close()
+
+
+def program(ref: ProgRef) -> ProgramInfo:
+    """One program (a `Program`, an `Id`, an `Fd` or a pinned path), read as
+    `iter_batches` reads them."""
+    if isinstance(ref, Program):
+        return _native.read_program(ref.fd, json=True)
+    p = open_program(ref)
+    try:
+        return _native.read_program(p.fd, json=True)
+    finally:
+        p.close()
+
+
+def format_plain(records: Sequence[ProgramInfo], *, metadata_only: bool = False) -> str:
+    """bpftool's plain `prog show` text; ``metadata_only`` keeps the metadata lines
+    (`bpftool prog show --metadata`)."""
+    return _native.format_plain(list(records), metadata_only=metadata_only)
+
+
+_META_KEYS = ("id", "type", "name", "tag", "metadata")
+
+
+def format_json(
+    records: Sequence[ProgramInfo],
+    *,
+    single: bool = False,
+    pretty: bool = False,
+    metadata_only: bool = False,
+) -> str:
+    """bpftool's `prog show -j` JSON: a list, or with ``single`` one object (several
+    records: the objects joined by commas, for a caller writing a list piecewise);
+    ``pretty`` indents as `-p`; ``metadata_only`` keeps each program's id, type, name,
+    tag and metadata."""
+    text = _native.format_json(list(records), single=single, pretty=pretty)
+    if not metadata_only:
+        return text
+
+    def keep(rec: dict[str, Any]) -> dict[str, Any]:
+        return {k: rec[k] for k in _META_KEYS if k in rec}
+
+    data = json.loads(text if not single or len(records) == 1 else f"[{text}]")
+    if isinstance(data, list):
+        data = [keep(r) for r in data]
+        if single:  # joined items again, without the brackets
+            return ",".join(_dump(r, pretty) for r in data)
+    else:
+        data = keep(data)
+    return _dump(data, pretty)
+
+
+def _dump(data: Any, pretty: bool) -> str:
+    return json.dumps(
+        data,
+        ensure_ascii=False,
+        indent=4 if pretty else None,
+        separators=None if pretty else (",", ":"),
+    )
+
+
+class MetadataText(NamedTuple):
+    """One metadata variable of an object file: its name (prefix stripped), value,
+    bpftool's `-j` and plain text of the value, and its convention ("section" for
+    `.metadata`, "rodata" for `bpf_metadata_*` of `.rodata`)."""
+
+    name: str
+    value: Any
+    json: str
+    plain: str
+    convention: str
+
+
+def object_metadata(
+    path: str | os.PathLike[str], *, name: str | None = None
+) -> tuple[list[MetadataText], str | None]:
+    """The metadata of an object file, read without loading it, and the warning of an
+    object whose metadata no tool could read (None when there is none)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    items, warning = _native.object_metadata(data, name or object_name(path))
+    return [MetadataText(*i) for i in items], warning
+
+
+def features() -> dict[str, bool]:
+    """What the running kernel offers that bpfbind uses: prog_bind_map, fd_array_cnt,
+    global_data, mmapable_arrays, btf, then bpffs_mounted (a bpffs in this mount
+    namespace) and map_census (scans can take their census of maps here)."""
+    feats = dict(_native.features())
+    feats["bpffs_mounted"] = _bpffs_mounted()
+    feats["map_census"] = _census_works()
+    return feats
+
+
+def _census_works() -> bool:
+    try:
+        _native.map_census()
+    except (OSError, ValueError):  # refused, or a kernel without what it reads
+        return False
+    return True
+
+
+def _bpffs_mounted() -> bool:
+    try:
+        with open("/proc/self/mounts") as f:
+            return any(line.split()[2] == "bpf" for line in f if len(line.split()) > 2)
+    except OSError:
+        return False
+
+
+def maps(*, name: str | None = None) -> list[Map]:
+    """Every live map (or those of a kernel name), opened, in id order; maps that go
+    away while they are listed are left out. The caller closes them."""
+    ids = _native.map_ids() if name is None else _native.map_ids_named(name)
+    out = []
+    for i in ids:
+        try:
+            out.append(open_map(Id(i)))
+        except BpfNotFoundError:
+            continue  # gone since it was listed
+    return out
+
+
+def format_map_show(maps: Sequence[Map], *, json: bool = False) -> list[str]:
+    """bpftool's `map show` text of each map (plain), or its JSON object (`json`)."""
+    return _native.format_map_show(list(maps), json)
+
+
+def format_map_dump(
+    maps: Sequence[Map], *, json: bool = False, pretty: bool = False
+) -> tuple[str, int]:
+    """bpftool's `map dump` of the maps, and the exit status bpftool gives it (a map
+    that cannot be walked fails): hex bytes, and typed values for maps with BTF."""
+    return _native.format_map_dump(list(maps), json, pretty)
+
+
+def pretty_json(text: str) -> str:
+    """Compact JSON indented as bpftool's `-p` indents it."""
+    return _native.pretty_json(text)
