@@ -799,6 +799,7 @@ def test_feature_probe_reports_this_kernel() -> None:
         "btf",
         "bpffs_mounted",
         "map_census",
+        "pids_iterator",
     ):
         assert feats.get(key) is True, (key, feats)
     pretty = bpfbind_out("-p", "feature", "probe")

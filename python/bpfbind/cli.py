@@ -78,6 +78,7 @@ class Call:
     json: bool = False
     pretty: bool = False
     metadata: bool = False
+    no_pids: bool = False
     raw: list[str] = field(default_factory=list)
 
 
@@ -95,20 +96,22 @@ def _note(text: str) -> None:
 
 def _prog_show(c: Call) -> int:
     flags = {"json": c.json, "pretty": c.pretty, "metadata": c.metadata}
+    # Upstream bpftool's pids; --metadata shows none, --no-pids prints Debian's output.
+    pids = not (c.no_pids or c.metadata)
     rest = c.words
     match rest:
         case []:
-            return _stream(_native.Scanner(json=True, memlock=True), flags)
+            return _stream(_native.Scanner(json=True, memlock=True, pids=pids), flags)
         case ["id", ident]:
             if not ident.isdigit():
                 raise UsageError(f"can't parse {ident} as ID")
-            return _show_one(_native.open_program(id=int(ident)), flags)
+            return _show_one(lambda: _native.open_program(id=int(ident)), flags, pids)
         case ["pinned", path]:
-            return _show_one(_native.open_program(path=path), flags)
+            return _show_one(lambda: _native.open_program(path=path), flags, pids)
         case ["name", name]:
-            scanner = _native.Scanner(name=name, json=True, memlock=True)
+            scanner = _native.Scanner(name=name, json=True, memlock=True, pids=pids)
         case ["tag", tag]:
-            scanner = _native.Scanner(tag=tag, json=True, memlock=True)
+            scanner = _native.Scanner(tag=tag, json=True, memlock=True, pids=pids)
         case [("id" | "pinned" | "name" | "tag") as what]:
             value = "PATH" if what == "pinned" else what.upper()
             raise UsageError(f"prog show {what}: missing {value}")
@@ -132,9 +135,14 @@ class _Failure(Exception):
     """A command that ran and failed, with the message to print."""
 
 
-def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:
+def _show_one(
+    opener: Callable[[], _native.Program], flags: dict[str, bool], pids: bool
+) -> int:
+    # The holders first, as bpftool takes them: this command's own fd is none of them.
+    holders = _native.program_holders() if pids else None
+    prog = opener()
     try:
-        rec = _native.read_program(prog.fd, json=True)
+        rec = _native.read_program(prog.fd, json=True, holders=holders)
     finally:
         prog.close()
     return _print([rec], flags, single=True)
@@ -293,6 +301,7 @@ def _feature(c: Call) -> int:
     feats = dict(_native.features())
     feats["bpffs_mounted"] = _bpffs_mounted()
     feats["map_census"] = _census_works()
+    feats["pids_iterator"] = _native.program_holders().method == "iterator"
     if c.json:
         text = json.dumps(feats, separators=(",", ":"))
         _out((_indented(text) if c.pretty else text) + "\n")
@@ -394,7 +403,9 @@ COMMANDS = Cmd(
                     details=(
                         "--metadata prints each program's first line and its "
                         "metadata only;\nwith -j, each program's id, type, name, tag "
-                        "and metadata."
+                        "and metadata.\nEach program's holders are printed as upstream "
+                        "bpftool prints them\n(pids NAME(PID), \"pids\" in JSON); "
+                        "--no-pids leaves them out, as Debian's\nbpftool does."
                     ),
                 ),
                 Cmd(
@@ -484,6 +495,7 @@ GLOBAL = """\
 Options: -j|--json  JSON output (errors too: {"error": "..."} on stdout)
          -p|--pretty  indented JSON (implies -j)
          --metadata  prog show: programs' metadata only
+         --no-pids  prog show: no processes holding each program (Debian's bpftool)
          -V|--version, -h|--help
 Commands and keywords may be abbreviated to an unambiguous prefix (bpfbind p s).
 """
@@ -546,6 +558,7 @@ _GLOBAL_FLAGS = {
     "-p": "pretty",
     "--pretty": "pretty",
     "--metadata": "metadata",
+    "--no-pids": "no_pids",
 }
 
 

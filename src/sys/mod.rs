@@ -6,6 +6,7 @@ mod fdcell;
 pub mod features;
 pub mod info;
 pub mod insn;
+pub mod procfs;
 pub mod uapi;
 pub use fdcell::FdCell;
 
