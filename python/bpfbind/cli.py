@@ -301,7 +301,7 @@ def _feature(c: Call) -> int:
     feats = dict(_native.features())
     feats["bpffs_mounted"] = _bpffs_mounted()
     feats["map_census"] = _census_works()
-    feats["pids_iterator"] = _native.program_holders().method == "iterator"
+    feats["pids_iterator"] = _pids_iterator_works()
     if c.json:
         text = json.dumps(feats, separators=(",", ":"))
         _out((_indented(text) if c.pretty else text) + "\n")
@@ -315,6 +315,15 @@ def _census_works() -> bool:
     """Whether scans can take their map census (a BPF map iterator) here."""
     try:
         _native.map_census()
+    except (OSError, ValueError):  # refused, or a kernel without what it reads
+        return False
+    return True
+
+
+def _pids_iterator_works() -> bool:
+    """Whether `prog show` finds the holders of programs by a BPF iterator here."""
+    try:
+        _native.program_holders("iterator")
     except (OSError, ValueError):  # refused, or a kernel without what it reads
         return False
     return True

@@ -168,7 +168,12 @@ pub(crate) struct Layout {
 
 pub(crate) fn layout_from(data: &[u8]) -> Result<Layout> {
     let idx = BtfIndex::new(data)?;
-    let missing = |what: &str| Error::Invalid(format!("the kernel's BTF has no {what}"));
+    let missing = |what: &str| {
+        Error::unsupported(
+            "the task-file iterator of program holders",
+            format!("the kernel's BTF has no {what}"),
+        )
+    };
     let find = |name: &str| {
         idx.find(name, kind::STRUCT)
             .ok_or_else(|| missing(&format!("struct {name}")))
