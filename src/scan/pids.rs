@@ -427,6 +427,141 @@ mod tests {
         assert_eq!(h.prog_ids(), [7, 9]);
     }
 
+    /// A kernel BTF with what the program reads, shaped as Linux 6.18 has it: `f_path`
+    /// and `d_name` in anonymous unions, `qstr.len` in an anonymous struct in one.
+    fn kernel_btf(with_iterator: bool) -> Vec<u8> {
+        use crate::btf::testutil::RawBtf;
+        let mut b = RawBtf::new();
+        let u32_ = b.int("unsigned int", 4, 0, 32);
+        let u64_ = b.int("long unsigned int", 8, 0, 64);
+        let int = b.int("int", 4, 1, 32);
+        let ch = b.int("char", 1, 1, 8);
+        let vp = b.ptr(0);
+        if with_iterator {
+            let proto = b.ty("", kind::FUNC_PROTO, false, 0, int, &[]);
+            b.ty("bpf_iter_task_file", kind::FUNC, false, 0, proto, &[]);
+        }
+        let path = b.composite(
+            kind::STRUCT,
+            "path",
+            16,
+            false,
+            &[("mnt", vp, 0), ("dentry", vp, 64)],
+        );
+        let cpath = b.refer(kind::CONST, "", path);
+        let fu = b.composite(
+            kind::UNION,
+            "",
+            16,
+            false,
+            &[("f_path", cpath, 0), ("__f_path", path, 0)],
+        );
+        b.composite(
+            kind::STRUCT,
+            "file",
+            40,
+            false,
+            &[
+                ("f_op", vp, 0),
+                ("private_data", vp, 64),
+                ("f_inode", vp, 128),
+                ("", fu, 192),
+            ],
+        );
+        b.composite(kind::STRUCT, "inode", 48, false, &[("i_sb", vp, 320)]);
+        b.composite(
+            kind::STRUCT,
+            "super_block",
+            104,
+            false,
+            &[("s_magic", u64_, 768)],
+        );
+        let hl = b.composite(
+            kind::STRUCT,
+            "",
+            8,
+            false,
+            &[("hash", u32_, 0), ("len", u32_, 32)],
+        );
+        let qu = b.composite(
+            kind::UNION,
+            "",
+            8,
+            false,
+            &[("", hl, 0), ("hash_len", u64_, 0)],
+        );
+        let qstr = b.composite(
+            kind::STRUCT,
+            "qstr",
+            16,
+            false,
+            &[("", qu, 0), ("name", vp, 64)],
+        );
+        let cq = b.refer(kind::CONST, "", qstr);
+        let du = b.composite(
+            kind::UNION,
+            "",
+            16,
+            false,
+            &[("d_name", cq, 0), ("__d_name", qstr, 0)],
+        );
+        b.composite(
+            kind::STRUCT,
+            "dentry",
+            48,
+            false,
+            &[("d_flags", u32_, 0), ("", du, 256)],
+        );
+        let pid_t = b.refer(kind::TYPEDEF, "pid_t", int);
+        let comm = b.array(ch, u32_, 16);
+        b.composite(
+            kind::STRUCT,
+            "task_struct",
+            4000,
+            false,
+            &[
+                ("tgid", pid_t, 16000),
+                ("group_leader", vp, 16800),
+                ("comm", comm, 24000),
+            ],
+        );
+        b.composite(kind::STRUCT, "bpf_prog", 64, false, &[("aux", vp, 448)]);
+        b.composite(
+            kind::STRUCT,
+            "bpf_prog_aux",
+            32,
+            false,
+            &[("id", u32_, 224)],
+        );
+        b.bytes()
+    }
+
+    #[test]
+    fn layout_reaches_into_anonymous_members() {
+        let l = layout_from(&kernel_btf(true)).unwrap();
+        assert_eq!(
+            (l.file_private_data, l.file_inode, l.file_dentry),
+            (8, 16, 32)
+        );
+        assert_eq!((l.inode_sb, l.sb_magic), (40, 96));
+        assert_eq!((l.dentry_name_len, l.dentry_name), (36, 40));
+        assert_eq!(
+            (l.task_tgid, l.task_group_leader, l.task_comm),
+            (2000, 2100, 3000)
+        );
+        assert_eq!((l.prog_aux, l.aux_id), (56, 28));
+    }
+
+    #[test]
+    fn a_kernel_without_the_iterator_is_an_unsupported_feature() {
+        let err = layout_from(&kernel_btf(false)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Unsupported { detail, .. } if detail.contains("bpf_iter_task_file")),
+            "{err:?}"
+        );
+        assert!(layout_from(&[]).is_err());
+    }
+
     #[test]
     fn comm_without_nul_and_with_bad_utf8() {
         assert_eq!(comm_str(b"abcdefghijklmnop"), "abcdefghijklmnop");
