@@ -8,8 +8,10 @@
 //! hidden under kptr_restrict, and 5 MB to read); this one asks what /proc/PID/fd shows
 //! instead: a file of the anonymous-inode filesystem whose dentry is named "bpf-prog",
 //! which only the kernel's program fds are. Where the iterator cannot load (no BTF, no
-//! task-file iterators, not allowed), /proc/*/fd and fdinfo give the same answer, slower.
-//! Both list each process once per program, in pid order.
+//! task-file iterators, not allowed), /proc/*/fd and fdinfo give the same answer, slower
+//! (the one difference: a thread that unshared its fd table is seen by the iterator only,
+//! /proc/PID/fd being its main thread's). Both list each process once per program, in pid
+//! order, by its tgid and its main thread's comm.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
