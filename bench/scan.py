@@ -18,7 +18,9 @@ too: the host's program count is reported at each point.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -135,6 +137,36 @@ def scan_records() -> int:
     return len(sync.scan())
 
 
+def scan_with_pids() -> int:
+    """The full scan with each program's holders (one pass over every process's fds)."""
+    return len(sync.scan(pids=True))
+
+
+def holders(method: str) -> int:
+    """The pass over every process's fds alone, the iterator's or /proc's."""
+    return len(bpfbind._native.program_holders(method).prog_ids())
+
+
+def host_fds() -> int:
+    """Open fds of every process: what a pass over the holders walks."""
+    n = 0
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            with contextlib.suppress(OSError):
+                n += len(os.listdir(f"/proc/{p}/fd"))
+    return n
+
+
+def cli_show(*flags: str) -> int:
+    """`bpfbind -j prog show` as a user runs it (interpreter start included)."""
+    subprocess.run(
+        [sys.executable, "-m", "bpfbind", "-j", *flags, "prog", "show"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return 0
+
+
 def scan_with_metadata() -> int:
     """The full scan, then each record's metadata made into Python (lazy until read)."""
     return sum(len(r.metadata) for r in sync.scan())
@@ -210,6 +242,11 @@ def main() -> int:
             "inproc_bpftool_json": lambda: bpftool_json(bpftool),
             "bpfbind_scan": scan_records,
             "bpfbind_scan_metadata": scan_with_metadata,
+            "bpfbind_scan_pids": scan_with_pids,
+            "pids_iterator": lambda: holders("iterator"),
+            "pids_procfs": lambda: holders("procfs"),
+            "bpfbind_cli": cli_show,
+            "bpfbind_cli_no_pids": lambda: cli_show("--no-pids"),
         }
         for r in range(args.repeat):
             for key, fn in scans.items():
@@ -228,6 +265,12 @@ def main() -> int:
     best = {k: min(v) for k, v in runs.items()}
     ratios = {k: c.ratio(v, floor) for k, v in best.items()}
     tool_over_us = c.ratio(best["python_c_bpftool_json"], best["bpfbind_scan"])
+    # What pids add to a scan, and to the command (against bpftool, which has none).
+    fig["pids_cost_seconds"] = {
+        "scan": best["bpfbind_scan_pids"] - best["bpfbind_scan"],
+        "cli": best["bpfbind_cli"] - best["bpfbind_cli_no_pids"],
+        "fds_on_host": host_fds(),
+    }
     goals = {
         "bpfbind_scan_vs_floor": c.goal(ratios["bpfbind_scan"], 0.6),
         "bpftool_json_over_bpfbind": c.goal(tool_over_us, 4, at_most=False),
@@ -239,6 +282,11 @@ def main() -> int:
         "bpfbind_scan": "bpfbind.sync.scan()",
         "bpfbind_scan_metadata": "sync.scan() + every .metadata",
         "bpfbind_stream": "async for in stream_metadata()",
+        "bpfbind_scan_pids": "sync.scan(pids=True)",
+        "pids_iterator": "holders alone: task-file iterator",
+        "pids_procfs": "holders alone: /proc/*/fd + fdinfo",
+        "bpfbind_cli": "bpfbind -j prog show (subprocess)",
+        "bpfbind_cli_no_pids": "bpfbind -j --no-pids prog show",
     }
     print(
         f"\nscan of {floors[0]['programs']} programs "
@@ -285,6 +333,7 @@ def main() -> int:
         )
     fig["goals"] = goals
     print(f"host programs: {hosts}")
+    print(f"pids cost (seconds): {fig['pids_cost_seconds']}")
     rep.emit()
     return 0
 

@@ -142,6 +142,7 @@ def stream_metadata(
     batch: int = 256,
     memlock: bool = False,
     progress: Callable[[int], object] | None = None,
+    pids: bool = False,
 ) -> MetadataStream:
     """Every program loaded on the host (or those selected) with its info and decoded
     metadata, in id order::
@@ -153,9 +154,11 @@ def stream_metadata(
     ``bytes_memlock`` (bpftool's figure, read from /proc per program) is None unless
     ``memlock`` is set: it costs three syscalls per program. ``progress(n)`` is called
     after each batch with the programs read so far (also ``stream.count``).
+    ``pids`` (the processes holding each program) is None unless ``pids`` is set:
+    one pass over every process's fds, retaken every 5 s of a long stream.
     """
     return MetadataStream(
-        _core._scanner(ids, name, prog_type, with_metadata_only, memlock),
+        _core._scanner(ids, name, prog_type, with_metadata_only, memlock, pids),
         batch,
         progress,
     )

@@ -337,13 +337,16 @@ def find_metadata(prog: ProgRef) -> dict[str, Any]:
     return program_info(prog).metadata
 
 
-def program_info(prog: ProgRef) -> ProgramInfo:
-    """What bpftool's ``prog show`` reports of one program."""
+def program_info(prog: ProgRef, *, pids: bool = False) -> ProgramInfo:
+    """What bpftool's ``prog show`` reports of one program. With ``pids``, ``pids``
+    lists the processes holding it (this one too when it holds an fd of it; the
+    handle opened for the call does not count)."""
+    holders = _native.program_holders() if pids else None
     if isinstance(prog, Program):
-        return _native.read_program(prog.fd)
+        return _native.read_program(prog.fd, holders=holders)
     p = open_program(prog)
     try:
-        return _native.read_program(p.fd)
+        return _native.read_program(p.fd, holders=holders)
     finally:
         p.close()
 
@@ -354,6 +357,7 @@ def _scanner(
     prog_type: str | int | None,
     with_metadata_only: bool,
     memlock: bool = False,
+    pids: bool = False,
 ) -> _native.Scanner:
     return _native.Scanner(
         ids=list(ids) if ids is not None else None,
@@ -361,6 +365,7 @@ def _scanner(
         prog_type=_prog_type_number(prog_type),
         with_metadata_only=with_metadata_only,
         memlock=memlock,
+        pids=pids,
     )
 
 
@@ -382,11 +387,14 @@ def iter_scan(
     batch: int = 256,
     memlock: bool = False,
     progress: Callable[[int], object] | None = None,
+    pids: bool = False,
 ) -> Iterator[ProgramInfo]:
     """Every loaded program (or those selected), in id order, `batch` at a time.
-    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``.
-    ``progress(n)`` is called after each batch with the records read so far."""
-    s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
+    ``bytes_memlock`` is read (a /proc file per program) only with ``memlock``;
+    ``pids`` (the processes holding each program) only with ``pids``, one pass over
+    every process's fds per scan. ``progress(n)`` is called after each batch with the
+    records read so far."""
+    s = _scanner(ids, name, prog_type, with_metadata_only, memlock, pids)
     done = 0
     try:
         while chunk := s.next_batch(batch):
@@ -407,10 +415,12 @@ def scan(
     batch: int = 256,
     memlock: bool = False,
     progress: Callable[[int], object] | None = None,
+    pids: bool = False,
 ) -> list[ProgramInfo]:
-    """All loaded programs (or those selected) as a list; ``progress(n)`` is called
-    after each batch with the records read so far."""
-    s = _scanner(ids, name, prog_type, with_metadata_only, memlock)
+    """All loaded programs (or those selected) as a list; ``pids`` and ``memlock`` as
+    for `iter_scan`; ``progress(n)`` is called after each batch with the records read
+    so far."""
+    s = _scanner(ids, name, prog_type, with_metadata_only, memlock, pids)
     out: list[ProgramInfo] = []
     try:
         # Whole batches: no per-record generator step.

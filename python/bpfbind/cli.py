@@ -78,6 +78,7 @@ class Call:
     json: bool = False
     pretty: bool = False
     metadata: bool = False
+    no_pids: bool = False
     raw: list[str] = field(default_factory=list)
 
 
@@ -95,20 +96,23 @@ def _note(text: str) -> None:
 
 def _prog_show(c: Call) -> int:
     flags = {"json": c.json, "pretty": c.pretty, "metadata": c.metadata}
+    # Upstream bpftool's pids; --metadata shows none, --no-pids prints Debian's output.
+    pids = not (c.no_pids or c.metadata)
     rest = c.words
     match rest:
         case []:
-            return _stream(show.iter_batches(), flags)
+            return _stream(show.iter_batches(pids=pids), flags)
         case ["id", ident]:
             if not ident.isdigit():
                 raise UsageError(f"can't parse {ident} as ID")
-            return _print([show.program(_core.Id(int(ident)))], flags, single=True)
+            rec = show.program(_core.Id(int(ident)), pids=pids)
+            return _print([rec], flags, single=True)
         case ["pinned", path]:
-            return _print([show.program(path)], flags, single=True)
+            return _print([show.program(path, pids=pids)], flags, single=True)
         case ["name", name]:
-            batches = show.iter_batches(name=name)
+            batches = show.iter_batches(name=name, pids=pids)
         case ["tag", tag]:
-            batches = show.iter_batches(tag=tag)
+            batches = show.iter_batches(tag=tag, pids=pids)
         case [("id" | "pinned" | "name" | "tag") as what]:
             value = "PATH" if what == "pinned" else what.upper()
             raise UsageError(f"prog show {what}: missing {value}")
@@ -399,7 +403,9 @@ COMMANDS = Cmd(
                     details=(
                         "--metadata prints each program's first line and its "
                         "metadata only;\nwith -j, each program's id, type, name, tag "
-                        "and metadata."
+                        "and metadata.\nEach program's holders are printed as upstream "
+                        "bpftool prints them\n(pids NAME(PID), \"pids\" in JSON); "
+                        "--no-pids leaves them out, as Debian's\nbpftool does."
                     ),
                 ),
                 Cmd(
@@ -511,6 +517,7 @@ GLOBAL = """\
 Options: -j|--json  JSON output (errors too: {"error": "..."} on stdout)
          -p|--pretty  indented JSON (implies -j)
          --metadata  prog show: programs' metadata only
+         --no-pids  prog show: no processes holding each program (Debian's bpftool)
          -V|--version, -h|--help
 Commands and keywords may be abbreviated to an unambiguous prefix (bpfbind p s).
 """
@@ -573,6 +580,7 @@ _GLOBAL_FLAGS = {
     "-p": "pretty",
     "--pretty": "pretty",
     "--metadata": "metadata",
+    "--no-pids": "no_pids",
 }
 
 

@@ -31,12 +31,16 @@ __all__ = [
 
 
 def iter_batches(
-    *, name: str | None = None, tag: str | None = None, batch: int = 1024
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    batch: int = 1024,
+    pids: bool = False,
 ) -> Iterator[list[ProgramInfo]]:
     """Every loaded program (or those of a name or a 16-hex-digit tag), `batch` at a
     time, in id order, read for `format_json` and `format_plain`: with bpftool's text of
     each metadata value and ``bytes_memlock``."""
-    s = _native.Scanner(name=name, tag=tag, json=True, memlock=True)
+    s = _native.Scanner(name=name, tag=tag, json=True, memlock=True, pids=pids)
     try:
         while chunk := s.next_batch(batch):
             yield chunk
@@ -44,14 +48,16 @@ def iter_batches(
         s.close()
 
 
-def program(ref: ProgRef) -> ProgramInfo:
+def program(ref: ProgRef, *, pids: bool = False) -> ProgramInfo:
     """One program (a `Program`, an `Id`, an `Fd` or a pinned path), read as
-    `iter_batches` reads them."""
+    `iter_batches` reads them; `pids` adds the processes holding it, taken before it is
+    opened here, as bpftool takes them (this call's own fd is none of them)."""
+    holders = _native.program_holders() if pids else None
     if isinstance(ref, Program):
-        return _native.read_program(ref.fd, json=True)
+        return _native.read_program(ref.fd, json=True, holders=holders)
     p = open_program(ref)
     try:
-        return _native.read_program(p.fd, json=True)
+        return _native.read_program(p.fd, json=True, holders=holders)
     finally:
         p.close()
 
@@ -128,11 +134,21 @@ def object_metadata(
 def features() -> dict[str, bool]:
     """What the running kernel offers that bpfbind uses: prog_bind_map, fd_array_cnt,
     global_data, mmapable_arrays, btf, then bpffs_mounted (a bpffs in this mount
-    namespace) and map_census (scans can take their census of maps here)."""
+    namespace), map_census (scans can take their census of maps here) and
+    pids_iterator (`prog show` finds the holders of programs by a BPF iterator)."""
     feats = dict(_native.features())
     feats["bpffs_mounted"] = _bpffs_mounted()
     feats["map_census"] = _census_works()
+    feats["pids_iterator"] = _pids_iterator_works()
     return feats
+
+
+def _pids_iterator_works() -> bool:
+    try:
+        _native.program_holders("iterator")
+    except (OSError, ValueError):  # refused, or a kernel without what it reads
+        return False
+    return True
 
 
 def _census_works() -> bool:

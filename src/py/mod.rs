@@ -37,7 +37,8 @@ mod _native {
     };
     #[pymodule_export]
     use super::scan::{
-        format_json, format_plain, map_census, read_program, PyExposition, PyProgramInfo, PyScanner,
+        format_json, format_plain, map_census, program_holders, read_program, PyExposition,
+        PyPidTable, PyProgramInfo, PyScanner,
     };
 
     use pyo3::prelude::*;

@@ -2,12 +2,13 @@
 //! field becomes a Python object only when read), and bpftool-format rendering.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::error::Error;
+use crate::scan::pids::{self, Holders};
 use crate::scan::prom::{self, Exposition};
 use crate::scan::{self, format, ProgRecord, ScanOptions, Scanner};
 
@@ -102,6 +103,15 @@ impl PyProgramInfo {
         }
         Ok(d)
     }
+    /// (pid, comm) of each process holding the program, in pid order; None unless the
+    /// scan asked for pids.
+    #[getter]
+    fn pids(&self) -> Option<Vec<(u32, String)>> {
+        self.rec
+            .pids
+            .as_ref()
+            .map(|p| p.iter().map(|h| (h.pid, h.comm.clone())).collect())
+    }
     fn __repr__(&self) -> String {
         format!("<ProgramInfo id={} name={}>", self.rec.id, self.rec.name)
     }
@@ -115,7 +125,7 @@ pub struct PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=false, threads=0, census=true))]
+    #[pyo3(signature = (ids=None, name=None, prog_type=None, tag=None, with_metadata_only=false, json=false, memlock=false, threads=0, census=true, pids=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         ids: Option<Vec<u32>>,
@@ -127,6 +137,7 @@ impl PyScanner {
         memlock: bool,
         threads: usize,
         census: bool,
+        pids: bool,
     ) -> PyResult<Self> {
         let tag = match tag {
             Some(t) => Some(parse_tag(&t)?),
@@ -145,6 +156,7 @@ impl PyScanner {
                     // BPFBIND_SCAN_CENSUS=0: scan without loading the census program.
                     census: census
                         && std::env::var_os("BPFBIND_SCAN_CENSUS").is_none_or(|v| v != "0"),
+                    pids,
                 },
                 ids,
             ))),
@@ -182,6 +194,18 @@ impl PyScanner {
             .as_ref()
             .and_then(Scanner::census_error)
             .map(ToString::to_string)
+    }
+
+    /// The holders table the scan took (None before its first batch, or without pids).
+    #[getter]
+    fn holders(&self) -> Option<PyPidTable> {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .and_then(Scanner::holders)
+            .map(|h| PyPidTable {
+                inner: Arc::clone(h),
+            })
     }
 
     /// Drops the caches; later batches are empty.
@@ -232,10 +256,78 @@ pub fn map_census(
     Ok((census.covered_to(), census.prog_id, rows))
 }
 
-/// The program behind an fd the caller holds (the fd is borrowed, not closed).
+/// Which processes hold which programs, taken at one moment (`scan::pids`).
+#[pyclass(frozen, module = "bpfbind._native", name = "PidTable")]
+pub struct PyPidTable {
+    inner: Arc<Holders>,
+}
+
+#[pymethods]
+impl PyPidTable {
+    /// How the table was taken: "iterator" or "procfs".
+    #[getter]
+    fn method(&self) -> &'static str {
+        self.inner.method.map_or("procfs", pids::Method::name)
+    }
+
+    /// Why the iterator was not used, when /proc was.
+    #[getter]
+    fn iterator_error(&self) -> Option<String> {
+        self.inner.iterator_error.as_ref().map(ToString::to_string)
+    }
+
+    /// The iterator program's id (0 for /proc), gone once the table is taken.
+    #[getter]
+    fn prog_id(&self) -> u32 {
+        self.inner.prog_id
+    }
+
+    /// (pid, comm) of each process holding program `id`, in pid order.
+    fn get(&self, id: u32) -> Vec<(u32, String)> {
+        self.inner
+            .get(id)
+            .iter()
+            .map(|h| (h.pid, h.comm.clone()))
+            .collect()
+    }
+
+    /// The ids of every program some process holds.
+    fn prog_ids(&self) -> Vec<u32> {
+        self.inner.prog_ids()
+    }
+}
+
+/// Takes the table of program holders: `method` "auto" (the iterator where it loads,
+/// else /proc), "iterator" or "procfs".
 #[pyfunction]
-#[pyo3(signature = (fd, json=false))]
-pub fn read_program(py: Python<'_>, fd: i32, json: bool) -> PyResult<PyProgramInfo> {
+#[pyo3(signature = (method="auto"))]
+pub fn program_holders(py: Python<'_>, method: &str) -> PyResult<PyPidTable> {
+    let want = match method {
+        "auto" => pids::Want::Auto,
+        "iterator" => pids::Want::Iterator,
+        "procfs" => pids::Want::Procfs,
+        m => {
+            return Err(Error::Invalid(format!(
+                "method {m:?}: expected \"auto\", \"iterator\" or \"procfs\""
+            ))
+            .into())
+        }
+    };
+    let h = py.detach(|| pids::gather(want))?;
+    Ok(PyPidTable { inner: Arc::new(h) })
+}
+
+/// The program behind an fd the caller holds (the fd is borrowed, not closed); `holders`
+/// (taken before the fd was opened) gives its pids.
+#[pyfunction]
+#[pyo3(signature = (fd, json=false, holders=None))]
+pub fn read_program(
+    py: Python<'_>,
+    fd: i32,
+    json: bool,
+    holders: Option<&Bound<'_, PyPidTable>>,
+) -> PyResult<PyProgramInfo> {
+    let holders = holders.map(|h| Arc::clone(&h.get().inner));
     let rec = py.detach(|| {
         let owned = crate::bind::dup(fd)?;
         scan::read_fd(
@@ -245,6 +337,7 @@ pub fn read_program(py: Python<'_>, fd: i32, json: bool) -> PyResult<PyProgramIn
                 memlock: true,
                 ..Default::default()
             },
+            holders,
         )
     })?;
     Ok(PyProgramInfo { rec })

@@ -150,6 +150,16 @@ pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
         if r.btf_id != 0 {
             let _ = write!(out, "\n\tbtf_id {}", r.btf_id);
         }
+        // Upstream bpftool's line (Debian's bpftool, built without skeletons, has none).
+        if let Some(pids) = r.pids.as_deref().filter(|p| !p.is_empty()) {
+            out.push_str("\n\tpids ");
+            for (i, h) in pids.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{}({})", sanitize_name(&h.comm), h.pid);
+            }
+        }
         out.push('\n');
     }
     let mut header = false;
@@ -235,6 +245,18 @@ pub fn json(r: &ProgRecord, out: &mut String) {
     }
     if r.btf_id != 0 {
         let _ = write!(out, ",\"btf_id\":{}", r.btf_id);
+    }
+    if let Some(pids) = r.pids.as_deref().filter(|p| !p.is_empty()) {
+        out.push_str(",\"pids\":[");
+        for (i, h) in pids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{{\"pid\":{},\"comm\":", h.pid);
+            json_str(&h.comm, out);
+            out.push('}');
+        }
+        out.push(']');
     }
     let mut header = false;
     for v in meta_vars(r) {
@@ -331,6 +353,14 @@ mod tests {
         assert_eq!(
             pretty(r#"[{"id":1,"map_ids":[3,4],"m":{"a":"x,y"}},{}]"#),
             "[{\n        \"id\": 1,\n        \"map_ids\": [3,4\n        ],\n        \"m\": {\n            \"a\": \"x,y\"\n        }\n    },{}\n]"
+        );
+    }
+
+    #[test]
+    fn pretty_indents_pids_as_json_writer() {
+        assert_eq!(
+            pretty(r#"{"btf_id":3,"pids":[{"pid":7,"comm":"a"},{"pid":9,"comm":"b"}]}"#),
+            "{\n    \"btf_id\": 3,\n    \"pids\": [{\n            \"pid\": 7,\n            \"comm\": \"a\"\n        },{\n            \"pid\": 9,\n            \"comm\": \"b\"\n        }\n    ]\n}"
         );
     }
 

@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod format;
+pub mod pids;
 pub mod prom;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use self::census::{Census, Seen};
+use self::pids::{Holder, Holders};
 use crate::btf::{BpftoolVersion, Btf, DumpOptions, Type, Value};
 use crate::error::{Error, Result};
 use crate::sys::{self, info, IdKind};
@@ -58,6 +60,8 @@ pub struct ProgRecord {
     pub later_rodata_metadata: Vec<Arc<Vec<MetaVar>>>,
     /// Variables of `.metadata` section maps.
     pub section_metadata: Vec<Arc<Vec<MetaVar>>>,
+    /// The processes holding the program, in pid order; None unless the scan asked.
+    pub pids: Option<Vec<Holder>>,
 }
 
 impl ProgRecord {
@@ -96,6 +100,9 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Take a map census (see `census`) once a full scan outgrows its first batch.
     pub census: bool,
+    /// Say which processes hold each program (see `pids`): one pass over every
+    /// process's fds per scan, retaken when older than `census::MAX_AGE`.
+    pub pids: bool,
 }
 
 /// What a metadata map looked like when first met in this scan. Ids cannot be reused while
@@ -116,6 +123,7 @@ struct Caches {
     btf_parsed: Mutex<HashMap<Vec<u8>, Option<Arc<Btf>>>>,
     maps: Mutex<HashMap<u32, MapEntry>>,
     census: Option<Arc<Census>>,
+    holders: Option<Arc<Holders>>,
 }
 
 pub struct Scanner {
@@ -130,6 +138,10 @@ pub struct Scanner {
     done: bool,
     /// None until the census is tried; then what it gave.
     census: Option<Result<Arc<Census>>>,
+    /// The holders table, when the scan asked for pids.
+    holders: Option<Arc<Holders>>,
+    /// Ids of the scan's own iterator programs, which live a moment after their pass.
+    own_ids: Vec<u32>,
 }
 
 fn load_btf(caches: &Caches, id: u32) -> Result<Option<Arc<Btf>>> {
@@ -422,6 +434,7 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
         rodata_metadata,
         later_rodata_metadata,
         section_metadata,
+        pids: caches.holders.as_ref().map(|h| h.get(pi.id).to_vec()),
     };
     if opts.with_metadata_only && !rec.has_metadata() {
         return Ok(None);
@@ -429,9 +442,17 @@ fn read_prog(caches: &Caches, opts: &ScanOptions, fd: &OwnedFd) -> Result<Option
     Ok(Some(rec))
 }
 
-/// Reads the program behind `fd` (one the caller holds).
-pub fn read_fd(fd: &OwnedFd, opts: &ScanOptions) -> Result<ProgRecord> {
-    let caches = Caches::default();
+/// Reads the program behind `fd` (one the caller holds); `holders`, taken before the fd
+/// was opened, gives its pids.
+pub fn read_fd(
+    fd: &OwnedFd,
+    opts: &ScanOptions,
+    holders: Option<Arc<Holders>>,
+) -> Result<ProgRecord> {
+    let caches = Caches {
+        holders,
+        ..Caches::default()
+    };
     let all = ScanOptions {
         name: None,
         prog_type: None,
@@ -464,7 +485,14 @@ impl Scanner {
             prefetched: None,
             done: false,
             census: None,
+            holders: None,
+            own_ids: Vec::new(),
         }
+    }
+
+    /// The holders table this scan uses, once its first batch is read with `pids`.
+    pub fn holders(&self) -> Option<&Arc<Holders>> {
+        self.holders.as_ref()
     }
 
     /// Whether this scan is classifying maps by a census (false until its second batch).
@@ -503,11 +531,26 @@ impl Scanner {
             if ids.len() < n {
                 self.done = true;
             }
-            // The census program lives a moment after the census: never report it.
+            // Before any program is opened: the scan's own fds must not count as
+            // holders. A table past its age is retaken.
+            let stale = self
+                .holders
+                .as_ref()
+                .is_some_and(|h| h.taken.is_some_and(|t| t.elapsed() > census::MAX_AGE));
+            if self.opts.pids && (self.holders.is_none() || stale) {
+                let h = Arc::new(pids::gather(pids::Want::Auto)?);
+                if h.prog_id != 0 {
+                    self.own_ids.push(h.prog_id);
+                }
+                self.holders = Some(h);
+            }
+            // The census and pids programs live a moment after their pass: never
+            // report them.
             let mut ids = ids;
             if let Some(Ok(c)) = &self.census {
                 ids.retain(|&id| id != c.prog_id);
             }
+            ids.retain(|id| !self.own_ids.contains(id));
             if ids.is_empty() {
                 continue;
             }
@@ -523,6 +566,7 @@ impl Scanner {
             // object's programs (adjacent ids) still share one BTF and map read.
             self.caches = Caches {
                 census: self.census.as_ref().and_then(|c| c.as_ref().ok()).cloned(),
+                holders: self.holders.clone(),
                 ..Caches::default()
             };
             let walking = !self.done && self.ids.is_none();

@@ -24,6 +24,7 @@ pub const ADD_K: u8 = 0x07;
 pub const JEQ_K: u8 = 0x15;
 pub const JGT_K: u8 = 0x25;
 pub const JNE_K: u8 = 0x55;
+pub const JNE_X: u8 = 0x5d;
 pub const CALL: u8 = 0x85;
 pub const EXIT: u8 = 0x95;
 

@@ -9,6 +9,7 @@ pub mod insn;
 pub mod mapops;
 pub mod perf;
 pub mod perfbuf;
+pub mod procfs;
 pub mod ringbuf;
 pub mod uapi;
 pub use fdcell::FdCell;
