@@ -4,6 +4,7 @@ for programs of our own (no other process's program is compared)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,12 +38,15 @@ def test_a_program_formats_as_the_cli_shows_it(bpf_objs: dict[str, Path]) -> Non
             (("-p",), show.format_json([rec], single=True, pretty=True)),
         ]:
             ours = text.rstrip("\n")
-            theirs = cli(*flags, "prog", "show", "id", ident).rstrip("\n")
+            theirs = cli(*flags, "--no-pids", "prog", "show", "id", ident).rstrip("\n")
             if flags and flags[0] in ("-j", "-p"):
                 ours_d, theirs_d = json.loads(ours), json.loads(theirs)
                 assert ours_d == theirs_d, flags
             else:
                 assert ours == theirs, flags
+        # With pids, as the command prints by default: this process holds it.
+        held = show.program(prog, pids=True)
+        assert held.pids is not None and os.getpid() in [pid for pid, _ in held.pids]
         doc = json.loads(show.format_json([rec], single=True, metadata_only=True))
         assert doc == {
             "id": prog.id,
@@ -87,5 +91,6 @@ def test_features_name_what_the_cli_prints() -> None:
         "btf",
         "bpffs_mounted",
         "map_census",
+        "pids_iterator",
     ]
     assert json.loads(cli("feature", "probe", "-j")) == feats
