@@ -4,6 +4,7 @@
 mod errors;
 mod jobs;
 mod layout;
+mod links;
 mod objects;
 mod scan;
 mod values;
@@ -16,6 +17,8 @@ mod _native {
     use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]
     use super::layout::object_layout;
+    #[pymodule_export]
+    use super::links::{scan_links, show_links, PyIterReader, PyLink, Ready};
     #[pymodule_export]
     use super::objects::{
         bind_map, create_map, features, load_object, object_metadata, open_map, open_program,

@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod format;
+pub mod links;
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -180,7 +180,7 @@ pub fn bpf_cookie() -> bool {
 }
 
 /// The syscall prefix of libbpf's arch_specific_syscall_pfx.
-fn syscall_prefix() -> Option<&'static str> {
+pub fn syscall_prefix() -> Option<&'static str> {
     if cfg!(target_arch = "x86_64") {
         Some("x64")
     } else if cfg!(target_arch = "x86") {

@@ -6,6 +6,8 @@ mod fdcell;
 pub mod features;
 pub mod info;
 pub mod insn;
+pub mod link;
+pub mod perf;
 pub use fdcell::FdCell;
 
 use std::ffi::CString;
@@ -74,6 +76,9 @@ pub fn cmd_name(cmd: u32) -> &'static str {
         BPF_LINK_CREATE => "BPF_LINK_CREATE",
         BPF_ITER_CREATE => "BPF_ITER_CREATE",
         BPF_PROG_BIND_MAP => "BPF_PROG_BIND_MAP",
+        link::BPF_RAW_TRACEPOINT_OPEN => "BPF_RAW_TRACEPOINT_OPEN",
+        link::BPF_LINK_GET_FD_BY_ID => "BPF_LINK_GET_FD_BY_ID",
+        link::BPF_LINK_GET_NEXT_ID => "BPF_LINK_GET_NEXT_ID",
         _ => "bpf",
     }
 }
@@ -460,6 +465,7 @@ pub enum IdKind {
     Prog,
     Map,
     Btf,
+    Link,
 }
 
 impl IdKind {
@@ -468,6 +474,7 @@ impl IdKind {
             IdKind::Prog => BPF_PROG_GET_NEXT_ID,
             IdKind::Map => BPF_MAP_GET_NEXT_ID,
             IdKind::Btf => BPF_BTF_GET_NEXT_ID,
+            IdKind::Link => link::BPF_LINK_GET_NEXT_ID,
         }
     }
     fn fd_cmd(self) -> u32 {
@@ -475,6 +482,7 @@ impl IdKind {
             IdKind::Prog => BPF_PROG_GET_FD_BY_ID,
             IdKind::Map => BPF_MAP_GET_FD_BY_ID,
             IdKind::Btf => BPF_BTF_GET_FD_BY_ID,
+            IdKind::Link => link::BPF_LINK_GET_FD_BY_ID,
         }
     }
 }
