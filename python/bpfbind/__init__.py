@@ -4,7 +4,16 @@ read metadata back from any running program, from asyncio, trio or plain code.""
 from . import sync
 from ._aio import MetadataStream, bind_map, find_metadata, load_object, stream_metadata
 from ._core import BpfObject, Id, open_map, open_program
-from ._native import Map, Program, ProgramInfo, __version__, create_map
+from ._links import Links, attach, attach_all, scan_links, stream_iter
+from ._native import (
+    IterReader,
+    Link,
+    Map,
+    Program,
+    ProgramInfo,
+    __version__,
+    create_map,
+)
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
 from .errors import (
     BindMapUnsupported,
@@ -25,6 +34,9 @@ __all__ = [
     "BpfPermissionError",
     "CoreRelocationError",
     "Id",
+    "IterReader",
+    "Link",
+    "Links",
     "Map",
     "MapSpec",
     "MetadataStream",
@@ -37,6 +49,8 @@ __all__ = [
     "UnsupportedFeatureError",
     "VerifierError",
     "__version__",
+    "attach",
+    "attach_all",
     "bind_map",
     "create_map",
     "find_metadata",
@@ -44,6 +58,8 @@ __all__ = [
     "open_map",
     "open_object",
     "open_program",
+    "scan_links",
+    "stream_iter",
     "stream_metadata",
     "sync",
 ]

@@ -12,6 +12,7 @@ from . import _native
 from ._native import Map, Program, ProgramInfo
 
 if TYPE_CHECKING:
+    from ._links import Links
     from ._spec import ObjectSpec
 
 __all__ = [
@@ -116,6 +117,13 @@ class BpfObject(Closing):
     @property
     def closed(self) -> bool:
         return self._native.closed
+
+    def attach_all(self) -> Links:
+        """Attaches every program whose section names its target (see
+        `bpfbind.attach_all`); ``async with`` on the result detaches them all."""
+        from ._links import attach_all
+
+        return attach_all(self)
 
     def close(self) -> None:
         self._native.close()

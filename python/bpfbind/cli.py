@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import _core, _native
 from .errors import BpfError
@@ -16,6 +17,7 @@ Usage: bpfbind [-j|--json] [-p|--pretty] COMMAND
   bpfbind prog show [id ID | pinned PATH | name NAME | tag TAG] [--metadata]
   bpfbind prog load OBJ PATH
   bpfbind prog loadall OBJ DIR
+  bpfbind link show [id ID | pinned PATH]
   bpfbind metadata OBJ
   bpfbind feature probe
   bpfbind gen skeleton OBJ [-o FILE] [--name NAME]
@@ -78,6 +80,8 @@ def _dispatch(words: list[str], flags: dict[str, bool]) -> int:
     match words:
         case ["prog", ("show" | "list"), *rest]:
             return _prog_show(rest, flags)
+        case ["link", ("show" | "list"), *rest]:
+            return _link_show(rest, flags)
         case ["prog", "load", obj, path]:
             return _prog_load(obj, path, all_=False)
         case ["prog", "loadall", obj, path]:
@@ -130,6 +134,24 @@ def _prog_show(rest: list[str], flags: dict[str, bool]) -> int:
     if not recs:
         return _fail(f"no program with {rest[0]} {rest[1]} found")
     return _print(recs, flags, single=len(recs) == 1)
+
+
+def _link_show(rest: list[str], flags: dict[str, bool]) -> int:
+    """bpftool's `link show`: every link, or one by id or pinned path."""
+    match rest:
+        case []:
+            sel: dict[str, Any] = {}
+        case ["id", ident]:
+            if not ident.isdigit():
+                raise UsageError(f"can't parse {ident} as ID")
+            sel = {"id": int(ident)}
+        case ["pinned", path]:
+            sel = {"path": path}
+        case _:
+            raise UsageError(f"expected id or pinned, got {' '.join(rest)}")
+    text = _native.show_links(**sel, json=flags["json"], pretty=flags["pretty"])
+    _out(text + "\n" if flags["json"] else text)
+    return 0
 
 
 def _show_one(prog: _native.Program, flags: dict[str, bool]) -> int:

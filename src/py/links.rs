@@ -639,3 +639,22 @@ pub fn show_links(
         })
     })?)
 }
+
+/// What a section names as its attach target, as `attach_all` reads it: "kprobe",
+/// "tracepoint", ... or None for a section that names no target (xdp, tc, a bare
+/// "kprobe"). A target spelled wrongly is a ValueError.
+#[pyfunction]
+pub fn section_target_kind(section: &str) -> PyResult<Option<&'static str>> {
+    Ok(match section_default(section)? {
+        None => None,
+        Some(t) => Some(match t {
+            SectionTarget::Kprobe { .. } | SectionTarget::Ksyscall { .. } => "kprobe",
+            SectionTarget::KprobeMulti { .. } => "kprobe_multi",
+            SectionTarget::Uprobe { .. } => "uprobe",
+            SectionTarget::Tracepoint { .. } => "tracepoint",
+            SectionTarget::RawTracepoint { .. } => "raw_tracepoint",
+            SectionTarget::Tracing => "tracing",
+            SectionTarget::Iter => "iter",
+        }),
+    })
+}

@@ -133,8 +133,8 @@ impl LinkRecord {
                 f.push(("attach_type", attach_type_field(i.u32_at(0))));
             }
             lt::CGROUP => {
-                f.push(("attach_type", attach_type_field(i.u32_at(8))));
                 f.push(("cgroup_id", Field::U(i.u64_at(0))));
+                f.push(("attach_type", attach_type_field(i.u32_at(8))));
             }
             lt::ITER => {
                 f.push(("target_name", name()));
