@@ -160,4 +160,11 @@ int iter_tasks(struct bpf_iter__task *ctx)
 	return 0;
 }
 
+/* No attach kind of bpfbind's takes it (it attaches to a sockmap). */
+SEC("sk_msg")
+int sk_msg_verdict(struct sk_msg_md *msg)
+{
+	return SK_PASS;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Trampoline programs (fentry, fexit, lsm) for the tracing-link tests: each counts
- * its runs for the test's process. Refused by kernels without trampolines. */
+ * its runs for the test's process (an unlink of a missing file triggers all three).
+ * Refused by kernels without trampolines. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -13,24 +14,24 @@ static __always_inline int mine(void)
 	return (bpf_get_current_pid_tgid() >> 32) == tgid;
 }
 
-SEC("fentry/__x64_sys_getppid")
-int BPF_PROG(fentry_getppid)
+SEC("fentry/do_unlinkat")
+int BPF_PROG(fentry_unlinkat)
 {
 	if (mine())
 		__sync_fetch_and_add(&hits[0], 1);
 	return 0;
 }
 
-SEC("fexit/__x64_sys_getppid")
-int BPF_PROG(fexit_getppid)
+SEC("fexit/do_unlinkat")
+int BPF_PROG(fexit_unlinkat)
 {
 	if (mine())
 		__sync_fetch_and_add(&hits[1], 1);
 	return 0;
 }
 
-SEC("lsm/file_open")
-int BPF_PROG(lsm_file_open, struct file *file)
+SEC("lsm/path_unlink")
+int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry)
 {
 	if (mine())
 		__sync_fetch_and_add(&hits[2], 1);
