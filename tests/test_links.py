@@ -173,7 +173,7 @@ def test_tp_btf_runs_through_a_tracing_link(links: Loaded) -> None:
 
 
 def test_trampoline_links_fentry_fexit_lsm(
-    bpf_objs: dict[str, Path], tmp_path: Path
+    bpf_objs: dict[str, Path], tmp_path: Path, bpftool: Bpftool
 ) -> None:
     """fentry/fexit/lsm programs attach to the function they were loaded against. This
     host refuses trampolines with EPERM; the 6.12 VM runs them."""
@@ -203,7 +203,12 @@ def test_trampoline_links_fentry_fexit_lsm(
                     if "bpf" not in active.split(","):
                         continue
                 raise
-            assert link.info()["type"] == "tracing"
+            info = link.info()
+            assert info["type"] == "tracing"
+            assert json.loads(bpftool(["-j", "link", "show", "id", str(link.id)])) == info
+            assert bpfbind_cli("link", "show", "id", str(link.id)) == bpftool(
+                ["link", "show", "id", str(link.id)]
+            )
             attached.append((slot, link))
         unlink_one()
         for slot, link in attached:
