@@ -52,6 +52,7 @@ class Links(Closing):
 
     @property
     def closed(self) -> bool:
+        """Whether every link is closed."""
         return all(link.closed for link in self._links.values())
 
     def close(self) -> None:

@@ -241,10 +241,7 @@ pub fn uprobe_offset(data: &[u8], func: &str, what: &str) -> Result<u64> {
     // An object without program headers (a relocatable file): the section's own offset.
     for s in sections.iter() {
         let (va, size) = (s.sh_addr(endian), s.sh_size(endian));
-        if s.sh_flags(endian).0 & elf::SHF_EXECINSTR.0 != 0
-            && addr >= va
-            && addr - va < size
-        {
+        if s.sh_flags(endian).0 & elf::SHF_EXECINSTR.0 != 0 && addr >= va && addr - va < size {
             return Ok(addr - va + s.sh_offset(endian));
         }
     }

@@ -370,6 +370,11 @@ fn syscall_func(name: &str) -> String {
     }
 }
 
+fn add_offset(a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b)
+        .ok_or_else(|| Error::Invalid(format!("probe offset {a:#x} + {b:#x} overflows")))
+}
+
 /// The caller's arguments and the program's section -> a resolved Target. Runs without
 /// the GIL: it opens cgroups, netns files and sockets.
 pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> Result<Target> {
@@ -421,7 +426,7 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
                 ) => Target::Uprobe {
                     binary,
                     func: Some(func),
-                    offset: offset + a.offset,
+                    offset: add_offset(offset, a.offset)?,
                     retprobe: a.retprobe.unwrap_or(retprobe),
                     pid: a.pid,
                 },
@@ -433,7 +438,7 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
                 let (func, off) = probe::parse_func_offset(&t, "kprobe target")?;
                 Target::Kprobe {
                     func,
-                    offset: off + a.offset,
+                    offset: add_offset(off, a.offset)?,
                     retprobe: a.retprobe.unwrap_or(
                         section.starts_with("kretprobe") || section.starts_with("kretsyscall"),
                     ),
@@ -448,7 +453,7 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
                 }),
             ) => Target::Kprobe {
                 func,
-                offset: offset + a.offset,
+                offset: add_offset(offset, a.offset)?,
                 retprobe: a.retprobe.unwrap_or(retprobe),
             },
             (None, Some(SectionTarget::Ksyscall { name, retprobe })) => Target::Kprobe {
@@ -594,7 +599,6 @@ fn record_dict<'py>(py: Python<'py>, rec: &LinkRecord) -> PyResult<Bound<'py, Py
     for (k, v) in rec.fields() {
         match v {
             fmt_links::Field::U(n) => d.set_item(k, n)?,
-            fmt_links::Field::I(n) => d.set_item(k, n)?,
             fmt_links::Field::S(s) => d.set_item(k, s)?,
         }
     }

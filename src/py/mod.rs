@@ -18,9 +18,7 @@ mod _native {
     #[pymodule_export]
     use super::layout::object_layout;
     #[pymodule_export]
-    use super::links::{
-        scan_links, section_target_kind, show_links, PyIterReader, PyLink, Ready,
-    };
+    use super::links::{scan_links, section_target_kind, show_links, PyIterReader, PyLink, Ready};
     #[pymodule_export]
     use super::objects::{
         bind_map, create_map, features, load_object, object_metadata, open_map, open_program,

@@ -65,7 +65,6 @@ const ATTACH_TYPES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Field {
     U(u64),
-    I(i64),
     S(String),
 }
 
@@ -205,7 +204,6 @@ impl LinkRecord {
             out.push(':');
             match v {
                 Field::U(u) => out.push_str(&u.to_string()),
-                Field::I(i) => out.push_str(&i.to_string()),
                 Field::S(s) => json_str(s, out),
             }
         }

@@ -69,7 +69,7 @@ int ksyscall_getppid(void *ctx)
 	return 0;
 }
 
-SEC("kprobe.multi/__*_sys_getppid")
+SEC("kprobe.multi/__x64_sys_getpp*")
 int kmulti_getppid(void *ctx)
 {
 	if (mine())
