@@ -646,8 +646,11 @@ def test_perf_event_sampling_on_every_cpu(links: Loaded) -> None:
     spin(links, H_PERF, 5)
     infos = [r for r in bpfbind.scan_links() if r["id"] in link.ids]
     assert {r["type"] for r in infos} == {"perf_event"}
-    with pytest.raises(ValueError, match="one per CPU"):
-        link.info()
+    if len(link.ids) > 1:
+        with pytest.raises(ValueError, match="one per CPU"):
+            link.info()
+    else:
+        assert link.info()["type"] == "perf_event"
     ids = link.ids
     link.close()
     before = links.hit(H_PERF)
@@ -869,6 +872,11 @@ async def test_cancellation_storm_leaves_no_fd_link_or_program(
     for _ in range(1000):
         with anyio.move_on_after(rng.uniform(0, span)):
             await round_()
+    # A load cut short finishes on bpfbind's native threads and then closes what it
+    # made: poll, bounded.
+    with anyio.move_on_after(10):
+        while fd_snapshot() != fds_before:
+            await anyio.sleep(0.05)
     assert fd_snapshot() == fds_before
     assert not {r["prog_id"] for r in bpfbind.scan_links()} & prog_ids
 
