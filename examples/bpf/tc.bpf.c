@@ -5,6 +5,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+/* TCX_NEXT (-1, TC_ACT_UNSPEC): hand the packet on; older vmlinux.h lack the name. */
+#define TC_NEXT -1
+
 #define ETH_P_IP 0x0800
 
 __u64 packets;
@@ -21,10 +24,10 @@ int tc_ingress(struct __sk_buff *ctx)
 
 	__sync_fetch_and_add(&packets, 1);
 	if ((void *)(ip + 1) > end || ctx->protocol != bpf_htons(ETH_P_IP))
-		return TCX_NEXT;
+		return TC_NEXT;
 	__sync_fetch_and_add(&ipv4, 1);
 	last_ttl = ip->ttl;
-	return TCX_NEXT;
+	return TC_NEXT;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -301,6 +301,19 @@ fn attach_kprobe_multi(
              kprobe.multi/... or kretprobe.multi/...)"
         )));
     }
+    // Without fprobes the kernel's kprobe_multi attach is a stub that answers
+    // EOPNOTSUPP before it looks at anything; with them, no symbols is EINVAL.
+    let unsupported = || {
+        Error::unsupported(
+            "kprobe_multi",
+            format!("{what}: this kernel has no fprobe (CONFIG_FPROBE, Linux 5.18+)"),
+        )
+    };
+    if let Err(e) = link::link_create(prog, 0, at::TRACE_KPROBE_MULTI, 0, [0; 6], &what) {
+        if matches!(e.errno(), Some(libc::EOPNOTSUPP) | Some(524)) {
+            return Err(unsupported());
+        }
+    }
     let syms = multi_symbols(pattern)?;
     let cstrs = syms
         .iter()
@@ -327,10 +340,7 @@ fn attach_kprobe_multi(
         link::link_create(prog, 0, at::TRACE_KPROBE_MULTI, 0, data, &what).map_err(|e| match e
             .errno()
         {
-            Some(libc::EOPNOTSUPP) | Some(524) => Error::unsupported(
-                "kprobe_multi",
-                format!("{what}: this kernel has no fprobe (CONFIG_FPROBE, Linux 5.18+)"),
-            ),
+            Some(libc::EOPNOTSUPP) | Some(524) => unsupported(),
             _ => e,
         })?;
     Ok(Attached::one("kprobe_multi", what, l))

@@ -6,6 +6,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+/* TCX_NEXT (-1, TC_ACT_UNSPEC): hand the packet on; older vmlinux.h lack the name. */
+#define TC_NEXT -1
+
 enum {
 	H_TP, H_RAW_TP, H_KPROBE, H_KRETPROBE, H_KSYSCALL, H_KMULTI, H_UPROBE,
 	H_URETPROBE, H_XDP, H_TCX, H_CONNECT4, H_SKB, H_SK_LOOKUP, H_SOCKET, H_PERF,
@@ -102,7 +105,7 @@ SEC("tcx/ingress")
 int tcx_count(struct __sk_buff *skb)
 {
 	hit(H_TCX);
-	return TCX_NEXT;
+	return TC_NEXT;
 }
 
 SEC("cgroup/connect4")
