@@ -205,7 +205,9 @@ def test_trampoline_links_fentry_fexit_lsm(
                 raise
             info = link.info()
             assert info["type"] == "tracing"
-            assert json.loads(bpftool(["-j", "link", "show", "id", str(link.id)])) == info
+            assert (
+                json.loads(bpftool(["-j", "link", "show", "id", str(link.id)])) == info
+            )
             assert bpfbind_cli("link", "show", "id", str(link.id)) == bpftool(
                 ["link", "show", "id", str(link.id)]
             )
@@ -659,6 +661,19 @@ def test_perf_event_sampling_on_every_cpu(links: Loaded) -> None:
     assert not set(ids) & live_link_ids()
 
 
+def test_perf_event_failing_on_a_later_cpu_closes_the_earlier(
+    links: Loaded, fd_snapshot: FdSnapshot
+) -> None:
+    before = fd_snapshot()
+    with pytest.raises(bpfbind.BpfError, match="on CPU 4095") as e:
+        links.prog("perf_count").attach(cpus=[0, 4095], sample_freq=10)
+    assert e.value.command == "perf_event_open"
+    assert fd_snapshot() == before
+    assert links.prog("perf_count").id not in {
+        r["prog_id"] for r in bpfbind.scan_links()
+    }
+
+
 def test_perf_event_on_one_cpu_by_period(links: Loaded) -> None:
     with links.prog("perf_count").attach(cpus=[0], sample_period=100_000) as link:
         assert len(link.ids) == 1
@@ -818,6 +833,9 @@ def test_unattachable_program_types_are_named(links: Loaded) -> None:
     with pytest.raises(bpfbind.UnsupportedFeatureError, match="sk_msg") as e:
         links.prog("sk_msg_verdict").attach()
     assert e.value.feature == "attaching sk_msg programs"
+    with pytest.raises(bpfbind.UnsupportedFeatureError, match="usdt") as e:
+        links.prog("usdt_probe").attach("f", binary="/bin/true")
+    assert e.value.feature == "usdt attachment"
 
 
 # --- async and cancellation ---------------------------------------------------------

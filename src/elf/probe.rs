@@ -107,6 +107,13 @@ pub fn section_target(section: &str) -> Option<Result<SectionTarget>> {
             need(rest).map(|_| Ok(SectionTarget::Tracing))
         }
         "iter" => need(rest).map(|_| Ok(SectionTarget::Iter)),
+        // Targets bpfbind cannot attach yet: said, never skipped.
+        "usdt" | "uprobe.multi" | "uretprobe.multi" | "kprobe.session" => need(rest).map(|_| {
+            Err(Error::unsupported(
+                format!("{kind} attachment"),
+                format!("section {section}"),
+            ))
+        }),
         _ => None,
     };
     t

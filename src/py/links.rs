@@ -393,6 +393,16 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
         }
     };
     let uprobe = a.binary.is_some() || kind == "uprobe";
+    if prog_type == pt::KPROBE && (section.starts_with("usdt") || kind == "uprobe_multi") {
+        return Err(Error::unsupported(
+            if kind == "uprobe_multi" {
+                "uprobe_multi attachment"
+            } else {
+                "usdt attachment"
+            },
+            format!("section {section:?}"),
+        ));
+    }
     Ok(match prog_type {
         pt::KPROBE if kind == "kprobe_multi" => {
             let (pattern, retprobe) = match (a.target, from_section) {
