@@ -43,7 +43,6 @@ def run(
         [sys.executable, str(EXAMPLES / f"{name}.py"), str(objs[name]), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
         timeout=120,
     )
 

@@ -46,7 +46,6 @@ pytestmark = pytest.mark.kernel
     H_TP_BTF,
 ) = range(16)
 
-REPO = Path(__file__).resolve().parent.parent
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
 
@@ -707,7 +706,6 @@ def test_pinned_link_outlives_close(
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "PYTHONPATH": str(REPO / "python")},
         ).stdout
         assert ours == bpftool([*args, pin_dir / "raw"])
     (pin_dir / "raw").unlink()
@@ -723,7 +721,6 @@ def bpfbind_cli(*args: str) -> str:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
     ).stdout
 
 
@@ -764,7 +761,6 @@ def test_link_show_errors(links: Loaded) -> None:
         [sys.executable, "-m", "bpfbind", "link", "show", "id", "4000000000"],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
     )
     assert proc.returncode == 1 and "no link with id 4000000000" in proc.stderr
     with pytest.raises(bpfbind.BpfNotFoundError):
