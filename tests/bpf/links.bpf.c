@@ -72,8 +72,8 @@ int ksyscall_getppid(void *ctx)
 	return 0;
 }
 
-SEC("kprobe.multi/__x64_sys_getpp*")
-int kmulti_getppid(void *ctx)
+SEC("kprobe.multi/do_unlinka?")
+int kmulti_unlinkat(void *ctx)
 {
 	if (mine())
 		hit(H_KMULTI);
