@@ -496,6 +496,12 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
             _ => return Err(need("a tracepoint name")),
         },
         pt::TRACING if expected == at::TRACE_ITER => Target::Iter,
+        pt::LSM if expected == at::LSM_CGROUP => {
+            return Err(Error::unsupported(
+                "lsm_cgroup attachment",
+                format!("section {section:?}"),
+            ))
+        }
         pt::TRACING | pt::LSM => {
             if a.target.is_some() {
                 return Err(Error::Invalid(
