@@ -60,6 +60,10 @@ class Links(Closing):
         for link in reversed(list(self._links.values())):
             link.close()
 
+    async def aclose(self) -> None:
+        """`close()` in a worker thread: detaching can wait for RCU grace periods."""
+        await run(self.close)
+
     def __repr__(self) -> str:
         return f"<Links {sorted(self._links)}>"
 
@@ -92,6 +96,12 @@ async def attach(prog: Program, target: str | None = None, **kwargs: Any) -> Lin
 
 def _close(link: Link) -> None:
     link.close()
+
+
+async def _close_in_thread(link: Link) -> None:
+    """What ``async with link`` ends with: a perf event's or probe's release waits for
+    RCU grace periods in the kernel (tens of milliseconds), off the event loop."""
+    await run(link.close)
 
 
 def scan_links(

@@ -157,16 +157,18 @@ impl PyLink {
             value: Some(slf.into_any()),
         }
     }
-    fn __aexit__(
-        &self,
-        py: Python<'_>,
-        _t: Option<Bound<'_, PyAny>>,
-        _v: Option<Bound<'_, PyAny>>,
-        _tb: Option<Bound<'_, PyAny>>,
-    ) -> Ready {
-        // Closing a link is one close(2) per part: short enough for the event loop.
-        self.close(py);
-        Ready { value: None }
+    /// Detaches in a worker thread: the kernel's release of a perf event or a probe
+    /// waits for RCU grace periods (tens of milliseconds), too long for an event loop.
+    fn __aexit__<'py>(
+        slf: Py<Self>,
+        py: Python<'py>,
+        _t: Option<Bound<'py, PyAny>>,
+        _v: Option<Bound<'py, PyAny>>,
+        _tb: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        py.import("bpfbind._links")?
+            .getattr("_close_in_thread")?
+            .call1((slf,))
     }
     fn __repr__(&self) -> String {
         let id = self
