@@ -216,7 +216,7 @@ pub fn syscall_wrapper() -> bool {
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok())
         {
-            Some(pmu) => sys::perf_kprobe_open(pmu, &func).is_ok(),
+            Some(pmu) => sys::perf::perf_kprobe_open(pmu, &func).is_ok(),
             None => legacy_kprobe_event(&func),
         }
     })

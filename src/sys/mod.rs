@@ -402,44 +402,6 @@ pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
     bpf_ok(BPF_OBJ_PIN, &mut attr, || format!("pin at {path}")).map_err(|e| outside_bpffs(e, path))
 }
 
-/// perf_event_open(2) of a kprobe on `func` through the kprobe PMU of type `pmu`, for this
-/// process on any CPU (libbpf's perf_event_open_probe); the fd says the kprobe exists.
-pub fn perf_kprobe_open(pmu: u32, func: &str) -> Result<OwnedFd> {
-    // struct perf_event_attr, PERF_ATTR_SIZE_VER5 (112 bytes): type, size, config, ...,
-    // config1 (kprobe_func) at 56, config2 (probe offset) at 64.
-    const ATTR_SIZE: usize = 112;
-    let cfunc = CString::new(func)
-        .map_err(|_| Error::Invalid(format!("kprobe target {func:?} contains a NUL")))?;
-    let mut attr = [0u8; ATTR_SIZE];
-    attr[0..4].copy_from_slice(&pmu.to_ne_bytes());
-    attr[4..8].copy_from_slice(&(ATTR_SIZE as u32).to_ne_bytes());
-    attr[56..64].copy_from_slice(&(cfunc.as_ptr() as u64).to_ne_bytes());
-    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-    // SAFETY: attr is a valid perf_event_attr of ATTR_SIZE bytes and cfunc outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            libc::getpid(),
-            -1 as libc::c_int,
-            -1 as libc::c_int,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let errno = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        return Err(Error::sys(
-            "perf_event_open",
-            errno,
-            format!("kprobe on {func}"),
-        ));
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 pub fn obj_get(path: &str) -> Result<OwnedFd> {
     let cpath = c_path(path)?;
     let mut attr = ObjPinAttr {

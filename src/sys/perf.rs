@@ -160,6 +160,21 @@ pub fn probe_open(p: &ProbeEvent<'_>, what: &str) -> Result<OwnedFd> {
     perf_event_open(&mut attr, p.pid, p.cpu, what)
 }
 
+/// A kprobe on `func` through the kprobe PMU of type `pmu`, counting this process on any
+/// CPU (libbpf's probe for the syscall wrapper): the fd says the kprobe can exist.
+pub fn perf_kprobe_open(pmu: u32, func: &str) -> Result<OwnedFd> {
+    let probe = ProbeEvent {
+        pmu: (pmu, 0),
+        retprobe: false,
+        target: func,
+        offset: 0,
+        // SAFETY: getpid has no preconditions.
+        pid: unsafe { libc::getpid() },
+        cpu: -1,
+    };
+    probe_open(&probe, &format!("kprobe on {func}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
