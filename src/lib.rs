@@ -1,6 +1,7 @@
 //! bpfbind's native core: object parsing, BTF, loading, binding and scanning.
 //! The Python module `bpfbind._native` is declared in `py/`; everything else is plain Rust.
 
+pub mod attach;
 pub mod bind;
 pub mod btf;
 pub mod elf;

@@ -16,7 +16,8 @@ from ._aio import (
 )
 from ._core import BpfObject, Fd, Id, create_map, open_map, open_program
 from ._events import EnableStats, PerfBuffer, RingBuffer, enable_stats
-from ._native import Map, Program, ProgramInfo, __version__
+from ._links import Links, attach, attach_all, scan_links, stream_iter
+from ._native import IterReader, Link, Map, Program, ProgramInfo, __version__
 from ._spec import MapSpec, ObjectSpec, ProgramSpec, SpecError, open_object
 from .errors import (
     BindMapUnsupported,
@@ -43,6 +44,9 @@ __all__ = [
     "Fd",
     "Id",
     "InvalidArgumentError",
+    "IterReader",
+    "Link",
+    "Links",
     "Map",
     "MapSpec",
     "MapStream",
@@ -61,6 +65,8 @@ __all__ = [
     "UnsupportedFeatureError",
     "VerifierError",
     "__version__",
+    "attach",
+    "attach_all",
     "bind_map",
     "create_map",
     "enable_stats",
@@ -71,6 +77,8 @@ __all__ = [
     "open_map",
     "open_object",
     "open_program",
+    "scan_links",
+    "stream_iter",
     "stream_metadata",
     "sync",
 ]

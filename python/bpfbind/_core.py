@@ -14,6 +14,7 @@ from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from ._events import PerfBuffer, RingBuffer
+    from ._links import Links
     from ._spec import ObjectSpec
 
 __all__ = [
@@ -185,6 +186,13 @@ class BpfObject(Closing):
 
         poller = _native.PerfPoller(self.maps[name], pages, self._native, record_type)
         return PerfBuffer(poller, chunk, tagged)
+
+    def attach_all(self) -> Links:
+        """Attaches every program whose section names its target (see
+        `bpfbind.attach_all`); ``async with`` on the result detaches them all."""
+        from ._links import attach_all
+
+        return attach_all(self)
 
     def close(self) -> None:
         self._native.close()

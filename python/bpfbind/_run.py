@@ -46,10 +46,21 @@ async def run_owned(fn: Callable[[], T], close: Callable[[T], object]) -> T:
     import anyio.lowlevel
     import anyio.to_thread
 
-    result = await anyio.to_thread.run_sync(fn, limiter=limiter())
+    # The worker keeps its result here too: a cancelled run_sync waits for the worker,
+    # then raises without the result, which would live on until the garbage collector
+    # found it (fds and links with it).
+    made: list[T] = []
+
+    def work() -> T:
+        result = fn()
+        made.append(result)
+        return result
+
     try:
+        result = await anyio.to_thread.run_sync(work, limiter=limiter())
         await anyio.lowlevel.checkpoint_if_cancelled()
     except BaseException:
-        close(result)
+        for r in made:
+            close(r)
         raise
     return result

@@ -130,6 +130,27 @@ def _prog_show(c: Call) -> int:
     return _print(recs, flags, single=len(recs) == 1)
 
 
+def _link_show(c: Call) -> int:
+    """bpftool's `link show`: every link, or one by id or pinned path."""
+    match c.words:
+        case []:
+            text = show.format_link_show(json=c.json, pretty=c.pretty)
+        case ["id", ident]:
+            if not ident.isdigit():
+                raise UsageError(f"can't parse {ident} as ID")
+            text = show.format_link_show(id=int(ident), json=c.json, pretty=c.pretty)
+        case ["pinned", path]:
+            text = show.format_link_show(path=path, json=c.json, pretty=c.pretty)
+        case [("id" | "pinned") as key]:
+            value = "PATH" if key == "pinned" else "ID"
+            raise UsageError(f"link show {key}: missing {value}")
+        case _:
+            got = " ".join(c.words)
+            raise UsageError(f"link show: expected id or pinned, got '{got}'")
+    _out(text + "\n" if c.json else text)
+    return 0
+
+
 class _Failure(Exception):
     """A command that ran and failed, with the message to print."""
 
@@ -419,6 +440,21 @@ COMMANDS = Cmd(
                     "load an object and pin every program as DIR/<name>",
                     _prog_loadall,
                     params=("OBJ", "DIR"),
+                ),
+            ),
+        ),
+        Cmd(
+            "link",
+            "links: show",
+            default="show",
+            sub=(
+                Cmd(
+                    "show",
+                    "links as bpftool prints them",
+                    _link_show,
+                    aliases=("list",),
+                    free=True,
+                    grammar="[id ID | pinned PATH]",
                 ),
             ),
         ),

@@ -19,6 +19,7 @@ __all__ = [
     "MetadataText",
     "features",
     "format_json",
+    "format_link_show",
     "format_map_dump",
     "format_map_show",
     "format_plain",
@@ -196,3 +197,14 @@ def format_map_dump(
 def pretty_json(text: str) -> str:
     """Compact JSON indented as bpftool's `-p` indents it."""
     return _native.pretty_json(text)
+
+
+def format_link_show(
+    *,
+    id: int | None = None,
+    path: str | None = None,
+    json: bool = False,
+    pretty: bool = False,
+) -> str:
+    """bpftool's `link show` of every link, or of the one with this id or pin."""
+    return _native.show_links(id=id, path=path, json=json, pretty=pretty)

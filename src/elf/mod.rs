@@ -7,6 +7,7 @@ mod externs;
 mod maps;
 mod model;
 mod parse;
+pub mod probe;
 mod reader;
 pub mod sections;
 

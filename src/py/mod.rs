@@ -6,6 +6,7 @@ mod events;
 mod gen;
 mod jobs;
 mod layout;
+mod links;
 mod load;
 mod maps;
 mod objects;
@@ -24,6 +25,8 @@ mod _native {
     use super::jobs::{start_load, PyLoadJob};
     #[pymodule_export]
     use super::layout::object_layout;
+    #[pymodule_export]
+    use super::links::{scan_links, section_target_kind, show_links, PyIterReader, PyLink, Ready};
     #[pymodule_export]
     use super::load::{load_object, PyLoadOptions};
     #[pymodule_export]

@@ -90,6 +90,9 @@ pub struct PyProgram {
     pub section: Option<String>,
     #[pyo3(get)]
     pub prog_type: u32,
+    /// The attach type the program was loaded for (0 where unknown: opened by id or path).
+    #[pyo3(get)]
+    pub expected_attach_type: u32,
     pub tag: [u8; 8],
 }
 
@@ -104,6 +107,7 @@ impl PyProgram {
             name,
             section: None,
             prog_type: pi.prog_type,
+            expected_attach_type: 0,
             tag: pi.tag,
         })
     }
@@ -147,6 +151,50 @@ impl PyProgram {
                 .with(|fd| sys::prog_test_run(fd, &data, repeat))
         })?;
         Ok((r.retval, r.duration_ns))
+    }
+    /// Attaches the program and returns the Link that owns the attachment; what it
+    /// attaches to comes from the program's type and section, and these arguments.
+    #[pyo3(signature = (target=None, *, retprobe=None, offset=0, binary=None, pid=None, ifindex=None, flags=0, direction=None, cgroup=None, netns=None, sock=None, cpus=None, event=None, sample_period=None, sample_freq=None, attach_type=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn attach(
+        &self,
+        py: Python<'_>,
+        target: Option<String>,
+        retprobe: Option<bool>,
+        offset: u64,
+        binary: Option<Bound<'_, PyAny>>,
+        pid: Option<i32>,
+        ifindex: Option<Bound<'_, PyAny>>,
+        flags: u32,
+        direction: Option<String>,
+        cgroup: Option<Bound<'_, PyAny>>,
+        netns: Option<Bound<'_, PyAny>>,
+        sock: Option<Bound<'_, PyAny>>,
+        cpus: Option<Vec<i32>>,
+        event: Option<(u32, u64)>,
+        sample_period: Option<u64>,
+        sample_freq: Option<u64>,
+        attach_type: Option<u32>,
+    ) -> PyResult<super::links::PyLink> {
+        let args = super::links::AttachArgs::extract(
+            target,
+            retprobe,
+            offset,
+            binary,
+            pid,
+            ifindex,
+            flags,
+            direction,
+            cgroup,
+            netns,
+            sock,
+            cpus,
+            event,
+            sample_period,
+            sample_freq,
+            attach_type,
+        )?;
+        super::links::attach_program(py, self, args)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -525,6 +573,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 name: p.name,
                 section: Some(p.section),
                 prog_type: p.prog_type,
+                expected_attach_type: p.expected_attach_type,
                 tag: p.tag,
             }
             .init(),

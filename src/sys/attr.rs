@@ -141,12 +141,55 @@ pub struct TestRunAttr {
 #[derive(Default)]
 pub struct LinkCreateAttr {
     pub prog_fd: u32,
+    /// The target: a cgroup, netns or perf event fd, or an ifindex.
     pub target_fd: u32,
     pub attach_type: u32,
     pub flags: u32,
-    pub iter_info: u64,
-    pub iter_info_len: u32,
+    /// The union of per-type parts at offset 16 (iter_info, perf_event.bpf_cookie,
+    /// kprobe_multi, tcx, ...), written as the words the kernel reads.
+    pub data: [u64; 6],
+}
+
+#[repr(C)]
+#[derive(Default)]
+pub struct RawTracepointOpenAttr {
+    pub name: u64,
+    pub prog_fd: u32,
     pub _pad: u32,
+}
+
+/// `struct bpf_link_info`: the common head, then the per-type union as words.
+#[repr(C)]
+#[derive(Default, Clone, Debug)]
+pub struct LinkInfo {
+    pub link_type: u32,
+    pub id: u32,
+    pub prog_id: u32,
+    pub _pad: u32,
+    pub data: [u64; 8],
+}
+
+impl LinkInfo {
+    /// The u32 at byte `off` of the union.
+    pub fn u32_at(&self, off: usize) -> u32 {
+        let w = self.data[off / 8];
+        if off % 8 == 0 {
+            w as u32
+        } else {
+            (w >> 32) as u32
+        }
+    }
+    pub fn u64_at(&self, off: usize) -> u64 {
+        self.data[off / 8]
+    }
+    pub fn set_u32(&mut self, off: usize, v: u32) {
+        let w = &mut self.data[off / 8];
+        if off % 8 == 0 {
+            *w = (*w & !0xffff_ffff) | u64::from(v);
+        } else {
+            *w = (*w & 0xffff_ffff) | (u64::from(v) << 32);
+        }
+    }
 }
 
 #[repr(C)]
@@ -177,7 +220,10 @@ mod tests {
         assert_eq!(offset_of!(TestRunAttr, ctx_in), 48);
         assert_eq!(size_of::<MapElemAttr>(), 32);
         assert_eq!(offset_of!(LinkCreateAttr, attach_type), 8);
-        assert_eq!(offset_of!(LinkCreateAttr, iter_info), 16);
+        assert_eq!(offset_of!(LinkCreateAttr, data), 16);
+        assert_eq!(size_of::<LinkCreateAttr>(), 64);
+        assert_eq!(offset_of!(LinkInfo, data), 16);
+        assert_eq!(size_of::<RawTracepointOpenAttr>(), 16);
         assert_eq!(size_of::<IterCreateAttr>(), 8);
     }
 }

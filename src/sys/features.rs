@@ -182,7 +182,7 @@ pub fn bpf_cookie() -> bool {
 }
 
 /// The syscall prefix of libbpf's arch_specific_syscall_pfx.
-fn syscall_prefix() -> Option<&'static str> {
+pub fn syscall_prefix() -> Option<&'static str> {
     if cfg!(target_arch = "x86_64") {
         Some("x64")
     } else if cfg!(target_arch = "x86") {
@@ -218,7 +218,7 @@ pub fn syscall_wrapper() -> bool {
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok())
         {
-            Some(pmu) => sys::perf_kprobe_open(pmu, &func).is_ok(),
+            Some(pmu) => sys::perf::perf_kprobe_open(pmu, &func).is_ok(),
             None => legacy_kprobe_event(&func),
         }
     })

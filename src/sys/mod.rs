@@ -6,6 +6,7 @@ mod fdcell;
 pub mod features;
 pub mod info;
 pub mod insn;
+pub mod link;
 pub mod mapops;
 pub mod perf;
 pub mod perfbuf;
@@ -83,6 +84,9 @@ pub fn cmd_name(cmd: u32) -> &'static str {
         mapops::BPF_MAP_GET_NEXT_KEY => "BPF_MAP_GET_NEXT_KEY",
         mapops::BPF_MAP_LOOKUP_AND_DELETE_ELEM => "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
         mapops::BPF_ENABLE_STATS => "BPF_ENABLE_STATS",
+        link::BPF_RAW_TRACEPOINT_OPEN => "BPF_RAW_TRACEPOINT_OPEN",
+        link::BPF_LINK_GET_FD_BY_ID => "BPF_LINK_GET_FD_BY_ID",
+        link::BPF_LINK_GET_NEXT_ID => "BPF_LINK_GET_NEXT_ID",
         _ => "bpf",
     }
 }
@@ -476,44 +480,6 @@ pub fn obj_unpin(path: &str) -> Result<()> {
     })
 }
 
-/// perf_event_open(2) of a kprobe on `func` through the kprobe PMU of type `pmu`, for this
-/// process on any CPU (libbpf's perf_event_open_probe); the fd says the kprobe exists.
-pub fn perf_kprobe_open(pmu: u32, func: &str) -> Result<OwnedFd> {
-    // struct perf_event_attr, PERF_ATTR_SIZE_VER5 (112 bytes): type, size, config, ...,
-    // config1 (kprobe_func) at 56, config2 (probe offset) at 64.
-    const ATTR_SIZE: usize = 112;
-    let cfunc = CString::new(func)
-        .map_err(|_| Error::Invalid(format!("kprobe target {func:?} contains a NUL")))?;
-    let mut attr = [0u8; ATTR_SIZE];
-    attr[0..4].copy_from_slice(&pmu.to_ne_bytes());
-    attr[4..8].copy_from_slice(&(ATTR_SIZE as u32).to_ne_bytes());
-    attr[56..64].copy_from_slice(&(cfunc.as_ptr() as u64).to_ne_bytes());
-    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-    // SAFETY: attr is a valid perf_event_attr of ATTR_SIZE bytes and cfunc outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            libc::getpid(),
-            -1 as libc::c_int,
-            -1 as libc::c_int,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let errno = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        return Err(Error::sys(
-            "perf_event_open",
-            errno,
-            format!("kprobe on {func}"),
-        ));
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 pub fn obj_get(path: &str) -> Result<OwnedFd> {
     let cpath = c_path(path)?;
     let mut attr = ObjPinAttr {
@@ -539,6 +505,7 @@ pub enum IdKind {
     Prog,
     Map,
     Btf,
+    Link,
 }
 
 impl IdKind {
@@ -547,6 +514,7 @@ impl IdKind {
             IdKind::Prog => BPF_PROG_GET_NEXT_ID,
             IdKind::Map => BPF_MAP_GET_NEXT_ID,
             IdKind::Btf => BPF_BTF_GET_NEXT_ID,
+            IdKind::Link => link::BPF_LINK_GET_NEXT_ID,
         }
     }
     fn fd_cmd(self) -> u32 {
@@ -554,6 +522,7 @@ impl IdKind {
             IdKind::Prog => BPF_PROG_GET_FD_BY_ID,
             IdKind::Map => BPF_MAP_GET_FD_BY_ID,
             IdKind::Btf => BPF_BTF_GET_FD_BY_ID,
+            IdKind::Link => link::BPF_LINK_GET_FD_BY_ID,
         }
     }
 }

@@ -103,10 +103,10 @@ impl PerfBuf {
             page,
             scratch: Vec::new(),
         };
-        let attr = PerfEventAttr {
+        let mut attr = PerfEventAttr {
             type_: perf::PERF_TYPE_SOFTWARE,
             config: perf::PERF_COUNT_SW_BPF_OUTPUT,
-            sample_period: 1,
+            sample: 1,
             sample_type: perf::PERF_SAMPLE_RAW,
             wakeup_events: 1,
             ..Default::default()
@@ -117,7 +117,7 @@ impl PerfBuf {
                 continue;
             }
             let what = format!("perf buffer '{name}', CPU {cpu}");
-            let event = perf::perf_event_open(&attr, -1, cpu as i32, &what)?;
+            let event = perf::perf_event_open(&mut attr, -1, cpu as i32, &what)?;
             let mapping = Mapping::new(
                 event.as_fd(),
                 page * (pages + 1),
