@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import Id, Map, ProgramInfo, __version__, _core, show
-from .errors import BpfError
+from .errors import BpfError, BpfNotFoundError
 
 # bpftool's exit status for every error (it returns -1).
 EXIT_ERROR = 255
@@ -138,7 +139,14 @@ def _link_show(c: Call) -> int:
         case ["id", ident]:
             if not ident.isdigit():
                 raise UsageError(f"can't parse {ident} as ID")
-            text = show.format_link_show(id=int(ident), json=c.json, pretty=c.pretty)
+            try:
+                text = show.format_link_show(
+                    id=int(ident), json=c.json, pretty=c.pretty
+                )
+            except BpfNotFoundError as e:
+                # bpftool's link show returns -errno there, not -1: 254 for ENOENT.
+                _error(str(e), c.json)
+                return 256 - errno.ENOENT
         case ["pinned", path]:
             text = show.format_link_show(path=path, json=c.json, pretty=c.pretty)
         case [("id" | "pinned") as key]:
