@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import platform
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,52 @@ def test_struct_ops_map_and_programs_load_as_libbpf_loads_them(
         assert ops.value_size == shown["bytes_value"] > 64
         for prog in obj.programs.values():
             assert bpfbind.sync.program_info(prog).metadata == {"kind": "struct_ops"}
+
+
+CONGESTION = Path("/proc/sys/net/ipv4/tcp_available_congestion_control")
+TCP_CONGESTION = 13
+
+
+def connect_with(cc: bytes) -> None:
+    """A loopback TCP connection whose client socket uses congestion control `cc`."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with socket.socket() as client:
+            client.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, cc)
+            client.connect(server.getsockname())
+            conn, _ = server.accept()
+            conn.close()
+
+
+def test_struct_ops_registers_and_closing_unregisters(
+    bpf_objs: dict[str, Path],
+) -> None:
+    """Map.attach_struct_ops writes the kernel's value (the name, each member's program
+    fd) into the map, which registers the congestion control: the kernel lists it, a
+    socket can take it and runs its init; closing the link unregisters it."""
+    path = bpf_objs["struct_ops"]
+    try:
+        obj = bpfbind.sync.load_object(path)
+    except bpfbind.BpfPermissionError:
+        pytest.skip(f"{platform.release()} refuses struct_ops programs (EPERM)")
+    with obj:
+        ops = obj.maps["bpfbind_cc"]
+        try:
+            link = ops.attach_struct_ops()
+        except bpfbind.BpfError as e:
+            # EPERM, or the kernel's ENOTSUPP (524): no trampolines on this kernel.
+            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, 524):
+                raise
+            pytest.skip(f"{platform.release()} cannot register struct_ops: {e}")
+        with link:
+            assert "bpfbind_cc" in CONGESTION.read_text().split()
+            connect_with(b"bpfbind_cc")
+            assert obj.maps[".bss"].lookup(0)["inits"] >= 1
+        assert "bpfbind_cc" not in CONGESTION.read_text().split()
+        with pytest.raises(OSError) as err:
+            connect_with(b"bpfbind_cc")
+        assert err.value.errno == errno.ENOENT
+        # A map that is not struct_ops has nothing to register.
+        with pytest.raises(bpfbind.BpfError, match="not a struct_ops map"):
+            obj.maps[".bss"].attach_struct_ops()

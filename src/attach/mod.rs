@@ -77,12 +77,18 @@ pub struct Part {
     pub link: Option<OwnedFd>,
     pub event: Option<OwnedFd>,
     pub sock: Option<OwnedFd>,
+    /// A struct_ops map registered by its update: dropping it deletes the element,
+    /// which unregisters the ops.
+    pub ops: Option<OwnedFd>,
 }
 
 impl Drop for Part {
     fn drop(&mut self) {
         if let Some(s) = &self.sock {
             link::socket_detach(s.as_fd());
+        }
+        if let Some(m) = &self.ops {
+            let _ = crate::sys::mapops::delete(m.as_fd(), &0u32.to_le_bytes());
         }
     }
 }
@@ -104,6 +110,7 @@ impl Attached {
                 link: Some(link),
                 event: None,
                 sock: None,
+                ops: None,
             }],
         }
     }
@@ -116,6 +123,40 @@ impl Attached {
             .map(|l| link::link_info(l.as_fd()))
             .collect()
     }
+}
+
+/// BPF_F_LINK: a struct_ops map that a link registers (`.struct_ops.link`).
+pub const STRUCT_OPS_LINK_FLAG: u32 = 1 << 13;
+
+/// Registers a struct_ops map (libbpf's bpf_map__attach_struct_ops): its value, the
+/// object's data with the fds of the programs that implement each member, is written
+/// with BPF_MAP_UPDATE_ELEM; a `.struct_ops.link` map (BPF_F_LINK) is then registered by
+/// a BPF link of type struct_ops, which unregisters it when closed; another map is
+/// registered by the update itself, and unregistered by deleting the element.
+pub fn struct_ops(map: OwnedFd, value: &[u8], flags: u32, name: &str) -> Result<Attached> {
+    let what = format!("struct_ops map '{name}'");
+    crate::sys::map_update(map.as_fd(), &0u32.to_le_bytes(), value, 0).map_err(|e| match e {
+        Error::Sys { cmd, errno, .. } => Error::Sys {
+            cmd,
+            errno,
+            context: format!("registering {what}"),
+        },
+        other => other,
+    })?;
+    if flags & STRUCT_OPS_LINK_FLAG == 0 {
+        return Ok(Attached {
+            kind: "struct_ops",
+            target: name.to_string(),
+            parts: vec![Part {
+                link: None,
+                event: None,
+                sock: None,
+                ops: Some(map),
+            }],
+        });
+    }
+    let l = link::link_create(map.as_fd(), 0, at::STRUCT_OPS, 0, [0; 6], &what)?;
+    Ok(Attached::one("struct_ops", name.to_string(), l))
 }
 
 /// The kind of attach a program's type and expected attach type call for: tells a
@@ -173,6 +214,7 @@ fn perf_link(prog: BorrowedFd<'_>, event: OwnedFd, what: &str) -> Result<Part> {
             link: Some(l),
             event: Some(event),
             sock: None,
+            ops: None,
         }),
         Err(e) if e.errno() == Some(libc::EINVAL) && !kernel_at_least(5, 15) => {
             perf::perf_set_bpf(event.as_fd(), prog, what)?;
@@ -180,6 +222,7 @@ fn perf_link(prog: BorrowedFd<'_>, event: OwnedFd, what: &str) -> Result<Part> {
                 link: None,
                 event: Some(event),
                 sock: None,
+                ops: None,
             })
         }
         Err(e) => Err(e),
@@ -543,6 +586,7 @@ pub fn attach(
                     link: None,
                     event: None,
                     sock: Some(sock),
+                    ops: None,
                 }],
             })
         }

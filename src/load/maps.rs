@@ -293,6 +293,7 @@ pub(super) fn create_all(
             fd,
             id,
             pinned: pin_path,
+            struct_ops_value: None,
         });
     }
     Ok(maps)

@@ -121,6 +121,9 @@ pub struct LoadedMap {
     pub id: u32,
     /// Where it is pinned, when this load pinned it or reused a pin.
     pub pinned: Option<PathBuf>,
+    /// A struct_ops map's value, which registers it (BPF_MAP_UPDATE_ELEM, then a link
+    /// for `.struct_ops.link` maps): data members and the fds of its programs.
+    pub struct_ops_value: Option<Vec<u8>>,
 }
 
 pub struct LoadedProgram {
@@ -283,6 +286,16 @@ fn load_spec(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
         &binding,
     )?;
     maps::fill_prog_slots(&maps, &programs)?;
+    let struct_ops_values = maps
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match &m.spec.origin {
+            crate::elf::MapOrigin::StructOps { data, .. } => {
+                struct_ops.value(i, data, &programs).transpose()
+            }
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
     // Pinned only once every program loaded, as bpftool does: a rejected program
     // leaves no directory and no pin behind.
     if let Some(dir) = &opts.pin_programs {
@@ -291,6 +304,10 @@ fn load_spec(spec: &ObjectSpec, opts: &LoadOptions) -> Result<LoadedObject> {
 
     let metadata = spec_metadata(spec)?;
     let binding = binding.kind;
+    let mut maps = maps;
+    for (m, v) in maps.iter_mut().zip(struct_ops_values) {
+        m.struct_ops_value = v;
+    }
     pins.keep();
     Ok(LoadedObject {
         name: spec.name.clone(),

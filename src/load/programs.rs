@@ -313,6 +313,7 @@ mod tests {
             fd,
             id: 1,
             pinned: None,
+            struct_ops_value: None,
         }
     }
 

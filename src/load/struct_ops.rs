@@ -4,6 +4,7 @@
 //! libbpf's bpf_map__init_kern_struct_ops works them out at load.
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 
 use crate::btf::core::{essential_name, skip_mods, Types};
 use crate::btf::{kind, Type};
@@ -12,11 +13,24 @@ use crate::error::{Error, Result};
 
 use super::core;
 
+/// Where a struct_ops map's value takes the object's data and programs: the kernel's
+/// `bpf_struct_ops_<name>` with the ops struct at `data_off` (libbpf's kern_vdata).
+#[derive(Debug, Default)]
+struct ValueLayout {
+    size: usize,
+    data_off: usize,
+    /// (offset in the object's struct, offset in the kernel's, bytes) of data members.
+    copies: Vec<(usize, usize, usize)>,
+    /// (offset in the kernel's struct, program) of function members.
+    funcs: Vec<(usize, String)>,
+}
+
 /// What the struct_ops maps of an object take from the kernel.
 #[derive(Debug, Default)]
 pub(super) struct Plan {
     /// Map index -> (value size, `bpf_struct_ops_<name>` type id).
     maps: HashMap<usize, (u32, u32)>,
+    values: HashMap<usize, ValueLayout>,
     /// Program -> (attach_btf_id: the kernel ops struct, expected_attach_type: member).
     programs: HashMap<String, (u32, u32)>,
 }
@@ -82,13 +96,18 @@ impl Plan {
                 Some(Type::Struct { size, .. }) => *size,
                 _ => return Err(refused(name, format!("struct {vname} does not decode"))),
             };
-            if !members(vt).iter().any(|m| m.type_id == ktype) {
+            let Some(data_member) = members(vt).iter().find(|m| m.type_id == ktype) else {
                 return Err(refused(
                     name,
                     format!("struct {vname} holds no struct {tname}"),
                 ));
-            }
+            };
             plan.maps.insert(i, (value_size, vtype));
+            let mut layout = ValueLayout {
+                size: value_size as usize,
+                data_off: (data_member.bit_offset / 8) as usize,
+                ..Default::default()
+            };
 
             let kmembers = members(kbtf.ty(ktype));
             for (idx, m) in members(local.type_by_id(type_id)).iter().enumerate() {
@@ -112,6 +131,7 @@ impl Plan {
                     ));
                 };
                 let km = &kmembers[kidx];
+                let koff = (km.bit_offset / 8) as usize;
                 if m.bitfield_size != 0 || km.bitfield_size != 0 {
                     return Err(Error::unsupported(
                         "struct_ops bitfield members",
@@ -135,6 +155,7 @@ impl Plan {
                             ));
                         }
                         let want = (ktype, kidx as u32);
+                        layout.funcs.push((koff, prog.clone()));
                         match plan.programs.insert(prog.clone(), want) {
                             Some(had) if had != want => {
                                 return Err(refused(
@@ -159,12 +180,58 @@ impl Plan {
                                 ),
                             ));
                         }
+                        if !zero {
+                            layout.copies.push((off, koff, size));
+                        }
                     }
                     _ => {}
                 }
             }
+            plan.values.insert(i, layout);
         }
         Ok(plan)
+    }
+
+    /// The value that registers struct_ops map `index` (libbpf's kern_vdata): its data
+    /// members copied from the object, each function member the fd of the program that
+    /// implements it. None for other maps.
+    pub fn value(
+        &self,
+        index: usize,
+        data: &[u8],
+        programs: &[super::LoadedProgram],
+    ) -> Option<Result<Vec<u8>>> {
+        let layout = self.values.get(&index)?;
+        Some((|| {
+            let mut v = vec![0u8; layout.size];
+            let mut put = |at: usize, bytes: &[u8]| {
+                let at = layout.data_off + at;
+                match v.get_mut(at..at + bytes.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(bytes);
+                        Ok(())
+                    }
+                    None => Err(Error::Invalid(format!(
+                        "struct_ops member at offset {at} is outside the kernel's value"
+                    ))),
+                }
+            };
+            for &(off, koff, len) in &layout.copies {
+                let src = data.get(off..off + len).ok_or_else(|| {
+                    Error::Invalid(format!("struct_ops data member at {off} is past the data"))
+                })?;
+                put(koff, src)?;
+            }
+            for (koff, prog) in &layout.funcs {
+                let p = programs.iter().find(|p| &p.name == prog).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "struct_ops program '{prog}' was not loaded (autoload is off)"
+                    ))
+                })?;
+                put(*koff, &u64::from(p.fd.as_raw_fd() as u32).to_le_bytes())?;
+            }
+            Ok(v)
+        })())
     }
 
     /// The value size and kernel value type of map `index`, if it is a struct_ops map.

@@ -239,6 +239,8 @@ pub struct PyMap {
     pub btf_value_type_id: u32,
     /// The map's shape and BTF types, read from the kernel at the first typed access.
     pub view: std::sync::OnceLock<crate::maps::MapView>,
+    /// A loaded struct_ops map's registering value (see `attach_struct_ops`).
+    pub struct_ops_value: Option<Vec<u8>>,
 }
 
 impl PyMap {
@@ -261,6 +263,7 @@ impl PyMap {
             is_metadata: false,
             btf_value_type_id: mi.btf_value_type_id,
             view: Default::default(),
+            struct_ops_value: None,
         })
     }
 
@@ -412,6 +415,31 @@ impl PyMap {
             ks.push(maps::key_bytes(view, &k?)?);
         }
         Ok(py.detach(|| self.handle.fd.with(|fd| view.delete_many(fd, &ks, batch)))?)
+    }
+    /// Registers this struct_ops map with the kernel (a TCP congestion control, ...):
+    /// the returned Link unregisters it when closed. `.struct_ops.link` maps register
+    /// through a BPF link; others by their update, undone by deleting the element.
+    fn attach_struct_ops(&self, py: Python<'_>) -> PyResult<super::links::PyLink> {
+        let value = self.struct_ops_value.as_ref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "map '{}' is not a struct_ops map of an object loaded here",
+                self.name
+            ))
+        })?;
+        let (flags, name) = (self.flags, self.name.clone());
+        let attached = py.detach(|| {
+            let fd = self.handle.fd.with(|fd| {
+                fd.try_clone_to_owned().map_err(|e| {
+                    Error::sys(
+                        "dup",
+                        e.raw_os_error().unwrap_or(libc::EBADF),
+                        "the map's fd",
+                    )
+                })
+            })?;
+            crate::attach::struct_ops(fd, value, flags, &name)
+        })?;
+        Ok(super::links::PyLink::new(attached, 0)?)
     }
     /// Pushes `value` onto a queue or stack map; flags "exist" drops the oldest element
     /// of a full map instead of failing with E2BIG.
@@ -599,6 +627,7 @@ pub fn wrap(py: Python<'_>, obj: load::LoadedObject) -> PyResult<PyObject_> {
                 frozen: s.freeze,
                 btf_value_type_id: s.btf_value_type_id,
                 view: Default::default(),
+                struct_ops_value: m.struct_ops_value,
             }
             .init(),
         )?);

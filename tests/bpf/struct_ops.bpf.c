@@ -1,7 +1,7 @@
 // A struct_ops map and the programs that implement its members: a TCP congestion
 // control, declared with local types (no vmlinux.h). Loading creates the map with the
 // kernel's value type and loads each program against the member it implements;
-// registering it is an attach, not part of the load.
+// registering it is an attach (Map.attach_struct_ops), not part of the load.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -19,9 +19,13 @@ struct tcp_congestion_ops {
 	char name[16];
 } __attribute__((preserve_access_index));
 
+/* Connections that took this congestion control: proof that registering it worked. */
+__u64 inits;
+
 SEC("struct_ops/bpfbind_init")
 void BPF_PROG(bpfbind_init, struct sock *sk)
 {
+	__sync_fetch_and_add(&inits, 1);
 }
 
 SEC("struct_ops/bpfbind_ssthresh")
