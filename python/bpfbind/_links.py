@@ -4,7 +4,7 @@ host's links (BPF_LINK_GET_NEXT_ID) as bpftool's records."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _native
@@ -62,7 +62,7 @@ class Links(Closing):
 
     async def aclose(self) -> None:
         """`close()` in a worker thread: detaching can wait for RCU grace periods."""
-        await run(self.close)
+        await _shielded(self.close)
 
     def __repr__(self) -> str:
         return f"<Links {sorted(self._links)}>"
@@ -101,7 +101,16 @@ def _close(link: Link) -> None:
 async def _close_in_thread(link: Link) -> None:
     """What ``async with link`` ends with: a perf event's or probe's release waits for
     RCU grace periods in the kernel (tens of milliseconds), off the event loop."""
-    await run(link.close)
+    await _shielded(link.close)
+
+
+async def _shielded(close: Callable[[], None]) -> None:
+    """Runs `close` in a worker thread, shielded: a cancellation (or a deadline already
+    past) must not stop a detach from happening, only be delivered after it."""
+    import anyio
+
+    with anyio.CancelScope(shield=True):
+        await run(close)
 
 
 def scan_links(
