@@ -113,3 +113,46 @@ def test_profile_samples_the_spinning_process(example_objs: Mapping[str, Path]) 
     m = re.search(r"pid (\d+): (\d+) samples", out)
     assert m and int(m[2]) > 0, out
     assert "links, one per CPU" in out
+
+
+BOOT_LINE = re.compile(
+    r"^\S+ +(EXEC|EXIT) +(\S+) +(\d+) +(\d+) (.*)$", re.M
+)
+
+
+def test_bootstrap_streams_exec_and_exit_events(
+    example_objs: Mapping[str, Path],
+) -> None:
+    """A ring buffer of typed events: the command it runs appears as an EXEC of
+    /bin/sh and an EXIT of the same pid with its exit code and lifetime."""
+    out = ok("bootstrap", example_objs, "--run", "/bin/sh", "-c", "sleep 0.2; exit 3")
+    lines = BOOT_LINE.findall(out)
+    execs = {int(pid): rest for kind, comm, pid, _, rest in lines if kind == "EXEC"}
+    exits = [
+        (int(pid), rest) for kind, comm, pid, _, rest in lines if kind == "EXIT"
+    ]
+    pid, rest = exits[-1]  # the example stops after its command's exit
+    assert execs.get(pid) == "/bin/sh", (pid, out)
+    m = re.fullmatch(r"\[(\d+)\] \((\d+)ms\)", rest)
+    assert m and m[1] == "3" and int(m[2]) >= 200, rest
+
+
+def test_bootstrap_min_duration_is_set_before_load(
+    example_objs: Mapping[str, Path],
+) -> None:
+    """`--min-duration-ms` goes into .rodata before the load: no EXEC events then, and
+    only exits of processes that lived at least that long."""
+    out = ok(
+        "bootstrap",
+        example_objs,
+        "--min-duration-ms",
+        "100",
+        "--run",
+        "/bin/sh",
+        "-c",
+        "sleep 0.3; exit 4",
+    )
+    lines = BOOT_LINE.findall(out)
+    assert lines and all(kind == "EXIT" for kind, *_ in lines), out
+    assert all(int(re.search(r"\((\d+)ms\)", r[4])[1]) >= 100 for r in lines), out
+    assert re.fullmatch(r"\[4\] \(\d+ms\)", lines[-1][4]), lines[-1]
