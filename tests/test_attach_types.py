@@ -152,3 +152,32 @@ def test_struct_ops_registers_and_closing_unregisters(
         # A map that is not struct_ops has nothing to register.
         with pytest.raises(bpfbind.BpfError, match="not a struct_ops map"):
             obj.maps[".bss"].attach_struct_ops()
+
+
+def test_struct_ops_link_maps_register_through_a_link(
+    bpf_objs: dict[str, Path], bpftool: Any
+) -> None:
+    """A `.struct_ops.link` map is created with BPF_F_LINK; registering it makes a BPF
+    link of type struct_ops, and closing that link unregisters the ops."""
+    path = bpf_objs["struct_ops_link"]
+    try:
+        obj = bpfbind.sync.load_object(path)
+    except bpfbind.BpfPermissionError:
+        pytest.skip(f"{platform.release()} refuses struct_ops programs (EPERM)")
+    with obj:
+        ops = obj.maps["bpfbind_cc_link"]
+        assert ops.flags & (1 << 13)  # BPF_F_LINK
+        try:
+            link = ops.attach_struct_ops()
+        except bpfbind.BpfError as e:
+            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, 524):
+                raise
+            pytest.skip(f"{platform.release()} cannot register struct_ops: {e}")
+        with link:
+            (link_id,) = link.ids
+            shown = json.loads(bpftool(["-j", "link", "show", "id", str(link_id)]))
+            assert shown["type"] == "struct_ops"
+            assert "bpfbind_cc_link" in CONGESTION.read_text().split()
+            connect_with(b"bpfbind_cc_link")
+            assert obj.maps[".bss"].lookup(0)["inits"] >= 1
+        assert "bpfbind_cc_link" not in CONGESTION.read_text().split()
