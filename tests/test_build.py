@@ -86,11 +86,15 @@ def test_build_names_clang_errors_and_exits_255(tmp_path: Path) -> None:
     assert "undefined_thing" in excinfo.value.output
 
 
-def test_find_clang_takes_a_supported_clang_nn(tmp_path: Path) -> None:
+def test_find_clang_takes_a_supported_clang_nn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A PATH with only clang-NN (no plain clang), as some distributions install it.
     found = [v for v in build.CLANG_VERSIONS if shutil.which(f"clang-{v}")]
     if not found:
         pytest.skip("no clang-NN on PATH")
+    # $CLANG comes first (make exports the clang it found): not what is tested here.
+    monkeypatch.delenv("CLANG", raising=False)
     (tmp_path / f"clang-{found[0]}").symlink_to(shutil.which(f"clang-{found[0]}"))
     env_path = os.environ["PATH"]
     os.environ["PATH"] = str(tmp_path)

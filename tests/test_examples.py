@@ -102,8 +102,10 @@ def test_sockfilter_counts_udp(example_objs: Mapping[str, Path]) -> None:
 def test_task_iter_lists_this_process(example_objs: Mapping[str, Path]) -> None:
     out = ok("task_iter", example_objs)
     rows = [line.split(None, 3) for line in out.splitlines()[1:]]
-    me = [r for r in rows if r[0] == str(os.getpid())]
-    assert me and me[0][3] == "python3"[: len(me[0][3])]
+    # This process's main thread (tid == tgid): other threads may come first, as
+    # tids wrap around on a long-running host.
+    me = [r for r in rows if r[0] == r[1] == str(os.getpid())]
+    assert me and me[0][3] == os.path.basename(sys.executable)[:15]
     child = [r for r in rows if r[2] == str(os.getpid())]
     assert child, "the example itself runs as this process's child"
 
