@@ -60,6 +60,10 @@ kver=${kimg##*/vmlinuz-}
 [ -f "$dir/root/lib/modules/$kver/modules.dep" ] || depmod -b "$dir/root" "$kver"
 
 # The guest runs the host's interpreter (and its site-packages) by absolute path.
+# VM_PREPARE_ONLY=1: install what is missing and fetch the kernel, then stop (make
+# test-matrix prepares both kernels one after the other, then boots them at once).
+[ -z "${VM_PREPARE_ONLY:-}" ] || exit 0
+
 pybin=$("$PY" -c 'import sys; print(sys.executable)')
 objs=$ROOT/build/vm-objs
 make -s -C tests/bpf O="$objs" >/dev/null

@@ -128,6 +128,7 @@ class MetadataStream(Closing):
         return self._buf.popleft()
 
     def close(self) -> None:
+        """Ends the stream: later reads stop, the scan's caches are dropped."""
         self._done = True
         self._buf.clear()
         self._scanner.close()
@@ -197,6 +198,7 @@ class MapStream(Closing):
         return self._cursor.batched
 
     def close(self) -> None:
+        """Ends the walk: later reads stop."""
         self._done = True
         self._buf.clear()
         self._cursor.close()

@@ -57,9 +57,11 @@ class Closing:
     __slots__ = ()
 
     def close(self) -> None:
+        """Releases what the object holds; closing again does nothing."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
+        """`close()` from async code."""
         self.close()
 
     def __enter__(self) -> Self:
@@ -91,7 +93,12 @@ class BpfObject(Closing):
     Close it (``close()``, ``with``, or ``async with``) to release every fd; what is
     pinned stays in the kernel."""
 
-    __slots__ = ("_native", "_pin_dir", "maps", "programs")
+    __slots__ = {
+        "_native": "The native object.",
+        "_pin_dir": "Where the load pinned the programs.",
+        "maps": "The object's maps by name.",
+        "programs": "The object's programs by name.",
+    }
 
     def __init__(
         self, native: _native.Object, pin_dir: str | os.PathLike[str] | None = None
@@ -109,6 +116,7 @@ class BpfObject(Closing):
 
     @property
     def name(self) -> str:
+        """The object's name."""
         return self._native.name
 
     @property
@@ -124,6 +132,7 @@ class BpfObject(Closing):
 
     @property
     def warnings(self) -> list[str]:
+        """The load's warnings, one line each (also logged at load)."""
         return self._native.warnings
 
     @property
@@ -134,6 +143,7 @@ class BpfObject(Closing):
 
     @property
     def closed(self) -> bool:
+        """Whether every program and map fd of the object is closed."""
         return self._native.closed
 
     def unpin(self) -> None:
@@ -195,11 +205,13 @@ class BpfObject(Closing):
         return attach_all(self)
 
     def close(self) -> None:
+        """Closes every fd of the object; what is pinned stays in the kernel."""
         self._native.close()
 
     async def aclose(self) -> None:
         # Closing waits for calls in flight on the object's fds: inline when none is,
         # in a worker thread otherwise, never blocking the loop.
+        """`close()` that waits, off the event loop, for calls still using the fds."""
         if not self._native.try_close():
             from ._run import run
 

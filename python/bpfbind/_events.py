@@ -76,9 +76,11 @@ class _Reader(Closing):
 
     @property
     def closed(self) -> bool:
+        """Whether `close()` has run."""
         return self._poller.closed
 
     def close(self) -> None:
+        """Drops unread records, unmaps the buffers and closes their fds."""
         self._buf.clear()
         self._poller.close()
 
@@ -111,10 +113,12 @@ class PerfBuffer(_Reader):
 
     @property
     def lost(self) -> int:
+        """Samples the kernel dropped on full buffers, so far."""
         return self._poller.lost  # type: ignore[union-attr]
 
     @property
     def ncpus(self) -> int:
+        """How many CPUs have a buffer."""
         return self._poller.ncpus  # type: ignore[union-attr]
 
 
@@ -130,9 +134,11 @@ class EnableStats(Closing):
 
     @property
     def closed(self) -> bool:
+        """Whether the stats fd is closed."""
         return self._handle.closed
 
     def close(self) -> None:
+        """Closes the stats fd: counting stops unless another holder keeps it on."""
         self._handle.close()
 
 

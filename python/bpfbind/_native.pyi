@@ -5,12 +5,15 @@ from collections.abc import Awaitable, Iterable
 from os import PathLike
 from typing import Any, NotRequired, Protocol, Self, TypedDict, final
 
+from typing_extensions import disjoint_base
+
 __version__: str
 PROG_TYPES: list[str]
 MAP_TYPE_NUMBERS: list[tuple[str, int]]
 PROG_TYPE_NUMBERS: list[tuple[str, int]]
 ATTACH_TYPE_NUMBERS: list[tuple[str, int]]
 
+@disjoint_base
 class Handle:
     """A program or map this process holds an fd of (the base of both)."""
 
@@ -88,9 +91,11 @@ class Link:
     def info(self) -> dict[str, Any]: ...
     def open_iter(self) -> IterReader: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, _t: object, _v: object, _tb: object) -> None: ...
     def __aenter__(self) -> Awaitable[Self]: ...
-    def __aexit__(self, *exc: object) -> Awaitable[None]: ...
+    def __aexit__(
+        self, _t: object, _v: object, _tb: object
+    ) -> Awaitable[None]: ...
 
 @final
 class _Ready:
@@ -105,7 +110,7 @@ class IterReader:
     def readall(self) -> bytes: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, _t: object, _v: object, _tb: object) -> None: ...
 
 @final
 class Map(Handle):
@@ -248,8 +253,8 @@ def program_holders(method: str = "auto") -> PidTable: ...
 
 @final
 class Scanner:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         ids: list[int] | None = None,
         name: str | None = None,
         prog_type: int | None = None,
@@ -260,7 +265,7 @@ class Scanner:
         threads: int = 0,
         census: bool = True,
         pids: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     def next_batch(self, n: int) -> list[ProgramInfo]: ...
     @property
     def uses_census(self) -> bool: ...
@@ -272,7 +277,7 @@ class Scanner:
 
 @final
 class Exposition:
-    def __init__(self, metadata_labels: set[str] | None = None) -> None: ...
+    def __new__(cls, metadata_labels: set[str] | None = None) -> Self: ...
     def collect(
         self, batch: int = 1024
     ) -> tuple[list[bytes | None], list[tuple[str, int]], list[tuple[str, int]]]: ...
@@ -285,8 +290,8 @@ class Exposition:
 
 @final
 class LoadOptions:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         name: str,
         data: bytes | None = None,
@@ -300,7 +305,7 @@ class LoadOptions:
         autoload: dict[str, bool] | None = None,
         attach_target: dict[str, str] | None = None,
         replace: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property
@@ -397,12 +402,12 @@ def map_census() -> tuple[
 
 @final
 class RingPoller:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         maps: list[Map],
         obj: Object | None = None,
         record_type: str | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def fileno(self) -> int: ...
     def read(self, max: int, tagged: bool = False) -> list[Any]: ...
     def wait(self, timeout: float | None = None) -> bool: ...
@@ -415,13 +420,13 @@ class RingPoller:
 
 @final
 class PerfPoller:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         map: Map,
         pages: int = 8,
         obj: Object | None = None,
         record_type: str | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def fileno(self) -> int: ...
     def read(self, max: int, tagged: bool = False) -> list[Any]: ...
     def wait(self, timeout: float | None = None) -> bool: ...

@@ -258,9 +258,11 @@ def generate(
     for c in gen.classes:
         out += ["", c.rstrip(), ""]
     out += ["", f"class {cls_name}Programs(_skel.Namespace):"]
-    out += [f"    {a}: Program  # {p['section']}" for a, p in progs] or ["    pass"]
+    out += [f'    """The programs of {name}, loaded."""', ""]
+    out += [f"    {a}: Program  # {p['section']}" for a, p in progs]
     out += ["", "", f"class {cls_name}Maps(_skel.Namespace):"]
-    out += [f"    {a}: Map  # {m['kernel_name']}" for a, m in maps] or ["    pass"]
+    out += [f'    """The maps of {name}, created."""', ""]
+    out += [f"    {a}: Map  # {m['kernel_name']}" for a, m in maps]
     out += ["", "", f"class {cls_name}Skel(_skel.Skeleton):"]
     out += [f'    """Programs, maps and data sections of {name}."""', ""]
     out += [f"    OBJECT_NAME: ClassVar[str] = {_q(name)}"]

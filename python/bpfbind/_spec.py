@@ -57,7 +57,13 @@ class MapSpec:
     """A map as it will be created; set `max_entries`, `value_size`, `key_size`,
     `map_flags`, `numa_node` or `map_extra` before load."""
 
-    __slots__ = ("_edits", "_fields", "map_type", "name", "section")
+    __slots__ = {
+        "_edits": "Fields set before load.",
+        "_fields": "Fields as the object has them.",
+        "map_type": "The kernel's map type number (`bpfbind.MapType`).",
+        "name": "The map's name in the object.",
+        "section": "The data section the map holds (`.rodata`, ...), else None.",
+    }
 
     def __init__(self, layout: MapLayout) -> None:
         self.name: str = layout["name"]
@@ -95,22 +101,28 @@ class MapSpec:
     max_entries = property(
         lambda self: self._get("max_entries"),
         lambda self, v: self._set("max_entries", v),
+        doc="The most entries the map will hold.",
     )
     value_size = property(
         lambda self: self._get("value_size"),
         lambda self, v: self._set("value_size", v),
+        doc="Bytes of a value.",
     )
     key_size = property(
-        lambda self: self._get("key_size"), lambda self, v: self._set("key_size", v)
+        lambda self: self._get("key_size"), lambda self, v: self._set("key_size", v),
+        doc="Bytes of a key.",
     )
     map_flags = property(
-        lambda self: self._get("map_flags"), lambda self, v: self._set("map_flags", v)
+        lambda self: self._get("map_flags"), lambda self, v: self._set("map_flags", v),
+        doc="`map_flags` of the creation (BPF_F_*).",
     )
     numa_node = property(
-        lambda self: self._get("numa_node"), lambda self, v: self._set("numa_node", v)
+        lambda self: self._get("numa_node"), lambda self, v: self._set("numa_node", v),
+        doc="The NUMA node to allocate on (with BPF_F_NUMA_NODE).",
     )
     map_extra = property(
-        lambda self: self._get("map_extra"), lambda self, v: self._set("map_extra", v)
+        lambda self: self._get("map_extra"), lambda self, v: self._set("map_extra", v),
+        doc="`map_extra` of the creation (a bloom filter's hash count, ...).",
     )
 
     def __repr__(self) -> str:
@@ -122,7 +134,13 @@ class ProgramSpec:
     """A program as it will be loaded; set `autoload` (False leaves it out, as
     SEC("?...") does) or `attach_target` before load."""
 
-    __slots__ = ("_attach_target", "_autoload", "name", "section", "type")
+    __slots__ = {
+        "_attach_target": "The attach target to load with.",
+        "_autoload": "Whether the program will load.",
+        "name": "The program's name in the object.",
+        "section": "The ELF section it is in.",
+        "type": "The program type the section gives, as bpftool names it.",
+    }
 
     def __init__(self, layout: ProgramLayout) -> None:
         self.name: str = layout["name"]
@@ -133,6 +151,7 @@ class ProgramSpec:
 
     @property
     def autoload(self) -> bool:
+        """Whether the program loads (False: left out, as SEC("?...") programs are)."""
         return self._autoload
 
     @autoload.setter
@@ -143,6 +162,7 @@ class ProgramSpec:
 
     @property
     def attach_target(self) -> str | None:
+        """The kernel function or program it attaches to, for tracing and ext types."""
         return self._attach_target
 
     @attach_target.setter

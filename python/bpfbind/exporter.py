@@ -178,11 +178,13 @@ class ProgramCollector(Collector):
 
     def describe(self) -> list[Metric]:
         # Registering must not scan the host (a registry calls collect() otherwise).
+        """No families up front: registering never scans the host."""
         return []
 
     def collect(self) -> list[Metric]:
         # One scan at a time: concurrent scrapes wait for it and, within the interval,
         # share it.
+        """The metric families of one scan (shared by scrapes within `interval`)."""
         with self._lock:
             now = time.monotonic()
             if self._last is not None and now - self._last[0] <= self.interval:
@@ -419,6 +421,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
+    """`bpfbind exporter`: serves the metrics over HTTP, or writes a textfile;
+    returns the exit status."""
     args = _parser().parse_args(list(argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

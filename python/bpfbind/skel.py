@@ -280,6 +280,9 @@ class Namespace:
     def __init__(self, items: dict[str, Any]) -> None:
         self.__dict__.update(items)
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {' '.join(sorted(self.__dict__))}>"
+
 
 _S = TypeVar("_S", bound="Skeleton")
 
@@ -334,6 +337,7 @@ class Skeleton(Closing):
         self.spec = ObjectSpec(self._image, self.OBJECT_NAME)
         self._sections: dict[str, _Section] = {}
         self.obj: BpfObject | None = None
+        self._closed = False
 
     @classmethod
     def _object_bytes(cls) -> bytes:
@@ -375,6 +379,7 @@ class Skeleton(Closing):
             obj.close()
             raise
         self.obj = obj
+        self._closed = False
         return self
 
     async def _load_async(self: _S) -> _S:
@@ -396,6 +401,17 @@ class Skeleton(Closing):
         if self.obj is not None:
             self.obj.close()
             self.obj = None
+            self._closed = True
+
+    def __repr__(self) -> str:
+        if self.obj is not None:
+            state = "loaded"
+        else:
+            state = "closed" if self._closed else "not loaded"
+        return (
+            f"<{type(self).__name__} {self.OBJECT_NAME} "
+            f"programs={list(self.spec.programs)} maps={list(self.spec.maps)} {state}>"
+        )
 
 
 def _ident(name: str, taken: set[str] | None = None) -> str:

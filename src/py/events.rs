@@ -205,6 +205,7 @@ impl PyRingPoller {
     fn names(&self) -> Vec<String> {
         self.names.clone()
     }
+    /// Whether `close()` has run.
     #[getter]
     fn closed(&self) -> bool {
         self.inner
@@ -336,6 +337,7 @@ impl PyPerfPoller {
             .unwrap_or_else(|p| p.into_inner())
             .ncpus())
     }
+    /// Whether `close()` has run.
     #[getter]
     fn closed(&self) -> bool {
         self.inner

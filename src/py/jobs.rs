@@ -125,6 +125,7 @@ impl PyLoadJob {
 
 #[pymethods]
 impl PyLoadJob {
+    /// An eventfd, readable once the load is done (for `anyio.wait_readable`).
     fn fileno(&self) -> PyResult<i32> {
         let ev = self.shared.event.lock().unwrap_or_else(|e| e.into_inner());
         ev.as_ref()

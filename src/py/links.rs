@@ -23,11 +23,14 @@ use super::objects::PyProgram;
 #[pyclass(frozen, module = "bpfbind._native", name = "Link")]
 pub struct PyLink {
     inner: Mutex<Option<Attached>>,
+    /// What attached it: "tracepoint", "kprobe", "xdp", "struct_ops", ...
     #[pyo3(get)]
     kind: &'static str,
+    /// What it is attached to, as the kind names it ("tracepoint syscalls/sys_enter_getppid").
     #[pyo3(get)]
     target: String,
     ids: Vec<u32>,
+    /// The id of the attached program (0 for struct_ops maps).
     #[pyo3(get)]
     prog_id: u32,
 }
@@ -103,6 +106,7 @@ impl PyLink {
     fn ids(&self) -> Vec<u32> {
         self.ids.clone()
     }
+    /// Whether `close()` has run (the program is detached).
     #[getter]
     fn closed(&self) -> bool {
         self.lock().is_none()
@@ -171,14 +175,16 @@ impl PyLink {
             .call1((slf,))
     }
     fn __repr__(&self) -> String {
-        let id = self
-            .ids
-            .first()
-            .map_or(String::new(), |i| format!(" id={i}"));
+        // One kernel link for most kinds; a perf event per CPU, or none, for others.
+        let ids = match self.ids.as_slice() {
+            [] => String::new(),
+            [id] => format!(" id={id}"),
+            many => format!(" ids={many:?}"),
+        };
         format!(
-            "<Link {}{} {}{}>",
+            "<Link {}{ids} prog_id={} target={:?}{}>",
             self.kind,
-            id,
+            self.prog_id,
             self.target,
             if self.closed() { " closed" } else { "" }
         )
@@ -225,6 +231,7 @@ impl PyIterReader {
         })?;
         Ok(PyBytes::new(py, &out))
     }
+    /// Closes the iterator's link fd; reads after it fail.
     fn close(&self) {
         self.fd.lock().unwrap_or_else(|e| e.into_inner()).take();
     }

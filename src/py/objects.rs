@@ -81,13 +81,18 @@ impl PyHandle {
     }
 }
 
+/// A loaded (or opened) BPF program: its name, type and tag, the maps it holds, pins
+/// and attaching. Closing it closes this process's fd; links and pins keep it alive.
 #[pyclass(frozen, extends = PyHandle, module = "bpfbind._native", name = "Program")]
 pub struct PyProgram {
     pub handle: Arc<ProgHandle>,
+    /// The program's name in the object (the kernel keeps 15 bytes of it).
     #[pyo3(get)]
     pub name: String,
+    /// The ELF section it came from ("xdp", "tp/syscalls/..."); None when opened.
     #[pyo3(get)]
     pub section: Option<String>,
+    /// The kernel's program type number (`bpfbind.ProgType`).
     #[pyo3(get)]
     pub prog_type: u32,
     /// The attach type the program was loaded for (0 where unknown: opened by id or path).
@@ -123,10 +128,12 @@ impl PyProgram {
 
 #[pymethods]
 impl PyProgram {
+    /// The kernel's tag: 16 hex digits of the hash of the instructions, as bpftool prints.
     #[getter]
     fn tag(&self) -> String {
         crate::scan::format::tag_hex(&self.tag)
     }
+    /// The program type as bpftool names it ("xdp", "tracepoint", ...).
     #[getter]
     fn r#type(&self) -> String {
         crate::scan::format::prog_type_label(self.prog_type)
@@ -198,9 +205,10 @@ impl PyProgram {
     }
     fn __repr__(&self) -> String {
         format!(
-            "<Program {} id={} type={}{}>",
+            "<Program {} id={} tag={} type={}{}>",
             self.name,
             self.handle.id,
+            self.tag(),
             self.r#type(),
             if self.handle.fd.is_closed() {
                 " closed"
@@ -211,30 +219,42 @@ impl PyProgram {
     }
 }
 
+/// A BPF map this process holds: its shape, lookups and updates typed by BTF where it
+/// has any, walks and batches, pins. Closing it closes this process's fd.
 #[pyclass(frozen, extends = PyHandle, module = "bpfbind._native", name = "Map")]
 pub struct PyMap {
     pub handle: Arc<MapHandle>,
+    /// The map's name in the object.
     #[pyo3(get)]
     pub name: String,
+    /// The name the kernel holds (at most 15 bytes).
     #[pyo3(get)]
     pub kernel_name: String,
+    /// The kernel's map type number (`bpfbind.MapType`).
     #[pyo3(get)]
     pub map_type: u32,
+    /// Bytes of a key.
     #[pyo3(get)]
     pub key_size: u32,
+    /// Bytes of a value (of one CPU's, for per-CPU maps).
     #[pyo3(get)]
     pub value_size: u32,
+    /// The most entries the map holds.
     #[pyo3(get)]
     pub max_entries: u32,
+    /// The `map_flags` it was created with (BPF_F_*).
     #[pyo3(get)]
     pub flags: u32,
     /// The section of an internal map (".rodata", ".metadata", ...), None for BTF maps.
     #[pyo3(get)]
     pub section: Option<String>,
+    /// Whether the map is frozen: user space can no longer write it.
     #[pyo3(get)]
     pub frozen: bool,
+    /// Whether it is a metadata map (`.metadata`, or `.rodata` with `bpf_metadata_*`).
     #[pyo3(get)]
     pub is_metadata: bool,
+    /// The BTF type id of its values (0 without BTF).
     #[pyo3(get)]
     pub btf_value_type_id: u32,
     /// The map's shape and BTF types, read from the kernel at the first typed access.
@@ -476,10 +496,15 @@ impl PyMap {
         Ok(self.view(py)?.btf.is_some())
     }
     fn __repr__(&self) -> String {
+        let ty = crate::maps::format::map_type_name(self.map_type)
+            .map_or_else(|| self.map_type.to_string(), str::to_string);
         format!(
-            "<Map {} id={}{}>",
+            "<Map {} id={} type={ty} key_size={} value_size={} max_entries={}{}>",
             self.name,
             self.handle.id,
+            self.key_size,
+            self.value_size,
+            self.max_entries,
             if self.handle.fd.is_closed() {
                 " closed"
             } else {
@@ -489,10 +514,14 @@ impl PyMap {
     }
 }
 
+/// A loaded object, as the native load returns it: its programs and maps in object
+/// order, its metadata, BTF and how the metadata was bound (`bpfbind.BpfObject` wraps it).
 #[pyclass(frozen, module = "bpfbind._native", name = "Object")]
 pub struct PyObject_ {
+    /// The object's name.
     #[pyo3(get)]
     name: String,
+    /// The `license` section's text.
     #[pyo3(get)]
     license: String,
     programs: Vec<Py<PyProgram>>,
@@ -501,6 +530,7 @@ pub struct PyObject_ {
     /// How metadata got bound: "fd_array", "bind_map", "unbound" or "none".
     #[pyo3(get)]
     binding: &'static str,
+    /// The load's warnings, one line each (metadata left unbound, ...).
     #[pyo3(get)]
     warnings: Vec<String>,
     metadata: Py<PyDict>,
@@ -508,10 +538,12 @@ pub struct PyObject_ {
 
 #[pymethods]
 impl PyObject_ {
+    /// The loaded programs, in object order.
     #[getter]
     fn programs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, self.programs.iter().map(|p| p.clone_ref(py)))
     }
+    /// The created (or reused) maps, in object order.
     #[getter]
     fn maps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, self.maps.iter().map(|m| m.clone_ref(py)))
@@ -521,6 +553,7 @@ impl PyObject_ {
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.metadata.bind(py).copy()
     }
+    /// The fd of the object's loaded BTF (None without BTF, or once closed).
     #[getter]
     fn btf_fd(&self) -> Option<i32> {
         self.btf
@@ -571,6 +604,7 @@ impl PyObject_ {
         }
         all
     }
+    /// Whether every program and map fd is closed.
     #[getter]
     fn closed(&self) -> bool {
         self.programs.iter().all(|p| p.get().handle.fd.is_closed())

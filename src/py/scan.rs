@@ -14,6 +14,8 @@ use crate::scan::{self, format, ProgRecord, ScanOptions, Scanner};
 
 use super::values::to_py;
 
+/// One loaded program as a scan read it: bpftool's `prog show` fields and the decoded
+/// metadata. A record of that moment: it holds no fd and outlives the program.
 #[pyclass(frozen, module = "bpfbind._native", name = "ProgramInfo")]
 pub struct PyProgramInfo {
     pub rec: ProgRecord,
@@ -21,42 +23,52 @@ pub struct PyProgramInfo {
 
 #[pymethods]
 impl PyProgramInfo {
+    /// The program's kernel id.
     #[getter]
     fn id(&self) -> u32 {
         self.rec.id
     }
+    /// The program type as bpftool names it ("xdp", "kprobe", ...).
     #[getter]
     fn r#type(&self) -> String {
         format::prog_type_label(self.rec.prog_type)
     }
+    /// The kernel's program type number (`bpfbind.ProgType`).
     #[getter]
     fn prog_type(&self) -> u32 {
         self.rec.prog_type
     }
+    /// The name as bpftool prints it: the BTF function name when the kernel's is cut at 15 bytes.
     #[getter]
     fn name(&self) -> &str {
         &self.rec.name
     }
+    /// The name the kernel holds (at most 15 bytes).
     #[getter]
     fn kernel_name(&self) -> &str {
         &self.rec.kernel_name
     }
+    /// The kernel's tag of the instructions, 16 hex digits.
     #[getter]
     fn tag(&self) -> String {
         format::tag_hex(&self.rec.tag)
     }
+    /// Whether the license is GPL-compatible.
     #[getter]
     fn gpl_compatible(&self) -> bool {
         self.rec.gpl_compatible
     }
+    /// Total run time in ns, counted while BPF stats are enabled.
     #[getter]
     fn run_time_ns(&self) -> u64 {
         self.rec.run_time_ns
     }
+    /// Runs, counted while BPF stats are enabled.
     #[getter]
     fn run_cnt(&self) -> u64 {
         self.rec.run_cnt
     }
+    /// Runs skipped because the program was already running on that CPU.
     #[getter]
     fn recursion_misses(&self) -> u64 {
         self.rec.recursion_misses
@@ -66,30 +78,37 @@ impl PyProgramInfo {
     fn loaded_at(&self) -> i64 {
         format::wallclock_secs(self.rec.load_time)
     }
+    /// The uid that loaded the program.
     #[getter]
     fn uid(&self) -> u32 {
         self.rec.uid
     }
+    /// Bytes of instructions after the verifier.
     #[getter]
     fn bytes_xlated(&self) -> u32 {
         self.rec.bytes_xlated
     }
+    /// Whether the program is JIT-compiled.
     #[getter]
     fn jited(&self) -> bool {
         self.rec.bytes_jited != 0
     }
+    /// Bytes of JIT-compiled code.
     #[getter]
     fn bytes_jited(&self) -> u32 {
         self.rec.bytes_jited
     }
+    /// Locked memory as /proc's fdinfo says; None unless the scan asked (`memlock=True`).
     #[getter]
     fn bytes_memlock(&self) -> Option<u64> {
         self.rec.bytes_memlock
     }
+    /// The ids of the maps the program holds, metadata maps included.
     #[getter]
     fn map_ids(&self) -> Vec<u32> {
         self.rec.map_ids.clone()
     }
+    /// The kernel id of the program's BTF (0 without).
     #[getter]
     fn btf_id(&self) -> u32 {
         self.rec.btf_id
@@ -112,11 +131,20 @@ impl PyProgramInfo {
             .as_ref()
             .map(|p| p.iter().map(|h| (h.pid, h.comm.clone())).collect())
     }
-    fn __repr__(&self) -> String {
-        format!("<ProgramInfo id={} name={}>", self.rec.id, self.rec.name)
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<ProgramInfo id={} type={} name={} tag={} metadata={}>",
+            self.rec.id,
+            self.r#type(),
+            self.rec.name,
+            self.tag(),
+            self.metadata(py)?.repr()?
+        ))
     }
 }
 
+/// A scan of the loaded programs in id order, read in batches (`next_batch`); filters by
+/// ids, name, type and tag, and whether to read metadata, memlock and pids.
 #[pyclass(frozen, module = "bpfbind._native", name = "Scanner")]
 pub struct PyScanner {
     inner: Mutex<Option<Scanner>>,
