@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,13 +77,33 @@ class Loaded:
         return self.obj.programs[name]
 
 
+def close_and_wait(loaded: Loaded) -> None:
+    """Closes the object and waits (bounded) until the kernel has freed its programs,
+    after their RCU grace periods: later tests that compare the host's ids then see
+    none of this one's objects go."""
+    ids = {p.id for p in loaded.obj.programs.values()}
+    loaded.obj.close()
+    for _ in range(500):
+        alive = set()
+        for i in ids:
+            try:
+                bpfbind.open_program(bpfbind.Id(i)).close()
+            except bpfbind.BpfNotFoundError:
+                continue
+            alive.add(i)
+        if not alive:
+            return
+        ids = alive
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def links(bpf_objs: dict[str, Path]) -> Iterator[Loaded]:
     loaded = Loaded(bpf_objs["links"], 16)
     try:
         yield loaded
     finally:
-        loaded.obj.close()
+        close_and_wait(loaded)
 
 
 def live_link_ids() -> set[int]:
@@ -786,7 +807,7 @@ def auto(bpf_objs: dict[str, Path]) -> Iterator[Loaded]:
     try:
         yield loaded
     finally:
-        loaded.obj.close()
+        close_and_wait(loaded)
 
 
 @pytest.mark.anyio
