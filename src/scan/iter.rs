@@ -73,21 +73,11 @@ pub(crate) fn run(
     what: &str,
     mut parse: impl FnMut(u32, &[u8]) -> Result<Option<usize>>,
 ) -> Result<u32> {
+    // GPL: bpf_seq_write and bpf_probe_read_kernel are GPL-only.
     let prog = sys::prog_load(&sys::ProgLoad {
-        name,
-        prog_type: sys::BPF_PROG_TYPE_TRACING,
         expected_attach_type: sys::BPF_TRACE_ITER,
-        insns,
-        // bpf_seq_write and bpf_probe_read_kernel are GPL-only.
-        license: "GPL",
-        kern_version: 0,
-        btf: None,
-        func_info: &[],
-        line_info: &[],
         attach_btf_id,
-        prog_flags: 0,
-        fd_array: &[],
-        count_fd_array: false,
+        ..sys::ProgLoad::gpl(name, sys::BPF_PROG_TYPE_TRACING, insns)
     })?;
     let own = sys::info::prog_info(prog.as_fd(), &mut Vec::new())?.id;
     let link = sys::iter_link_create(prog.as_fd(), what)?;
