@@ -23,6 +23,7 @@ import platform
 import shutil
 import struct
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -329,6 +330,28 @@ def libbpf_loadall(bpftool: Bpftool) -> LibbpfLoadall:
         }
 
     return run
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def run_cli(*args: object, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`python3 -m bpfbind ARGS` in a fresh process, as a user runs it: its output
+    captured as text, its exit code left to the caller; `kw` goes to subprocess.run."""
+    return subprocess.run(
+        [sys.executable, "-m", "bpfbind", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,
+    )
+
+
+def cli_stdout(*args: object) -> str:
+    """What `python3 -m bpfbind ARGS` prints; CalledProcessError unless it exits 0."""
+    proc = run_cli(*args)
+    proc.check_returncode()
+    return proc.stdout
 
 
 # --- comparing with libbpf ------------------------------------------------------------

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli as run_bpfbind
 
 import bpfbind
 
@@ -51,16 +52,6 @@ MODES = ["", "-j", "-p"]
 # holding a program: compared with it, bpfbind leaves them out too (test_pids.py checks
 # them against upstream's layout).
 NO_PIDS = ("--no-pids",)
-
-
-def run_bpfbind(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    """`python3 -m bpfbind ARGS` in a fresh process, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def bpfbind_out(*args: str | os.PathLike[str]) -> str:
