@@ -106,6 +106,20 @@ def clock(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def timer(
+    runs: dict[str, list[float]], results: dict[str, int]
+) -> Callable[[str, Callable[[], int]], None]:
+    """`timed(key, fn)`: calls `fn`, adds its seconds to `runs[key]` and keeps what it
+    returned (a count of records or bytes) in `results[key]`."""
+
+    def timed(key: str, fn: Callable[[], int]) -> None:
+        start = time.perf_counter()
+        results[key] = fn()
+        runs.setdefault(key, []).append(time.perf_counter() - start)
+
+    return timed
+
+
 def progress(text: str) -> None:
     """A note on stderr, after whatever stdout holds so far."""
     sys.stdout.flush()

@@ -182,18 +182,15 @@ def main() -> int:
     sizes: dict[str, int] = {}
     rss: dict[str, dict[str, Any]] = {}
 
-    def timed(key: str, fn: Callable[[], int]) -> None:
-        start = time.perf_counter()
-        sizes[key] = fn()
-        runs.setdefault(key, []).append(time.perf_counter() - start)
+    timed = c.timer(runs, sizes)
+
+    def at_small() -> None:
+        rss["small"] = rss_point()
 
     with c.pin_dir("exporter") as pins:
-        loads = [scan.pin_copies(args.loader, obj, args.small, pins / "a")]
-        rss["small"] = rss_point()
-        if args.objects > args.small:
-            loads.append(
-                scan.pin_copies(args.loader, obj, args.objects - args.small, pins / "b")
-            )
+        loads = scan.pin_in_two(
+            args.loader, obj, args.small, args.objects, pins, at_small
+        )
         fig["pinned"] = sum(x["programs"] for x in loads)
         fig["host_programs"] = c.host_programs()
         c.progress(f"pinned {fig['pinned']} programs; host has {fig['host_programs']}")

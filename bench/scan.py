@@ -96,6 +96,23 @@ def pin_copies(loader: str, obj: Path, count: int, where: Path) -> dict[str, Any
     }
 
 
+def pin_in_two(
+    loader: str,
+    obj: Path,
+    small: int,
+    total: int,
+    pins: Path,
+    at_small: Callable[[], None],
+) -> list[dict[str, Any]]:
+    """`total` copies of `obj` pinned under `pins`: `small` of them first (in a/), then
+    `at_small()` measures that point, then the rest (in b/); each load's figures."""
+    loads = [pin_copies(loader, obj, small, pins / "a")]
+    at_small()
+    if total > small:
+        loads.append(pin_copies(loader, obj, total - small, pins / "b"))
+    return loads
+
+
 def rss_point(batch: int) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-c", RSS_CHILD, str(batch)],
@@ -212,20 +229,15 @@ def main() -> int:
     counts: dict[str, int] = {}
     rss: dict[str, dict[str, Any]] = {}
 
-    def timed(key: str, fn: Callable[[], int]) -> None:
-        start = time.perf_counter()
-        counts[key] = fn()
-        runs.setdefault(key, []).append(time.perf_counter() - start)
+    timed = c.timer(runs, counts)
 
-    with c.pin_dir("scan") as pins:
-        loads = [pin_copies(args.loader, obj, args.small, pins / "a")]
+    def at_small() -> None:
         hosts["small"] = c.host_programs()
         if not args.no_memory:
             rss["small"] = rss_point(args.batch)
-        if args.objects > args.small:
-            loads.append(
-                pin_copies(args.loader, obj, args.objects - args.small, pins / "b")
-            )
+
+    with c.pin_dir("scan") as pins:
+        loads = pin_in_two(args.loader, obj, args.small, args.objects, pins, at_small)
         hosts["full"] = c.host_programs()
         fig["pinned"] = {
             "programs": sum(x["programs"] for x in loads),

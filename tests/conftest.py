@@ -23,11 +23,12 @@ import platform
 import shutil
 import struct
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -329,6 +330,70 @@ def libbpf_loadall(bpftool: Bpftool) -> LibbpfLoadall:
         }
 
     return run
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def run_cli(*args: object, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`python3 -m bpfbind ARGS` in a fresh process, as a user runs it: its output
+    captured as text, its exit code left to the caller; `kw` goes to subprocess.run."""
+    return subprocess.run(
+        [sys.executable, "-m", "bpfbind", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,
+    )
+
+
+def cli_stdout(*args: object) -> str:
+    """What `python3 -m bpfbind ARGS` prints; CalledProcessError unless it exits 0."""
+    proc = run_cli(*args)
+    proc.check_returncode()
+    return proc.stdout
+
+
+# --- comparing with libbpf ------------------------------------------------------------
+
+
+@pytest.fixture
+def libbpf_side(pin_dir: Path) -> tuple[Path, Path]:
+    """(programs dir, maps dir) for one bpftool loadall, inside the test's pin_dir."""
+    progs, maps = pin_dir / "bpftool", pin_dir / "bpftool_maps"
+    maps.mkdir()
+    return progs, maps
+
+
+def assert_same_programs(theirs: Mapping[str, Mapping[str, Any]], obj: Any) -> None:
+    """bpfbind loaded (in `obj`, a BpfObject) the programs libbpf loaded (`theirs`, from
+    `libbpf_loadall`), with the same instructions."""
+    assert theirs, "bpftool loaded no program"
+    assert sorted(obj.programs) == sorted(theirs)
+    for name, info in theirs.items():
+        prog = obj.programs[name]
+        assert prog.type == info["type"], name
+        assert prog.tag == info["tag"], (
+            f"{name}: bpfbind's instructions differ from libbpf's "
+            f"(tag {prog.tag}, libbpf {info['tag']})"
+        )
+
+
+def pinned_value(bpftool: Bpftool, path: Path) -> bytes:
+    """The value at key 0 of a pinned array map (a .bss), as raw bytes."""
+    entries = json.loads(bpftool(["-j", "map", "dump", "pinned", str(path)]))
+    return bytes(int(byte, 16) for byte in entries[0]["value"])
+
+
+def possible_cpus() -> int:
+    """How many CPUs /sys/devices/system/cpu/possible lists ("0-3,8"), as libbpf's
+    libbpf_num_possible_cpus() counts them: the number of values of a per-CPU map."""
+    text = Path("/sys/devices/system/cpu/possible").read_text().strip()
+    count = 0
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
 
 
 class FdSnapshot:

@@ -9,12 +9,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import run_cli as cli
 
 import bpfbind
 from bpfbind import build
@@ -22,16 +21,6 @@ from bpfbind import build
 ROOT = Path(__file__).resolve().parent.parent
 CORE_SRC = ROOT / "tests" / "bpf" / "core_vmlinux.bpf.c"
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
-
-
-def cli(*args: object, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        **kw,
-    )
 
 
 def need_vmlinux() -> None:

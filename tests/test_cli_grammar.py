@@ -12,20 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_cli as run
 
 import bpfbind
 from bpfbind import cli
 
 BPFTOOL = "/usr/sbin/bpftool"
-
-
-def run(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def bpftool(*args: object) -> subprocess.CompletedProcess[str]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli
 
 import bpfbind
 from bpfbind import BpfNotFoundError, Id
@@ -23,13 +23,7 @@ METADATA_CASES = ["metadata_used", "metadata_unused", "multi", "kinds", "long_na
 
 
 def cli(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, timeout=120)
 
 
 def metadata_block(show: str) -> list[str]:

@@ -9,13 +9,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from conftest import Bpftool
+from conftest import run_cli as run_bpfbind
 
 import bpfbind
 import bpfbind.sync
@@ -24,15 +24,6 @@ from bpfbind import BpfObject
 pytestmark = pytest.mark.kernel
 
 MODES = [[], ["-j"], ["-p"]]
-
-
-def run_bpfbind(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def bpftool_run(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli as run_bpfbind
 
 import bpfbind
 
@@ -51,16 +52,6 @@ MODES = ["", "-j", "-p"]
 # holding a program: compared with it, bpfbind leaves them out too (test_pids.py checks
 # them against upstream's layout).
 NO_PIDS = ("--no-pids",)
-
-
-def run_bpfbind(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    """`python3 -m bpfbind ARGS` in a fresh process, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def bpfbind_out(*args: str | os.PathLike[str]) -> str:
@@ -191,6 +182,22 @@ def expected(loader: str, obj_name: str, mode: str, tool_text: str) -> str:
     return with_section_metadata(tool_text, mode, extra)
 
 
+def assert_show_matches(
+    bpftool: Callable[..., str], loader: str, obj_name: str, pin: Path, *ref: str
+) -> dict[str, str]:
+    """`prog show REF` of the program pinned at `pin` prints what bpftool prints, in
+    every mode (with the section metadata bpfbind adds to objects it loaded); returns
+    what bpfbind printed, by mode."""
+    shown: dict[str, str] = {}
+    for mode in MODES:
+        theirs = bpftool([*mode_args(mode), "prog", "show", *ref])
+        ours = bpfbind_out(*NO_PIDS, *mode_args(mode), "prog", "show", *ref)
+        want = expected(loader, obj_name, mode, theirs)
+        assert align_loaded_at(ours, want) == want, (pin.name, mode)
+        shown[mode] = ours
+    return shown
+
+
 # --- output compatibility: prog show pinned / id --------------------------------------
 
 
@@ -206,13 +213,8 @@ def test_show_pinned_matches_bpftool(
 ) -> None:
     where = load_with(loader, bpf_objs[obj_name], pin_dir / loader, bpftool)
     for pin in sorted(where.iterdir()):
-        for mode in MODES:
-            theirs = bpftool([*mode_args(mode), "prog", "show", "pinned", pin])
-            ours = bpfbind_out(
-                *NO_PIDS, *mode_args(mode), "prog", "show", "pinned", pin
-            )
-            want = expected(loader, obj_name, mode, theirs)
-            assert align_loaded_at(ours, want) == want, (pin.name, mode)
+        shown = assert_show_matches(bpftool, loader, obj_name, pin, "pinned", str(pin))
+        for mode, ours in shown.items():
             if mode:
                 json.loads(ours)
 
@@ -276,11 +278,7 @@ def test_show_id_matches_bpftool(
     where = load_with(loader, bpf_objs[obj_name], pin_dir / loader, bpftool)
     for pin in sorted(where.iterdir()):
         ident = str(prog_id(bpftool, pin))
-        for mode in MODES:
-            theirs = bpftool([*mode_args(mode), "prog", "show", "id", ident])
-            ours = bpfbind_out(*NO_PIDS, *mode_args(mode), "prog", "show", "id", ident)
-            want = expected(loader, obj_name, mode, theirs)
-            assert align_loaded_at(ours, want) == want, (pin.name, mode)
+        assert_show_matches(bpftool, loader, obj_name, pin, "id", ident)
 
 
 # --- name and tag: objects of our own, so no other process can match ------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_obj
+from conftest import assert_same_programs, pinned_value, require_obj
 
 import bpfbind
 import bpfbind.sync
@@ -59,27 +59,6 @@ CORE_OBJECTS = [
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-def assert_same_programs(
-    theirs: Mapping[str, Mapping[str, Any]], obj: bpfbind.BpfObject
-) -> None:
-    """bpfbind loaded the programs libbpf loaded, with the same instructions."""
-    assert theirs, "bpftool loaded no program"
-    assert sorted(obj.programs) == sorted(theirs)
-    for name, info in theirs.items():
-        prog = obj.programs[name]
-        assert prog.type == info["type"], name
-        assert prog.tag == info["tag"], (
-            f"{name}: bpfbind's instructions differ from libbpf's "
-            f"(tag {prog.tag}, libbpf {info['tag']})"
-        )
-
-
-def pinned_value(bpftool: Any, path: Path) -> bytes:
-    """The value at key 0 of a pinned array map (a .bss), as raw bytes."""
-    entries = json.loads(bpftool(["-j", "map", "dump", "pinned", path]))
-    return bytes(int(byte, 16) for byte in entries[0]["value"])
 
 
 def pinned_bss(maps_dir: Path) -> Path:
@@ -216,14 +195,6 @@ def packet(tmp_path: Path) -> Path:
     path = tmp_path / "packet"
     path.write_bytes(bytes(64))
     return path
-
-
-@pytest.fixture
-def libbpf_side(pin_dir: Path) -> tuple[Path, Path]:
-    """(programs dir, maps dir) for one bpftool loadall, inside the test's pin_dir."""
-    progs, maps = pin_dir / "bpftool", pin_dir / "bpftool_maps"
-    maps.mkdir()
-    return progs, maps
 
 
 # --- the relocated code is libbpf's ---------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import Bpftool, FdSnapshot
+from conftest import cli_stdout as bpfbind_cli
 
 import bpfbind
 
@@ -743,15 +744,6 @@ def test_pinned_link_outlives_close(
     links.prog("raw_sys_enter").pin(pin_dir / "prog")
     with pytest.raises(ValueError, match="not a BPF link"):
         bpfbind.scan_links(pinned=str(pin_dir / "prog"))
-
-
-def bpfbind_cli(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def test_link_show_matches_bpftool(

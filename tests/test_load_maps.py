@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import assert_same_programs, pinned_value, possible_cpus
 
 import bpfbind
 import bpfbind.sync
@@ -23,16 +24,6 @@ pytestmark = pytest.mark.kernel
 
 XDP_DROP, XDP_PASS = 1, 2
 BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
-
-
-def assert_same_programs(
-    theirs: Mapping[str, Mapping[str, Any]], obj: bpfbind.BpfObject
-) -> None:
-    assert theirs, "bpftool loaded no program"
-    assert sorted(obj.programs) == sorted(theirs)
-    for name, info in theirs.items():
-        prog = obj.programs[name]
-        assert (prog.type, prog.tag) == (info["type"], info["tag"]), name
 
 
 def map_shape(bpftool: Any, *ref: object) -> dict[str, Any]:
@@ -51,22 +42,6 @@ def fdinfo(fd: int) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
 
-def possible_cpus() -> int:
-    """How many CPUs /sys/devices/system/cpu/possible lists ("0-3,8"), as libbpf's
-    libbpf_num_possible_cpus() counts them."""
-    text = Path("/sys/devices/system/cpu/possible").read_text().strip()
-    count = 0
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        count += int(last or first) - int(first) + 1
-    return count
-
-
-def pinned_value(bpftool: Any, path: Path) -> bytes:
-    entries = json.loads(bpftool(["-j", "map", "dump", "pinned", path]))
-    return bytes(int(byte, 16) for byte in entries[0]["value"])
-
-
 def u64s(raw: bytes | None) -> list[int]:
     assert raw is not None
     return [int.from_bytes(raw[i : i + 8], "little") for i in range(0, len(raw), 8)]
@@ -76,12 +51,14 @@ def u64s(raw: bytes | None) -> list[int]:
 
 
 def test_bloom_filter_gets_its_map_extra(
-    bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Any, bpftool: Any
+    bpf_objs: Mapping[str, Path],
+    libbpf_side: tuple[Path, Path],
+    libbpf_loadall: Any,
+    bpftool: Any,
 ) -> None:
     obj = bpf_objs["maps_bloom"]
-    maps_dir = pin_dir / "bpftool_maps"
-    maps_dir.mkdir()
-    theirs = libbpf_loadall(obj, pin_dir / "bpftool", maps_dir)
+    progs, maps_dir = libbpf_side
+    theirs = libbpf_loadall(obj, progs, maps_dir)
     their_map = bpfbind.open_map(maps_dir / "seen_values")
     try:
         assert fdinfo(their_map.fd)["map_extra"] == "0x3"
@@ -116,12 +93,14 @@ NOBTF_MAPS = [
 
 
 def test_maps_without_btf_key_value_are_created_as_libbpf_creates_them(
-    bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Any, bpftool: Any
+    bpf_objs: Mapping[str, Path],
+    libbpf_side: tuple[Path, Path],
+    libbpf_loadall: Any,
+    bpftool: Any,
 ) -> None:
     obj = bpf_objs["maps_nobtf"]
-    maps_dir = pin_dir / "bpftool_maps"
-    maps_dir.mkdir()
-    theirs = libbpf_loadall(obj, pin_dir / "bpftool", maps_dir)
+    progs, maps_dir = libbpf_side
+    theirs = libbpf_loadall(obj, progs, maps_dir)
     # Only the declared maps are pinned: libbpf's inner-map templates are gone.
     assert sorted(os.listdir(maps_dir)) == sorted(NOBTF_MAPS)
     their_shapes = {
@@ -138,12 +117,14 @@ def test_maps_without_btf_key_value_are_created_as_libbpf_creates_them(
 
 
 def test_perf_event_array_without_max_entries_gets_one_slot_per_possible_cpu(
-    bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Any, bpftool: Any
+    bpf_objs: Mapping[str, Path],
+    libbpf_side: tuple[Path, Path],
+    libbpf_loadall: Any,
+    bpftool: Any,
 ) -> None:
     obj = bpf_objs["maps_nobtf"]
-    maps_dir = pin_dir / "bpftool_maps"
-    maps_dir.mkdir()
-    theirs = libbpf_loadall(obj, pin_dir / "bpftool", maps_dir)
+    progs, maps_dir = libbpf_side
+    theirs = libbpf_loadall(obj, progs, maps_dir)
     their_events = json.loads(
         bpftool(["-j", "map", "show", "pinned", maps_dir / "events"])
     )
@@ -162,12 +143,14 @@ def test_perf_event_array_without_max_entries_gets_one_slot_per_possible_cpu(
 
 
 def test_prog_array_initialiser_fills_the_slot_and_the_tail_call_happens(
-    bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Any, bpftool: Any
+    bpf_objs: Mapping[str, Path],
+    libbpf_side: tuple[Path, Path],
+    libbpf_loadall: Any,
+    bpftool: Any,
 ) -> None:
     obj = bpf_objs["maps_tail"]
-    maps_dir = pin_dir / "bpftool_maps"
-    maps_dir.mkdir()
-    theirs = libbpf_loadall(obj, pin_dir / "bpftool", maps_dir)
+    progs, maps_dir = libbpf_side
+    theirs = libbpf_loadall(obj, progs, maps_dir)
     assert sorted(theirs) == ["tail_entry", "tail_target"]
     # libbpf put tail_target in slot 0 (a prog array lookup answers the program id).
     slot = pinned_value(bpftool, maps_dir / "jump_table")

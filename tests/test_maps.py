@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from conftest import FdSnapshot
+from conftest import FdSnapshot, possible_cpus
 
 import bpfbind
 import bpfbind.sync
@@ -26,15 +26,6 @@ STATS = {
     "small": 3,
     "big": 17,
 }
-
-
-def ncpus() -> int:
-    text = Path("/sys/devices/system/cpu/possible").read_text().strip()
-    n = 0
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        n += int(b or a) - int(a) + 1
-    return n
 
 
 @pytest.fixture
@@ -114,7 +105,7 @@ def test_wrong_values_are_refused_before_the_kernel(obj: BpfObject) -> None:
 
 
 def test_per_cpu_values_are_one_per_possible_cpu(obj: BpfObject) -> None:
-    n = ncpus()
+    n = possible_cpus()
     pc = obj.maps["percpu"]
     assert pc.ncpus == n
     assert pc.lookup(0) == [0] * n

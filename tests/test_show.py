@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_stdout as cli
 
 import bpfbind
 from bpfbind import show
-
-
-def cli(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "bpfbind", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 @pytest.mark.kernel

@@ -201,6 +201,21 @@ fn kprobe_pmu() -> Result<(u32, u32)> {
 
 /// A program run on a perf event: BPF_LINK_CREATE (BPF_PERF_EVENT, Linux 5.15+), else
 /// the event's own PERF_EVENT_IOC_SET_BPF, where closing the event detaches.
+/// `prog` attached by one link to one perf event (a kprobe, uprobe or tracepoint).
+fn on_event(
+    prog: BorrowedFd<'_>,
+    kind: &'static str,
+    event: OwnedFd,
+    what: String,
+) -> Result<Attached> {
+    let part = perf_link(prog, event, &what)?;
+    Ok(Attached {
+        kind,
+        target: what,
+        parts: vec![part],
+    })
+}
+
 fn perf_link(prog: BorrowedFd<'_>, event: OwnedFd, what: &str) -> Result<Part> {
     match link::link_create(
         prog,
@@ -323,12 +338,7 @@ fn attach_kprobe(
         },
         &what,
     )?;
-    let part = perf_link(prog, event, &what)?;
-    Ok(Attached {
-        kind,
-        target: what,
-        parts: vec![part],
-    })
+    on_event(prog, kind, event, what)
 }
 
 fn attach_kprobe_multi(
@@ -435,12 +445,7 @@ fn attach_uprobe(
         },
         &what,
     )?;
-    let part = perf_link(prog, event, &what)?;
-    Ok(Attached {
-        kind,
-        target: what,
-        parts: vec![part],
-    })
+    on_event(prog, kind, event, what)
 }
 
 fn attach_tracepoint(prog: BorrowedFd<'_>, category: &str, name: &str) -> Result<Attached> {
@@ -452,12 +457,7 @@ fn attach_tracepoint(prog: BorrowedFd<'_>, category: &str, name: &str) -> Result
         ..Default::default()
     };
     let event = perf::perf_event_open(&mut attr, -1, 0, &what)?;
-    let part = perf_link(prog, event, &what)?;
-    Ok(Attached {
-        kind: "tracepoint",
-        target: what,
-        parts: vec![part],
-    })
+    on_event(prog, "tracepoint", event, what)
 }
 
 fn attach_perf_events(

@@ -87,20 +87,7 @@ pub fn read_shown(fd: BorrowedFd<'_>, reused: &mut info::MapInfo) -> Result<Show
 pub fn show_plain(s: &Shown, out: &mut String) {
     use std::fmt::Write;
     let i = &s.info;
-    let _ = write!(out, "{}: ", i.id);
-    match map_type_name(i.map_type) {
-        Some(n) => {
-            let _ = write!(out, "{n}  ");
-        }
-        None => {
-            let _ = write!(out, "type {}  ", i.map_type);
-        }
-    }
-    let name = info::name_str(&i.name);
-    if !name.is_empty() {
-        let _ = write!(out, "name {name}  ");
-    }
-    let _ = writeln!(out, "flags 0x{:x}", i.map_flags);
+    header_plain(i, out);
     let _ = write!(
         out,
         "\tkey {}B  value {}B  max_entries {}",
@@ -144,22 +131,11 @@ pub fn show_plain(s: &Shown, out: &mut String) {
 pub fn show_json(s: &Shown, out: &mut String) {
     use std::fmt::Write;
     let i = &s.info;
-    let _ = write!(out, "{{\"id\":{},\"type\":", i.id);
-    match map_type_name(i.map_type) {
-        Some(n) => json_escape_str(n, out),
-        None => {
-            let _ = write!(out, "{}", i.map_type);
-        }
-    }
-    let name = info::name_str(&i.name);
-    if !name.is_empty() {
-        out.push_str(",\"name\":");
-        json_escape_str(name, out);
-    }
+    header_json(i, out);
     let _ = write!(
         out,
-        ",\"flags\":{},\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{}",
-        i.map_flags, i.key_size, i.value_size, i.max_entries
+        ",\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{}",
+        i.key_size, i.value_size, i.max_entries
     );
     if let Some(m) = s.memlock {
         let _ = write!(out, ",\"bytes_memlock\":{m}");

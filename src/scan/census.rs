@@ -17,9 +17,9 @@
 //! it is older than MAX_AGE, so that a wrap would take more than two billion map
 //! creations within that time.
 
-use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
+use super::iter::{self, word, FUNC_PROBE_READ_KERNEL, FUNC_SEQ_WRITE};
 use crate::btf::{kind, BtfIndex};
 use crate::error::{Error, Result};
 use crate::sys;
@@ -144,9 +144,7 @@ pub(crate) fn layout_from(data: &[u8]) -> Result<Layout> {
         .ok_or_else(|| missing("struct bpf_array"))?;
     // Each field with the size and kind the program's loads assume.
     let field = |s: u32, name: &str, size: u32, kinds: &[u32]| -> Result<i16> {
-        idx.member(s, name)
-            .filter(|m| m.size == size && kinds.contains(&m.kind))
-            .and_then(|m| i16::try_from(m.offset).ok())
+        iter::field_offset(&idx, s, name, size, kinds)
             .ok_or_else(|| missing(&format!("usable field '{name}'")))
     };
     let u32_ = |s, name| field(s, name, 4, &[kind::INT, kind::ENUM]);
@@ -175,16 +173,9 @@ pub(crate) fn layout_from(data: &[u8]) -> Result<Layout> {
 /// The layout of the running kernel, found once per process (its BTF does not change).
 fn layout() -> Result<Layout> {
     static LAYOUT: OnceLock<Result<Layout>> = OnceLock::new();
-    LAYOUT
-        .get_or_init(|| {
-            let kernel = crate::load::core::kernel_target()?;
-            layout_from(kernel.whole().map_or(&[][..], |b| b.bytes()))
-        })
-        .clone()
+    iter::kernel_layout(&LAYOUT, layout_from)
 }
 
-const FUNC_SEQ_WRITE: i32 = 127;
-const FUNC_PROBE_READ_KERNEL: i32 = 113;
 const MAP_TYPE_ARRAY: i32 = sys::BPF_MAP_TYPE_ARRAY as i32;
 
 /// Bytes the program writes for a map that cannot be metadata: id, 0.
@@ -262,18 +253,7 @@ pub(crate) fn program(l: &Layout) -> Vec<u64> {
     ]);
     let exit = p.len();
     p.extend(RET0);
-    for (i, ins) in p.iter_mut().enumerate() {
-        let off = (*ins >> 16) as u16 as i16;
-        let code = *ins as u8;
-        let jump = code == JEQ_K || code == JNE_K || code == JGT_K;
-        let target = match off {
-            TO_WRITE if jump => write,
-            TO_EXIT if jump => exit,
-            _ => continue,
-        };
-        let rel = (target as i64 - i as i64 - 1) as i16;
-        *ins = (*ins & !(0xffff << 16)) | u64::from(rel as u16) << 16;
-    }
+    iter::resolve_jumps(&mut p, &[(TO_WRITE, write), (TO_EXIT, exit)]);
     p
 }
 
@@ -288,7 +268,6 @@ pub fn name_may_be_metadata(name: &str) -> bool {
 /// the end of `buf` waits for the next read). Err when the census is full.
 pub(crate) fn parse_into(out: &mut Census, mut buf: &[u8]) -> Result<usize> {
     let start = buf.len();
-    let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     while buf.len() >= SHORT {
         let id = word(buf, 0);
         let len = match word(buf, 4) {
@@ -340,50 +319,24 @@ const WHAT: &str = "the scan's map census";
 /// Takes the census: loads the iterator program, reads it to the end, closes everything.
 pub fn take() -> Result<Census> {
     let l = layout()?;
-    let insns = program(&l);
-    let prog = sys::prog_load(&sys::ProgLoad {
-        name: "bpfbind_census",
-        prog_type: sys::BPF_PROG_TYPE_TRACING,
-        expected_attach_type: sys::BPF_TRACE_ITER,
-        insns: &insns,
-        // bpf_seq_write is GPL-only.
-        license: "GPL",
-        kern_version: 0,
-        btf: None,
-        func_info: &[],
-        line_info: &[],
-        attach_btf_id: l.attach_btf_id,
-        prog_flags: 0,
-        fd_array: &[],
-        count_fd_array: false,
-    })?;
     let mut census = Census {
-        prog_id: sys::info::prog_info(prog.as_fd(), &mut Vec::new())?.id,
         taken: Some(std::time::Instant::now()),
         ..Default::default()
     };
-    let link = sys::iter_link_create(prog.as_fd(), WHAT)?;
-    let iter = sys::iter_create(link.as_fd(), WHAT)?;
-    drop((link, prog));
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut have = 0;
-    loop {
-        let n = sys::iter_read(iter.as_fd(), &mut buf[have..], WHAT)?;
-        if n == 0 {
-            break;
-        }
-        have += n;
-        // Records never straddle reads (the iterator writes each map's bytes whole), but
-        // parsing keeps any tail for the next round all the same.
-        let used = match parse_into(&mut census, &buf[..have]) {
-            Ok(used) => used,
+    // Records never straddle reads (the iterator writes each map's bytes whole), but
+    // parsing keeps any tail for the next round all the same.
+    census.prog_id = iter::run(
+        "bpfbind_census",
+        l.attach_btf_id,
+        &program(&l),
+        WHAT,
+        |_, buf| match parse_into(&mut census, buf) {
+            Ok(used) => Ok(Some(used)),
             // Full: what was read so far stands, the rest is classified by fd.
-            Err(_) if census.candidates.len() >= MAX_CANDIDATES => break,
-            Err(e) => return Err(e),
-        };
-        buf.copy_within(used..have, 0);
-        have -= used;
-    }
+            Err(_) if census.candidates.len() >= MAX_CANDIDATES => Ok(None),
+            Err(e) => Err(e),
+        },
+    )?;
     Ok(census)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod format;
+mod iter;
 pub mod links;
 pub mod pids;
 pub mod prom;

@@ -14,9 +14,9 @@
 //! order, by its tgid and its main thread's comm.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
+use super::iter::{self, word, FUNC_PROBE_READ_KERNEL, FUNC_SEQ_WRITE};
 use crate::btf::{kind, BtfIndex};
 use crate::error::{Error, Result};
 use crate::sys;
@@ -184,9 +184,7 @@ pub(crate) fn layout_from(data: &[u8]) -> Result<Layout> {
         .find("bpf_iter_task_file", kind::FUNC)
         .ok_or_else(|| missing("bpf_iter_task_file (no task-file iterator)"))?;
     let field = |s: u32, name: &str, size: u32, kinds: &[u32]| -> Result<i16> {
-        idx.member(s, name)
-            .filter(|m| (size == 0 || m.size == size) && kinds.contains(&m.kind))
-            .and_then(|m| i16::try_from(m.offset).ok())
+        iter::field_offset(&idx, s, name, size, kinds)
             .ok_or_else(|| missing(&format!("usable field '{name}'")))
     };
     let ptr = |s, name| field(s, name, 8, &[kind::PTR]);
@@ -223,16 +221,9 @@ pub(crate) fn layout_from(data: &[u8]) -> Result<Layout> {
 
 fn layout() -> Result<Layout> {
     static LAYOUT: OnceLock<Result<Layout>> = OnceLock::new();
-    LAYOUT
-        .get_or_init(|| {
-            let kernel = crate::load::core::kernel_target()?;
-            layout_from(kernel.whole().map_or(&[][..], |b| b.bytes()))
-        })
-        .clone()
+    iter::kernel_layout(&LAYOUT, layout_from)
 }
 
-const FUNC_SEQ_WRITE: i32 = 127;
-const FUNC_PROBE_READ_KERNEL: i32 = 113;
 /// The anonymous-inode filesystem's magic (ANON_INODE_FS_MAGIC).
 const ANON_INODE_FS_MAGIC: i32 = 0x0904_1934;
 /// "bpf-prog", the dentry name of a program's fd, as a little-endian word.
@@ -313,21 +304,13 @@ pub(crate) fn program(l: &Layout) -> Vec<u64> {
     ]);
     let exit = p.len();
     p.extend(RET0);
-    for (i, ins) in p.iter_mut().enumerate() {
-        let off = (*ins >> 16) as u16 as i16;
-        let code = *ins as u8;
-        if off == TO_EXIT && matches!(code, JEQ_K | JNE_K | JNE_X) {
-            let rel = (exit as i64 - i as i64 - 1) as i16;
-            *ins = (*ins & !(0xffff << 16)) | u64::from(rel as u16) << 16;
-        }
-    }
+    iter::resolve_jumps(&mut p, &[(TO_EXIT, exit)]);
     p
 }
 
 /// Adds the whole records of `buf` to `out`, except those of program `own`; returns the
 /// bytes used.
 pub(crate) fn parse_into(out: &mut Holders, buf: &[u8], own: u32) -> usize {
-    let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let mut used = 0;
     for rec in buf.chunks_exact(RECORD) {
         let (pid, id) = (word(rec, 0), word(rec, 4));
@@ -343,44 +326,17 @@ const WHAT: &str = "the scan's program holders";
 
 fn by_iterator() -> Result<Holders> {
     let l = layout()?;
-    let insns = program(&l);
-    let prog = sys::prog_load(&sys::ProgLoad {
-        name: "bpfbind_pids",
-        prog_type: sys::BPF_PROG_TYPE_TRACING,
-        expected_attach_type: sys::BPF_TRACE_ITER,
-        insns: &insns,
-        // bpf_seq_write and bpf_probe_read_kernel are GPL-only.
-        license: "GPL",
-        kern_version: 0,
-        btf: None,
-        func_info: &[],
-        line_info: &[],
-        attach_btf_id: l.attach_btf_id,
-        prog_flags: 0,
-        fd_array: &[],
-        count_fd_array: false,
-    })?;
-    let own = sys::info::prog_info(prog.as_fd(), &mut Vec::new())?.id;
-    let link = sys::iter_link_create(prog.as_fd(), WHAT)?;
-    let iter = sys::iter_create(link.as_fd(), WHAT)?;
-    drop((link, prog));
     let mut h = Holders {
         method: Some(Method::Iterator),
-        prog_id: own,
         ..Default::default()
     };
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut have = 0;
-    loop {
-        let n = sys::iter_read(iter.as_fd(), &mut buf[have..], WHAT)?;
-        if n == 0 {
-            break;
-        }
-        have += n;
-        let used = parse_into(&mut h, &buf[..have], own);
-        buf.copy_within(used..have, 0);
-        have -= used;
-    }
+    h.prog_id = iter::run(
+        "bpfbind_pids",
+        l.attach_btf_id,
+        &program(&l),
+        WHAT,
+        |own, buf| Ok(Some(parse_into(&mut h, buf, own))),
+    )?;
     h.finish();
     Ok(h)
 }

@@ -55,19 +55,9 @@ fn probe_prog(fd_array: &[i32]) -> Result<OwnedFd> {
 
 fn probe_insns(insns: &[u64], fd_array: &[i32]) -> Result<OwnedFd> {
     sys::prog_load(&sys::ProgLoad {
-        name: "bpfbind_probe",
-        prog_type: sys::BPF_PROG_TYPE_SOCKET_FILTER,
-        expected_attach_type: 0,
-        insns,
-        license: "GPL",
-        kern_version: 0,
-        btf: None,
-        func_info: &[],
-        line_info: &[],
-        attach_btf_id: 0,
-        prog_flags: 0,
         fd_array,
         count_fd_array: !fd_array.is_empty(),
+        ..sys::ProgLoad::gpl("bpfbind_probe", sys::BPF_PROG_TYPE_SOCKET_FILTER, insns)
     })
 }
 
@@ -162,22 +152,7 @@ pub fn bpf_cookie() -> bool {
             insn(sys::insn::CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
             insn(sys::insn::EXIT, 0, 0, 0, 0),
         ];
-        sys::prog_load(&sys::ProgLoad {
-            name: "",
-            prog_type: sys::BPF_PROG_TYPE_KPROBE,
-            expected_attach_type: 0,
-            insns: &insns,
-            license: "GPL",
-            kern_version: 0,
-            btf: None,
-            func_info: &[],
-            line_info: &[],
-            attach_btf_id: 0,
-            prog_flags: 0,
-            fd_array: &[],
-            count_fd_array: false,
-        })
-        .is_ok()
+        sys::prog_load(&sys::ProgLoad::gpl("", sys::BPF_PROG_TYPE_KPROBE, &insns)).is_ok()
     })
 }
 

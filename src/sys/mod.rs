@@ -272,6 +272,28 @@ pub struct ProgLoad<'a> {
     pub count_fd_array: bool,
 }
 
+impl<'a> ProgLoad<'a> {
+    /// A GPL program of `prog_type` with no BTF, attach point or fd array: the shape of
+    /// the programs bpfbind writes itself (feature probes, the scan's iterators).
+    pub fn gpl(name: &'a str, prog_type: u32, insns: &'a [u64]) -> Self {
+        ProgLoad {
+            name,
+            prog_type,
+            expected_attach_type: 0,
+            insns,
+            license: "GPL",
+            kern_version: 0,
+            btf: None,
+            func_info: &[],
+            line_info: &[],
+            attach_btf_id: 0,
+            prog_flags: 0,
+            fd_array: &[],
+            count_fd_array: false,
+        }
+    }
+}
+
 /// BPF_PROG_LOAD. A rejection becomes `Error::Verifier` with the whole log: the load is
 /// retried with a log buffer that grows until the log fits (ENOSPC).
 pub fn prog_load(spec: &ProgLoad<'_>) -> Result<OwnedFd> {
