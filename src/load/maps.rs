@@ -113,7 +113,24 @@ fn create_map(
     };
     let inner_fd = inner.as_ref().map(|f| f.as_fd());
     let attr = map_create_attr(spec, btf, inner_fd);
+    // A `.struct_ops.link` map (BPF_F_LINK) is refused EINVAL before Linux 6.4: say so.
+    let link_ops = spec.map_type == crate::sys::uapi::map_type::STRUCT_OPS
+        && spec.flags & crate::attach::STRUCT_OPS_LINK_FLAG != 0;
     let fd = match sys::map_create(&attr) {
+        Err(e)
+            if link_ops
+                && e.errno() == Some(libc::EINVAL)
+                && !crate::attach::kernel_at_least(6, 4) =>
+        {
+            return Err(Error::unsupported(
+                "struct_ops links (.struct_ops.link, Linux 6.4+)",
+                format!(
+                    "map '{}': this kernel refuses BPF_F_LINK for struct_ops maps ({e}); \
+                     declare it in .struct_ops to register it by its update",
+                    spec.name
+                ),
+            ))
+        }
         Ok(fd) => fd,
         Err(e) if attr.btf.is_some() => {
             let mut plain = spec.clone();
