@@ -117,9 +117,11 @@ grep -q "${MANYLINUX}_$arch" "$tmp/auditwheel.txt" || fail "auditwheel: not $MAN
 run=$tmp/run
 mkdir "$run"
 # README, examples/, the Makefile and scripts/: the tests that run README's blocks, the
-# example program and the set-up's clang search read them (data and shell, no Python).
+# examples and the set-up's clang search read them (data and shell; the examples' Python
+# files are scripts the tests run, which import the installed package).
 tar -C "$ROOT" --exclude=__pycache__ --exclude='*.o' --exclude='*.py' -cf - \
-    README.md Makefile examples scripts | tar -C "$run" -xf -
+    README.md Makefile scripts | tar -C "$run" -xf -
+tar -C "$ROOT" --exclude=__pycache__ --exclude='*.o' -cf - examples | tar -C "$run" -xf -
 tar -C "$ROOT" --exclude=__pycache__ --exclude='*.o' -cf - tests pyproject.toml | tar -C "$run" -xf -
 # The hostile-object tests bend the parser's committed test objects too (data, no code).
 mkdir -p "$run/src/elf"

@@ -21,7 +21,8 @@ import bpfbind
 from bpfbind import sync
 
 ROOT = Path(__file__).resolve().parent.parent
-STUB = ROOT / "python" / "bpfbind" / "_native.pyi"
+# The stub beside the package under test (this tree's, or the installed wheel's).
+STUB = Path(bpfbind.__file__).resolve().parent / "_native.pyi"
 MODULES = [
     "bpfbind",
     "bpfbind.sync",
