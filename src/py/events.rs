@@ -58,6 +58,29 @@ fn record_type(obj: Option<&PyObject_>, name: Option<&str>) -> Result<Option<Rec
     Ok(Some(RecordType { btf, id }))
 }
 
+/// Appends one record to `out`, as (tag, record) when a tag is given; the first error
+/// is kept in `err` and later records are passed over (the readers' callbacks cannot
+/// return one).
+fn append_record<'py, T: IntoPyObject<'py>>(
+    py: Python<'py>,
+    ty: Option<&RecordType>,
+    data: &[u8],
+    tag: Option<T>,
+    out: &Bound<'py, PyList>,
+    err: &mut Option<PyErr>,
+) {
+    if err.is_some() {
+        return;
+    }
+    let r = record_py(py, ty, data).and_then(|v| match tag {
+        Some(t) => out.append((t, v)),
+        None => out.append(v),
+    });
+    if let Err(e) = r {
+        *err = Some(e);
+    }
+}
+
 fn record_py(py: Python<'_>, ty: Option<&RecordType>, data: &[u8]) -> PyResult<Py<PyAny>> {
     match ty {
         Some(t) => super::values::to_py(py, &t.btf.decode(t.id, data)?),
@@ -169,19 +192,15 @@ impl PyRingPoller {
                 break;
             }
             got += rings.rings[i].consume(max - got, |rec| {
-                if err.is_some() {
-                    return;
-                }
-                let r = record_py(py, self.ty.as_ref(), rec).and_then(|v| {
-                    if tagged {
-                        out.append((self.names[i].as_str(), v))
-                    } else {
-                        out.append(v)
-                    }
-                });
-                if let Err(e) = r {
-                    err = Some(e);
-                }
+                let tag = self.names[i].as_str();
+                append_record(
+                    py,
+                    self.ty.as_ref(),
+                    rec,
+                    tagged.then_some(tag),
+                    &out,
+                    &mut err,
+                );
             });
         }
         match err {
@@ -296,19 +315,14 @@ impl PyPerfPoller {
                     .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
             }
             PerfRecord::Sample { cpu, data } => {
-                if err.is_some() {
-                    return;
-                }
-                let r = record_py(py, self.ty.as_ref(), data).and_then(|v| {
-                    if tagged {
-                        out.append((cpu, v))
-                    } else {
-                        out.append(v)
-                    }
-                });
-                if let Err(e) = r {
-                    err = Some(e);
-                }
+                append_record(
+                    py,
+                    self.ty.as_ref(),
+                    data,
+                    tagged.then_some(cpu),
+                    &out,
+                    &mut err,
+                );
             }
         });
         match err {
