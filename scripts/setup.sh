@@ -14,7 +14,12 @@ why=()
 # in tests/bpf/core_matches.bpf.c needs 15 or later: clang-19 only when none has that.
 if ! CLANG= scripts/find_clang.sh 15 >/dev/null; then
     need_apt+=(clang-19)
-    why+=("clang-19 (no clang 15-22 on PATH$(CLANG= scripts/find_clang.sh >/dev/null && echo '; the tests of bpf_core_type_matches need one'))")
+    # (a message built apart: under set -e a failed substitution in an assignment exits)
+    if CLANG= scripts/find_clang.sh >/dev/null; then
+        why+=("clang-19 (no clang 15-22 on PATH; the tests of bpf_core_type_matches need one)")
+    else
+        why+=("clang-19 (no clang on PATH)")
+    fi
 fi
 command -v llvm-objcopy >/dev/null || need_apt+=(llvm)
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need_apt+=(bpftool)

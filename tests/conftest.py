@@ -33,6 +33,27 @@ from typing import Any, NoReturn
 import pytest
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"
+
+
+def _settle_clang() -> None:
+    """CLANG and CLANG_CORE_MATCHES as the Makefile picks them (scripts/find_clang.sh),
+    when pytest runs without make: a machine may have only clang-19, no plain `clang`.
+    Every test and sub-make reads them from the environment."""
+    find = BPF_DIR.parent.parent / "scripts" / "find_clang.sh"
+    for var, args in (("CLANG", []), ("CLANG_CORE_MATCHES", ["15"])):
+        if os.environ.get(var):
+            continue
+        res = subprocess.run(
+            [str(find), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CLANG": ""},
+        )
+        if res.returncode == 0 and res.stdout.strip():
+            os.environ[var] = res.stdout.strip()
+
+
+_settle_clang()
 BPFFS = Path("/sys/fs/bpf")
 REQUIRE_ENV = "BPFBIND_REQUIRE_KERNEL"
 

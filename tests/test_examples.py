@@ -23,11 +23,12 @@ EXAMPLES = REPO / "examples"
 @pytest.fixture(scope="module")
 def example_objs(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Path]:
     """examples/bpf built once (clang, vmlinux.h from this kernel)."""
-    if shutil.which("clang") is None:
-        pytest.fail("clang not found: cannot build examples/bpf")
+    clang = os.environ.get("CLANG", "clang")
+    if shutil.which(clang) is None:
+        pytest.fail(f"{clang} not found: cannot build examples/bpf")
     out = tmp_path_factory.mktemp("examples")
     proc = subprocess.run(
-        ["make", "-s", "-C", str(EXAMPLES / "bpf"), f"O={out}"],
+        ["make", "-s", "-C", str(EXAMPLES / "bpf"), f"O={out}", f"CLANG={clang}"],
         capture_output=True,
         text=True,
     )
@@ -117,9 +118,7 @@ def test_profile_samples_the_spinning_process(example_objs: Mapping[str, Path]) 
     assert "links, one per CPU" in out
 
 
-BOOT_LINE = re.compile(
-    r"^\S+ +(EXEC|EXIT) +(\S+) +(\d+) +(\d+) (.*)$", re.M
-)
+BOOT_LINE = re.compile(r"^\S+ +(EXEC|EXIT) +(\S+) +(\d+) +(\d+) (.*)$", re.M)
 
 
 def test_bootstrap_streams_exec_and_exit_events(
@@ -130,9 +129,7 @@ def test_bootstrap_streams_exec_and_exit_events(
     out = ok("bootstrap", example_objs, "--run", "/bin/sh", "-c", "sleep 0.2; exit 3")
     lines = BOOT_LINE.findall(out)
     execs = {int(pid): rest for kind, comm, pid, _, rest in lines if kind == "EXEC"}
-    exits = [
-        (int(pid), rest) for kind, comm, pid, _, rest in lines if kind == "EXIT"
-    ]
+    exits = [(int(pid), rest) for kind, comm, pid, _, rest in lines if kind == "EXIT"]
     pid, rest = exits[-1]  # the example stops after its command's exit
     assert execs.get(pid) == "/bin/sh", (pid, out)
     m = re.fullmatch(r"\[(\d+)\] \((\d+)ms\)", rest)

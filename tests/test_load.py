@@ -604,9 +604,15 @@ def test_metadata_an_object_cannot_decode_is_said_not_dropped(
     which fails instead of printing nothing."""
     clang = os.environ.get("CLANG", "clang")
     obj = tmp_path / "nobtf.bpf.o"
-    multiarch = subprocess.run(
-        [clang, "-print-multiarch"], capture_output=True, text=True
-    ).stdout.strip()
+    # as tests/bpf/Makefile: clang's multiarch triple, else gcc's (clang 19 has none)
+    multiarch = (
+        subprocess.run(
+            [clang, "-print-multiarch"], capture_output=True, text=True
+        ).stdout
+        or subprocess.run(
+            ["gcc", "-dumpmachine"], capture_output=True, text=True
+        ).stdout
+    ).strip()
     src = BPF_SRC / "metadata_used.bpf.c"
     flags = ["-O2", "-target", "bpf", "-idirafter", f"/usr/include/{multiarch}"]
     subprocess.run([clang, *flags, "-c", str(src), "-o", str(obj)], check=True)

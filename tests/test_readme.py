@@ -60,6 +60,10 @@ def test_readme_blocks_run(tmp_path: Path) -> None:
     shim.mkdir()
     (shim / "bpfbind").write_text(f'#!/bin/sh\nexec {sys.executable} -m bpfbind "$@"\n')
     (shim / "bpfbind").chmod(0o755)
+    # README's commands say `clang`; where only clang-NN is installed, they run that.
+    clang = shutil.which(os.environ.get("CLANG", "clang"))
+    if shutil.which("clang") is None and clang is not None:
+        (shim / "clang").symlink_to(clang)
     env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}")
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "python"), env.get("PYTHONPATH", "")]
