@@ -21,9 +21,11 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 cargo +nightly fuzz build -a
 
 # The live corpora start from the committed seeds and every test object there is.
-if command -v clang >/dev/null && [ ! -e fuzz/corpus/.seeded ]; then
-    make -s -C tests/bpf O="$root/build/fuzz-objects" >/dev/null
-    clang -g -O2 -target bpf -c fuzz/seeds_src/census_kernel.bpf.c -o build/fuzz-census.o
+# (any clang 14-22, as the Makefile picks it; without one the seeds alone are used)
+clang=$(scripts/find_clang.sh || true)
+if [ -n "$clang" ] && [ ! -e fuzz/corpus/.seeded ]; then
+    make -s -C tests/bpf O="$root/build/fuzz-objects" CLANG="$clang" >/dev/null
+    "$clang" -g -O2 -target bpf -c fuzz/seeds_src/census_kernel.bpf.c -o build/fuzz-census.o
     llvm-objcopy --dump-section .BTF=build/fuzz-census.btf build/fuzz-census.o
     (cd fuzz && cargo +nightly run -q --release --bin make_seeds -- "$root/fuzz/corpus" \
         --census-btf "$root/build/fuzz-census.btf" \
