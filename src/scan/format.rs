@@ -178,14 +178,15 @@ pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
 }
 
 /// Variable names come from BTF of any origin: never let one put control bytes on a terminal.
-fn sanitize_name(name: &str) -> String {
+pub fn sanitize_name(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
 
-/// Compact JSON of one program, keys in bpftool's order.
-pub fn json(r: &ProgRecord, out: &mut String) {
+/// Compact JSON of one program, keys in bpftool's order; `metadata_only` keeps the id,
+/// type, name, tag and metadata (the `--metadata` view).
+pub fn json(r: &ProgRecord, metadata_only: bool, out: &mut String) {
     let _ = write!(out, "{{\"id\":{},", r.id);
     match prog_type_name(r.prog_type) {
         Some(t) => {
@@ -200,12 +201,27 @@ pub fn json(r: &ProgRecord, out: &mut String) {
         json_str(&r.name, out);
         out.push(',');
     }
-    let _ = write!(
-        out,
-        "\"tag\":\"{}\",\"gpl_compatible\":{}",
-        tag_hex(&r.tag),
-        r.gpl_compatible
-    );
+    let _ = write!(out, "\"tag\":\"{}\"", tag_hex(&r.tag));
+    if !metadata_only {
+        json_details(r, out);
+    }
+    let mut header = false;
+    for v in meta_vars(r) {
+        out.push_str(if header { "," } else { ",\"metadata\":{" });
+        header = true;
+        json_str(&v.name, out);
+        out.push(':');
+        out.push_str(meta_text(v, false));
+    }
+    if header {
+        out.push('}');
+    }
+    out.push('}');
+}
+
+/// The keys between the tag and the metadata.
+fn json_details(r: &ProgRecord, out: &mut String) {
+    let _ = write!(out, ",\"gpl_compatible\":{}", r.gpl_compatible);
     if r.run_time_ns != 0 {
         let _ = write!(
             out,
@@ -258,18 +274,29 @@ pub fn json(r: &ProgRecord, out: &mut String) {
         }
         out.push(']');
     }
-    let mut header = false;
-    for v in meta_vars(r) {
-        out.push_str(if header { "," } else { ",\"metadata\":{" });
-        header = true;
-        json_str(&v.name, out);
+}
+
+/// A JSON object of `members`, each a name (escaped here) and its value's JSON text;
+/// `pretty` lays it out as bpftool's `-p`.
+pub fn json_object<'a>(
+    members: impl IntoIterator<Item = (&'a str, &'a str)>,
+    pretty: bool,
+) -> String {
+    let mut out = String::from("{");
+    for (i, (name, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(name, &mut out);
         out.push(':');
-        out.push_str(meta_text(v, false));
-    }
-    if header {
-        out.push('}');
+        out.push_str(value);
     }
     out.push('}');
+    if pretty {
+        self::pretty(&out)
+    } else {
+        out
+    }
 }
 
 /// Re-indents compact JSON the way bpftool's json_writer pretty-prints: a newline and four
