@@ -205,16 +205,6 @@ mod mk {
         x.to_owned()
     }
 
-    pub fn int(name: &str, size: u32, encoding: u8, bits: u8) -> Type {
-        Type::Int {
-            name: s(name),
-            size,
-            encoding,
-            bit_offset: 0,
-            bits,
-        }
-    }
-
     /// An array indexed by type 2 (`unsigned int` in both samples).
     pub fn arr(elem: u32, nelems: u32) -> Type {
         Type::Array {
@@ -306,9 +296,9 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
     use mk::{m, s};
     let types = vec![
         Type::Void,
-        mk::int("int", 4, 1, 32),
-        mk::int("unsigned int", 4, 0, 32),
-        mk::int("char", 1, 1, 8),
+        Type::int("int", 4, 1, 32),
+        Type::int("unsigned int", 4, 0, 32),
+        Type::int("char", 1, 1, 8),
         mk::arr(3, 4),
         mk::st(
             "s",
@@ -388,7 +378,8 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
 /// A model with the value shapes decode and dump must handle; ids are fixed (see comments).
 pub fn values_btf() -> super::types::Btf {
     use super::types::{Btf, Type, VarSecInfo};
-    use mk::{arr, en, int, m, s, st, un};
+    use mk::{arr, en, m, s, st, un};
+    let int = Type::int;
     let types = vec![
         Type::Void,
         int("int", 4, 1, 32),                 // 1
