@@ -173,8 +173,12 @@ def test_metadata_flag_with_json_keeps_the_metadata(
     assert run("prog", "loadall", bpf_objs["multi"], pin_dir).returncode == 0
     pinned = sorted(pin_dir.iterdir())[0]
     full = json.loads(run("-j", "prog", "show", "pinned", pinned).stdout)
-    meta = json.loads(run("-j", "--metadata", "prog", "show", "pinned", pinned).stdout)
+    text = run("-j", "--metadata", "prog", "show", "pinned", pinned).stdout
+    meta = json.loads(text)
     assert meta == {k: full[k] for k in ("id", "type", "name", "tag", "metadata")}
+    # -p: the same object in bpftool's `-p` layout.
+    pretty = run("-p", "--metadata", "prog", "show", "pinned", pinned).stdout
+    assert pretty == bpfbind.show.pretty_json(text.rstrip("\n")) + "\n"
     listing = json.loads(run("-j", "--metadata", "prog", "show").stdout)
     assert meta in listing
     assert all(set(r) <= {"id", "type", "name", "tag", "metadata"} for r in listing)

@@ -776,6 +776,18 @@ def test_metadata_command_offline_matches(
     extra_lines = [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
     assert lines == tool_lines + extra_lines
 
+    # -p: the same object in bpftool's `-p` layout, its metadata block one level up.
+    pretty = run_without_bpf("-p", "metadata", obj_path)
+    assert pretty.returncode == 0, (pretty.returncode, pretty.stderr)
+    assert json.loads(pretty.stdout) == got
+    if not extra:
+        tool_pretty = bpftool(["-p", "prog", "show", "pinned", pin]).splitlines()
+        start = tool_pretty.index('    "metadata": {')
+        end = tool_pretty.index("    }", start)
+        inner = tool_pretty[start + 1 : end + 1]
+        block = ["{", *(x.removeprefix("    ") for x in inner)]
+        assert pretty.stdout == "\n".join(block) + "\n"
+
 
 def test_metadata_command_needs_no_kernel(bpf_objs: Mapping[str, Path]) -> None:
     """No bpf(2) at all: the command works on a build machine without BPF."""

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -216,13 +215,12 @@ def _stream_batches(
         # A list's items rendered alone (`single` joins them with commas, without
         # brackets); pretty-printing depends only on depth, so a chunk renders the
         # same wherever it stands in the list.
-        if flags["metadata"]:
-            items = show.format_json(chunk, pretty=flags["pretty"], metadata_only=True)
-            text = items[1:-1].removesuffix("\n")
-        elif flags["pretty"]:
-            text = show.format_json(chunk, pretty=True)[1:].removesuffix("\n]")
+        meta = flags["metadata"]
+        if flags["pretty"]:
+            text = show.format_json(chunk, pretty=True, metadata_only=meta)
+            text = text[1:].removesuffix("\n]")
         else:
-            text = show.format_json(chunk, single=True)
+            text = show.format_json(chunk, single=True, metadata_only=meta)
         _out(("," if parts else "") + text)
         parts += 1
         chunk = next(batches, [])
@@ -331,26 +329,18 @@ def _metadata(c: Call) -> int:
         raise _Failure(f"{obj}: {warning}")
     if c.json:
         # bpftool's value text, as `prog show -j` prints it, in bpftool's layout.
-        text = "{" + ",".join(f"{json.dumps(i.name)}:{i.json}" for i in items) + "}"
-        _out((_indented(text) if c.pretty else text) + "\n")
+        members = [(i.name, i.json) for i in items]
+        _out(show.json_object(members, pretty=c.pretty) + "\n")
     else:
-        _out("".join(f"{_printable(i.name)} = {i.plain}\n" for i in items))
+        _out("".join(f"{show.printable_name(i.name)} = {i.plain}\n" for i in items))
     return 0
-
-
-def _indented(text: str) -> str:
-    return json.dumps(json.loads(text, strict=False), indent=4, ensure_ascii=False)
-
-
-def _printable(s: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in s)
 
 
 def _feature(c: Call) -> int:
     feats = show.features()
     if c.json:
-        text = json.dumps(feats, separators=(",", ":"))
-        _out((_indented(text) if c.pretty else text) + "\n")
+        members = [(k, "true" if v else "false") for k, v in feats.items()]
+        _out(show.json_object(members, pretty=c.pretty) + "\n")
     else:
         for k, v in feats.items():
             _out(f"{k}: {'yes' if v else 'no'}\n")
@@ -734,7 +724,7 @@ def _leaf_words(cmd: Cmd, words: list[str], call: Call) -> None:
 
 def _error(msg: str, as_json: bool) -> int:
     if as_json:
-        _out(json.dumps({"error": msg}, separators=(",", ":")) + "\n")
+        _out(show.json_object([("error", show.json_string(msg))]) + "\n")
     else:
         _note(f"Error: {msg}")
     return EXIT_ERROR

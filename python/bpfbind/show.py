@@ -5,9 +5,8 @@ The `bpfbind` command prints these."""
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from . import _native
@@ -24,9 +23,12 @@ __all__ = [
     "format_map_show",
     "format_plain",
     "iter_batches",
+    "json_object",
+    "json_string",
     "maps",
     "object_metadata",
     "pretty_json",
+    "printable_name",
     "program",
 ]
 
@@ -69,9 +71,6 @@ def format_plain(records: Sequence[ProgramInfo], *, metadata_only: bool = False)
     return _native.format_plain(list(records), metadata_only=metadata_only)
 
 
-_META_KEYS = ("id", "type", "name", "tag", "metadata")
-
-
 def format_json(
     records: Sequence[ProgramInfo],
     *,
@@ -83,30 +82,25 @@ def format_json(
     records: the objects joined by commas, for a caller writing a list piecewise);
     ``pretty`` indents as `-p`; ``metadata_only`` keeps each program's id, type, name,
     tag and metadata."""
-    text = _native.format_json(list(records), single=single, pretty=pretty)
-    if not metadata_only:
-        return text
-
-    def keep(rec: dict[str, Any]) -> dict[str, Any]:
-        return {k: rec[k] for k in _META_KEYS if k in rec}
-
-    data = json.loads(text if not single or len(records) == 1 else f"[{text}]")
-    if isinstance(data, list):
-        data = [keep(r) for r in data]
-        if single:  # joined items again, without the brackets
-            return ",".join(_dump(r, pretty) for r in data)
-    else:
-        data = keep(data)
-    return _dump(data, pretty)
-
-
-def _dump(data: Any, pretty: bool) -> str:
-    return json.dumps(
-        data,
-        ensure_ascii=False,
-        indent=4 if pretty else None,
-        separators=None if pretty else (",", ":"),
+    return _native.format_json(
+        list(records), single=single, pretty=pretty, metadata_only=metadata_only
     )
+
+
+def json_object(members: Iterable[tuple[str, str]], *, pretty: bool = False) -> str:
+    """A JSON object of (name, JSON text of the value) pairs, the names escaped as
+    `prog show -j` escapes them; ``pretty`` indents as `-p`."""
+    return _native.json_object(list(members), pretty=pretty)
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string, escaped as `prog show -j` escapes names."""
+    return _native.json_string(text)
+
+
+def printable_name(name: str) -> str:
+    """A name as `prog show` prints it in plain text: control characters as ``?``."""
+    return _native.printable_name(name)
 
 
 class MetadataText(NamedTuple):

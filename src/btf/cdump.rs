@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
+use super::parse::referenced_ids;
 use super::types::{Btf, Member, Type};
 use crate::error::{Error, Result};
 
@@ -51,7 +52,7 @@ pub fn c_header(btf: &Btf, guard: &str) -> Result<String> {
     out.push('\n');
     // Enums need nothing else; named ones and anonymous ones no type refers to (those
     // that only define constants) come next. Referenced anonymous ones are inlined.
-    let referenced = referenced_ids(btf);
+    let referenced: HashSet<u32> = btf.types.iter().flat_map(referenced_ids).collect();
     for (id, t) in btf.types.iter().enumerate() {
         if let Type::Enum { name, values, .. } = t {
             // An anonymous enum without values declares nothing.
@@ -79,36 +80,6 @@ pub fn c_header(btf: &Btf, guard: &str) -> Result<String> {
          #endif /* {guard} */\n"
     );
     Ok(out)
-}
-
-/// Ids some other type refers to (members, targets, elements, parameters).
-fn referenced_ids(btf: &Btf) -> HashSet<u32> {
-    let mut seen = HashSet::new();
-    for t in &btf.types {
-        match t {
-            Type::Struct { members, .. } | Type::Union { members, .. } => {
-                seen.extend(members.iter().map(|m| m.type_id));
-            }
-            Type::Ptr { type_id }
-            | Type::Typedef { type_id, .. }
-            | Type::Volatile { type_id }
-            | Type::Const { type_id }
-            | Type::Restrict { type_id }
-            | Type::TypeTag { type_id, .. }
-            | Type::Var { type_id, .. } => {
-                seen.insert(*type_id);
-            }
-            Type::Array { elem, .. } => {
-                seen.insert(*elem);
-            }
-            Type::FuncProto { ret, params } => {
-                seen.insert(*ret);
-                seen.extend(params.iter().map(|p| p.type_id));
-            }
-            _ => {}
-        }
-    }
-    seen
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -331,13 +331,7 @@ mod tests {
         let strings = [&b"\0"[..], &long, b"\0"].concat();
         let end = 1 + long.len();
         let tail = |n: usize| String::from_utf8(long[long.len() - n..].to_vec()).unwrap();
-        let int = |name: String| Type::Int {
-            name,
-            size: 4,
-            encoding: 0,
-            bit_offset: 0,
-            bits: 32,
-        };
+        let int = |name: String| Type::int(&name, 4, 0, 32);
         let btf = Btf {
             types: vec![
                 Type::Void,
@@ -372,13 +366,7 @@ mod tests {
         let btf = Btf {
             types: vec![
                 Type::Void,
-                Type::Int {
-                    name: "int".into(),
-                    size: 4,
-                    encoding: 1,
-                    bit_offset: 0,
-                    bits: 32,
-                },
+                Type::int("int", 4, 1, 32),
                 Type::Ptr { type_id: 1 },
             ],
             strings: Vec::new(),

@@ -1,7 +1,7 @@
 //! `.BTF.ext` bytes -> `BtfExt`: the per-section func_info, line_info and CO-RE
 //! relocation blocks (the last present when the header is 32 bytes or longer).
 
-use super::parse::{check_magic, sub_range, u32_at};
+use super::parse::{header_end, sub_range, u32_at};
 use super::types::{Btf, BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::error::{Error, Result};
 
@@ -22,34 +22,12 @@ impl BtfExt {
     /// Parses `.BTF.ext`; section names and string offsets are checked against `btf`.
     /// `insn_off` stays in bytes, as in the file.
     pub fn parse(data: &[u8], btf: &Btf) -> Result<BtfExt> {
-        if data.len() < HDR_MIN {
-            return Err(err(
-                0,
-                format!(
-                    "header needs {HDR_MIN} bytes, the section has {}",
-                    data.len()
-                ),
-            ));
-        }
-        check_magic(data, SEC)?;
+        let hdr_end = header_end(data, SEC, HDR_MIN, "section")?;
         let flags = data.get(3).copied().unwrap_or_default();
         if flags != 0 {
             return Err(err(3, format!("unsupported BTF.ext flags {flags:#x}")));
         }
         let field = |off| u32_at(data, off).unwrap_or_default();
-        let hdr_len = field(4);
-        let hdr_end = usize::try_from(hdr_len)
-            .ok()
-            .filter(|&h| h >= HDR_MIN && h <= data.len())
-            .ok_or_else(|| {
-                err(
-                    4,
-                    format!(
-                        "header length {hdr_len} outside {HDR_MIN}..={} bytes",
-                        data.len()
-                    ),
-                )
-            })?;
 
         let func_info = parse_block(
             data,

@@ -225,24 +225,12 @@ mod tests {
         let btf = Btf {
             types: vec![
                 Type::Void,
-                Type::Int {
-                    name: "unsigned int".into(),
-                    size: 4,
-                    encoding: 0,
-                    bit_offset: 0,
-                    bits: 32,
-                },
+                Type::int("unsigned int", 4, 0, 32),
                 Type::Typedef {
                     name: "u32".into(),
                     type_id: 1,
                 },
-                Type::Int {
-                    name: "char".into(),
-                    size: 1,
-                    encoding: 2,
-                    bit_offset: 0,
-                    bits: 8,
-                },
+                Type::int("char", 1, 2, 8),
                 Type::Array {
                     elem: 3,
                     index: 1,

@@ -386,13 +386,7 @@ mod tests {
         let mut b = values_btf();
         let n = b.types.len() as u32;
         // An INT claiming more bits than its size, and one at a bit offset past it.
-        b.types.push(Type::Int {
-            name: "wide".into(),
-            size: 1,
-            encoding: 0,
-            bit_offset: 0,
-            bits: 64,
-        });
+        b.types.push(Type::int("wide", 1, 0, 64));
         b.types.push(Type::Int {
             name: "far".into(),
             size: 1,

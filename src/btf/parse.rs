@@ -73,10 +73,17 @@ impl Strings<'_> {
     }
 }
 
-/// The magic and version at the start of a `.BTF` or `.BTF.ext` blob of at least 3
-/// bytes: little-endian and version 1 are all a loader needs to read.
-pub(crate) fn check_magic(data: &[u8], section: &str) -> Result<()> {
+/// The header a `.BTF` blob and a `.BTF.ext` section (`whole`) start with: at least
+/// `min` bytes, the magic and version (little-endian and version 1 are all a loader needs
+/// to read), and the header length; returns where the header ends.
+pub(crate) fn header_end(data: &[u8], section: &str, min: usize, whole: &str) -> Result<usize> {
     let bad = |offset: u64, msg: String| Error::format(section, offset, msg);
+    if data.len() < min {
+        return Err(bad(
+            0,
+            format!("header needs {min} bytes, the {whole} has {}", data.len()),
+        ));
+    }
     let magic = u16_at(data, 0).unwrap_or_default();
     if magic == MAGIC.swap_bytes() {
         return Err(bad(0, format!("big-endian {section} is not supported")));
@@ -91,7 +98,19 @@ pub(crate) fn check_magic(data: &[u8], section: &str) -> Result<()> {
     if version != 1 {
         return Err(bad(2, format!("unsupported {section} version {version}")));
     }
-    Ok(())
+    let hdr_len = u32_at(data, 4).unwrap_or_default();
+    usize::try_from(hdr_len)
+        .ok()
+        .filter(|&h| h >= min && h <= data.len())
+        .ok_or_else(|| {
+            bad(
+                4,
+                format!(
+                    "header length {hdr_len} outside {min}..={} bytes",
+                    data.len()
+                ),
+            )
+        })
 }
 
 /// Where a `.BTF` blob's type and string sections lie, as `[start, end)` byte ranges.
@@ -102,27 +121,8 @@ pub(crate) struct Sections {
 
 /// Checks a `.BTF` blob's header (size, magic, version, lengths) and finds its sections.
 pub(crate) fn sections(data: &[u8]) -> Result<Sections> {
-    if data.len() < HDR_LEN {
-        return Err(err(
-            0,
-            format!("header needs {HDR_LEN} bytes, the blob has {}", data.len()),
-        ));
-    }
-    check_magic(data, SEC)?;
+    let hdr_end = header_end(data, SEC, HDR_LEN, "blob")?;
     let field = |off| u32_at(data, off).unwrap_or_default();
-    let hdr_len = field(4);
-    let hdr_end = usize::try_from(hdr_len)
-        .ok()
-        .filter(|&h| h >= HDR_LEN && h <= data.len())
-        .ok_or_else(|| {
-            err(
-                4,
-                format!(
-                    "header length {hdr_len} outside {HDR_LEN}..={} bytes",
-                    data.len()
-                ),
-            )
-        })?;
     let (type_off, type_len, str_off, str_len) = (field(8), field(12), field(16), field(20));
     let (tstart, tend) = sub_range(data, hdr_end, type_off, type_len).ok_or_else(|| {
         err(

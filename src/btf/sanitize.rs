@@ -112,13 +112,7 @@ pub const HISTORY: [&str; 8] = [
 /// A 1-byte unsigned INT, what a VAR or DECL_TAG becomes (a larger one could outgrow a
 /// small variable's place and fail the kernel's checks).
 fn byte_int(name: &str) -> Type {
-    Type::Int {
-        name: name.to_string(),
-        size: 1,
-        encoding: 0,
-        bit_offset: 0,
-        bits: 8,
-    }
+    Type::int(name, 1, 0, 8)
 }
 
 impl Btf {
@@ -262,13 +256,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Btf {
-        let int = Type::Int {
-            name: "int".into(),
-            size: 4,
-            encoding: 1,
-            bit_offset: 0,
-            bits: 32,
-        };
+        let int = Type::int("int", 4, 1, 32);
         Btf {
             types: vec![
                 Type::Void,

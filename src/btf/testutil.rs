@@ -197,8 +197,61 @@ pub fn ext_bytes(func: &[u8], line: &[u8]) -> Vec<u8> {
 }
 
 /// A blob with one or more types of every kind, and the model it must parse to.
+/// Shorthands for the model types the samples spell out.
+mod mk {
+    use crate::btf::types::{Member, Type};
+
+    pub fn s(x: &str) -> String {
+        x.to_owned()
+    }
+
+    /// An array indexed by type 2 (`unsigned int` in both samples).
+    pub fn arr(elem: u32, nelems: u32) -> Type {
+        Type::Array {
+            elem,
+            index: 2,
+            nelems,
+        }
+    }
+
+    pub fn m(name: &str, type_id: u32, bit_offset: u32, bitfield_size: u32) -> Member {
+        Member {
+            name: s(name),
+            type_id,
+            bit_offset,
+            bitfield_size,
+        }
+    }
+
+    pub fn st(name: &str, size: u32, members: Vec<Member>) -> Type {
+        Type::Struct {
+            name: s(name),
+            size,
+            members,
+        }
+    }
+
+    pub fn un(name: &str, size: u32, members: Vec<Member>) -> Type {
+        Type::Union {
+            name: s(name),
+            size,
+            members,
+        }
+    }
+
+    pub fn en(name: &str, size: u32, signed: bool, values: &[(&str, i64)], is64: bool) -> Type {
+        Type::Enum {
+            name: s(name),
+            size,
+            signed,
+            values: values.iter().map(|&(n, v)| (s(n), v)).collect(),
+            is64,
+        }
+    }
+}
+
 pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
-    use super::types::{Member, Param, Type, VarSecInfo};
+    use super::types::{Param, Type, VarSecInfo};
     let mut b = RawBtf::new();
     let int = b.int("int", 4, 1, 32); // 1
     let uint = b.int("unsigned int", 4, 0, 32); // 2
@@ -240,70 +293,26 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
         (6, 7, 8, 9, 18, 19, 20, 21, 22)
     );
 
-    let s = |x: &str| x.to_owned();
-    let m = |name: &str, type_id, bit_offset, bitfield_size| Member {
-        name: s(name),
-        type_id,
-        bit_offset,
-        bitfield_size,
-    };
+    use mk::{m, s};
     let types = vec![
         Type::Void,
-        Type::Int {
-            name: s("int"),
-            size: 4,
-            encoding: 1,
-            bit_offset: 0,
-            bits: 32,
-        },
-        Type::Int {
-            name: s("unsigned int"),
-            size: 4,
-            encoding: 0,
-            bit_offset: 0,
-            bits: 32,
-        },
-        Type::Int {
-            name: s("char"),
-            size: 1,
-            encoding: 1,
-            bit_offset: 0,
-            bits: 8,
-        },
-        Type::Array {
-            elem: 3,
-            index: 2,
-            nelems: 4,
-        },
-        Type::Struct {
-            name: s("s"),
-            size: 12,
-            members: vec![
+        Type::int("int", 4, 1, 32),
+        Type::int("unsigned int", 4, 0, 32),
+        Type::int("char", 1, 1, 8),
+        mk::arr(3, 4),
+        mk::st(
+            "s",
+            12,
+            vec![
                 m("a", 1, 0, 3),
                 m("b", 2, 3, 5),
                 m("c", 4, 32, 0),
                 m("", 6, 64, 0),
             ],
-        },
-        Type::Union {
-            name: s(""),
-            size: 4,
-            members: vec![m("u", 1, 0, 0), m("v", 4, 0, 0)],
-        },
-        Type::Enum {
-            name: s("e"),
-            size: 4,
-            signed: true,
-            values: vec![(s("A"), 0), (s("B"), -1)],
-            is64: false,
-        },
-        Type::Enum {
-            name: s("big"),
-            size: 8,
-            signed: false,
-            values: vec![(s("X"), 0x0012_3456_789a), (s("Y"), -1)],
-            is64: true,
-        },
+        ),
+        mk::un("", 4, vec![m("u", 1, 0, 0), m("v", 4, 0, 0)]),
+        mk::en("e", 4, true, &[("A", 0), ("B", -1)], false),
+        mk::en("big", 8, false, &[("X", 0x0012_3456_789a), ("Y", -1)], true),
         Type::Fwd {
             name: s("fw"),
             is_union: true,
@@ -361,46 +370,16 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
             name: s("user"),
             type_id: 1,
         },
-        Type::Enum {
-            name: s("small"),
-            size: 1,
-            signed: false,
-            values: vec![(s("Z"), 200)],
-            is64: false,
-        },
+        mk::en("small", 1, false, &[("Z", 200)], false),
     ];
     (b.bytes(), types)
 }
 
 /// A model with the value shapes decode and dump must handle; ids are fixed (see comments).
 pub fn values_btf() -> super::types::Btf {
-    use super::types::{Btf, Member, Type, VarSecInfo};
-    let s = |x: &str| x.to_owned();
-    let int = |name: &str, size, encoding, bits| Type::Int {
-        name: s(name),
-        size,
-        encoding,
-        bit_offset: 0,
-        bits,
-    };
-    let arr = |elem, nelems| Type::Array {
-        elem,
-        index: 2,
-        nelems,
-    };
-    let m = |name: &str, type_id, bit_offset, bitfield_size| Member {
-        name: s(name),
-        type_id,
-        bit_offset,
-        bitfield_size,
-    };
-    let en = |name: &str, size, signed, values: &[(&str, i64)], is64| Type::Enum {
-        name: s(name),
-        size,
-        signed,
-        values: values.iter().map(|&(n, v)| (s(n), v)).collect(),
-        is64,
-    };
+    use super::types::{Btf, Type, VarSecInfo};
+    use mk::{arr, en, m, s, st, un};
+    let int = Type::int;
     let types = vec![
         Type::Void,
         int("int", 4, 1, 32),                 // 1
@@ -430,28 +409,24 @@ pub fn values_btf() -> super::types::Btf {
         en("e", 4, true, &[("A", 0), ("B", -1)], false), // 22
         en("small", 1, false, &[("Z", 200)], false), // 23
         en("big", 8, false, &[("X", 0x12_3456_789a), ("Y", -1)], true), // 24
-        Type::Struct {
-            name: s("bits"),
-            size: 12,
-            members: vec![
+        st(
+            "bits",
+            12,
+            vec![
                 m("a", 1, 0, 3),
                 m("b", 2, 3, 5),
                 m("c", 26, 32, 0),
                 m("", 27, 64, 0),
             ],
-        }, // 25
+        ), // 25
         arr(3, 4),                            // 26: char[4]
-        Type::Union {
-            name: s(""),
-            size: 4,
-            members: vec![m("u", 1, 0, 0), m("v", 26, 0, 0)],
-        }, // 27
+        un("", 4, vec![m("u", 1, 0, 0), m("v", 26, 0, 0)]), // 27
         int("int3", 4, 1, 3),                 // 28
-        Type::Struct {
-            name: s("old"),
-            size: 4,
-            members: vec![m("x", 28, 0, 0), m("y", 28, 3, 0), m("z", 6, 16, 0)],
-        }, // 29: bitfields the pre-kind_flag way
+        st(
+            "old",
+            4,
+            vec![m("x", 28, 0, 0), m("y", 28, 3, 0), m("z", 6, 16, 0)],
+        ), // 29: bitfields the pre-kind_flag way
         int("int24", 4, 0, 24),               // 30
         Type::Float {
             name: s("float"),
@@ -503,11 +478,7 @@ pub fn values_btf() -> super::types::Btf {
             type_id: 26,
             linkage: 1,
         }, // 42
-        Type::Struct {
-            name: s("flags"),
-            size: 1,
-            members: vec![m("e", 22, 0, 2), m("f", 12, 2, 1)],
-        }, // 43
+        st("flags", 1, vec![m("e", 22, 0, 2), m("f", 12, 2, 1)]), // 43
         Type::TypeTag {
             name: s("user"),
             type_id: 1,
@@ -523,11 +494,7 @@ pub fn values_btf() -> super::types::Btf {
             name: s("tv"),
             type_id: 0,
         }, // 48
-        Type::Struct {
-            name: s("withf"),
-            size: 8,
-            members: vec![m("i", 1, 0, 0), m("f", 31, 32, 0)],
-        }, // 49
+        st("withf", 8, vec![m("i", 1, 0, 0), m("f", 31, 32, 0)]), // 49
     ];
     Btf {
         types,

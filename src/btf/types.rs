@@ -140,6 +140,19 @@ pub enum Type {
     },
 }
 
+impl Type {
+    /// An INT that fills its bytes (no bit offset), as C's integer types are.
+    pub fn int(name: &str, size: u32, encoding: u8, bits: u8) -> Type {
+        Type::Int {
+            name: name.to_owned(),
+            size,
+            encoding,
+            bit_offset: 0,
+            bits,
+        }
+    }
+}
+
 /// A parsed BTF blob.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Btf {

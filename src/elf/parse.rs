@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::btf::{Btf, BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::error::{Error, Result};
+use crate::sys::insn::{CALL, LD_IMM64};
+use crate::sys::{BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC};
 
 use super::btfapi;
 use super::externs;
@@ -14,10 +16,6 @@ use super::model::{Extern, Insn, ObjectSpec, ProgramSpec, Reloc, RelocKind};
 use super::reader::{RawElf, Section, Symbol, STB_LOCAL, STT_FUNC, STT_SECTION};
 use super::sections::section_def;
 
-const BPF_LD_IMM64: u8 = 0x18;
-const BPF_CALL: u8 = 0x85;
-const BPF_PSEUDO_CALL: u8 = 1;
-const BPF_PSEUDO_FUNC: u8 = 4;
 const INSN_SIZE: u64 = 8;
 /// BPF_COMPLEXITY_LIMIT_INSNS: the kernel loads nothing longer, and the cap keeps a hostile
 /// object (many programs each pulling in a large .text) from linking into gigabytes.
@@ -30,10 +28,10 @@ const MAX_PROG_INSNS: usize = 1_000_000;
 const MAX_OBJECT_INSNS: usize = 1 << 24;
 
 fn is_pseudo_call(i: &Insn) -> bool {
-    i.code == BPF_CALL && i.src() == BPF_PSEUDO_CALL
+    i.code == CALL && i.src() == BPF_PSEUDO_CALL
 }
 fn is_pseudo_func(i: &Insn) -> bool {
-    i.code == BPF_LD_IMM64 && i.src() == BPF_PSEUDO_FUNC
+    i.code == LD_IMM64 && i.src() == BPF_PSEUDO_FUNC
 }
 
 /// The object name libbpf would use for a file: its name up to the first dot
@@ -190,8 +188,8 @@ fn classify(
             ),
         )
     };
-    let is_call = insn.code == BPF_CALL;
-    if !is_call && insn.code != BPF_LD_IMM64 {
+    let is_call = insn.code == CALL;
+    if !is_call && insn.code != LD_IMM64 {
         return Err(err(format!(
             "instruction code {:#04x} is neither a call nor a 64-bit load",
             insn.code

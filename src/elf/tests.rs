@@ -58,6 +58,14 @@ fn sample() -> TestElf {
     e
 }
 
+/// Each map's (name in the object, name the kernel gets).
+fn map_names(obj: &ObjectSpec) -> Vec<(&str, &str)> {
+    obj.maps
+        .iter()
+        .map(|m| (m.name.as_str(), m.kernel_name.as_str()))
+        .collect()
+}
+
 fn parse(bytes: &[u8]) -> crate::error::Result<ObjectSpec> {
     ObjectSpec::parse(bytes, "sample")
 }
@@ -118,13 +126,8 @@ fn sample_links_and_relocates() {
     );
     assert!(p.func_info.is_empty() && p.line_info.is_empty());
 
-    let names: Vec<_> = obj
-        .maps
-        .iter()
-        .map(|m| (m.name.as_str(), m.kernel_name.as_str()))
-        .collect();
     assert_eq!(
-        names,
+        map_names(&obj),
         [
             (".data", "sample.data"),
             (".bss", "sample.bss"),
@@ -566,13 +569,8 @@ mod compiled {
     fn multi_maps() {
         let obj = ObjectSpec::parse(MULTI, "multi").unwrap();
         let btf = obj.btf.as_ref().unwrap();
-        let names: Vec<_> = obj
-            .maps
-            .iter()
-            .map(|m| (m.name.as_str(), m.kernel_name.as_str()))
-            .collect();
         assert_eq!(
-            names,
+            map_names(&obj),
             [
                 ("counts", "counts"),
                 ("raw", "raw"),

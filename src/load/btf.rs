@@ -16,13 +16,7 @@ use crate::sys;
 pub const PRETEND_ENV: &str = "BPFBIND_PRETEND_BTF_LACKS";
 
 fn int() -> Type {
-    Type::Int {
-        name: "int".into(),
-        size: 4,
-        encoding: 1,
-        bit_offset: 0,
-        bits: 32,
-    }
+    Type::int("int", 4, 1, 32)
 }
 
 fn accepted(types: Vec<Type>) -> bool {

@@ -7,6 +7,7 @@ use std::os::fd::BorrowedFd;
 use super::{is_percpu, MapView};
 use crate::btf::{json_escape_str, BpftoolVersion, DumpOptions};
 use crate::error::Result;
+use crate::scan::format::{prog_type_name, type_json, type_label};
 use crate::sys::{info, mapops};
 
 /// libbpf 1.1's map type names, by number.
@@ -97,14 +98,8 @@ pub fn show_plain(s: &Shown, out: &mut String) {
         let _ = write!(out, "  memlock {m}B");
     }
     if let Some(t) = s.owner_prog_type {
-        match crate::scan::format::prog_type_name(t as u32) {
-            Some(n) => {
-                let _ = write!(out, "\n\towner_prog_type {n}  ");
-            }
-            None => {
-                let _ = write!(out, "\n\towner_prog_type {t}  ");
-            }
-        }
+        let name = prog_type_name(t as u32).map_or_else(|| t.to_string(), str::to_string);
+        let _ = write!(out, "\n\towner_prog_type {name}  ");
     }
     if let Some(j) = s.owner_jited {
         out.push_str(if j != 0 {
@@ -141,15 +136,8 @@ pub fn show_json(s: &Shown, out: &mut String) {
         let _ = write!(out, ",\"bytes_memlock\":{m}");
     }
     if let Some(t) = s.owner_prog_type {
-        match crate::scan::format::prog_type_name(t as u32) {
-            Some(n) => {
-                out.push_str(",\"owner_prog_type\":");
-                json_escape_str(n, out);
-            }
-            None => {
-                let _ = write!(out, ",\"owner_prog_type\":{t}");
-            }
-        }
+        out.push_str(",\"owner_prog_type\":");
+        type_json(prog_type_name(t as u32), t, out);
     }
     if let Some(j) = s.owner_jited {
         let _ = write!(out, ",\"owner_jited\":{}", j != 0);
@@ -283,15 +271,12 @@ pub fn dump(maps: &[(BorrowedFd<'_>, &MapView)], json: bool, pretty: bool) -> Re
 
 fn header_plain(i: &info::MapInfo, out: &mut String) {
     use std::fmt::Write;
-    let _ = write!(out, "{}: ", i.id);
-    match map_type_name(i.map_type) {
-        Some(n) => {
-            let _ = write!(out, "{n}  ");
-        }
-        None => {
-            let _ = write!(out, "type {}  ", i.map_type);
-        }
-    }
+    let _ = write!(
+        out,
+        "{}: {}  ",
+        i.id,
+        type_label(map_type_name(i.map_type), i.map_type)
+    );
     let name = info::name_str(&i.name);
     if !name.is_empty() {
         let _ = write!(out, "name {name}  ");
@@ -303,12 +288,7 @@ fn header_plain(i: &info::MapInfo, out: &mut String) {
 fn header_json(i: &info::MapInfo, out: &mut String) {
     use std::fmt::Write;
     let _ = write!(out, "{{\"id\":{},\"type\":", i.id);
-    match map_type_name(i.map_type) {
-        Some(n) => json_escape_str(n, out),
-        None => {
-            let _ = write!(out, "{}", i.map_type);
-        }
-    }
+    type_json(map_type_name(i.map_type), i.map_type, out);
     let name = info::name_str(&i.name);
     if !name.is_empty() {
         out.push_str(",\"name\":");

@@ -58,26 +58,78 @@ fn record_type(obj: Option<&PyObject_>, name: Option<&str>) -> Result<Option<Rec
     Ok(Some(RecordType { btf, id }))
 }
 
-/// Appends one record to `out`, as (tag, record) when a tag is given; the first error
-/// is kept in `err` and later records are passed over (the readers' callbacks cannot
-/// return one).
-fn append_record<'py, T: IntoPyObject<'py>>(
+/// The records of one read. The first error is kept and later records are passed over:
+/// the readers' callbacks cannot return one.
+struct Batch<'a, 'py> {
     py: Python<'py>,
-    ty: Option<&RecordType>,
-    data: &[u8],
-    tag: Option<T>,
-    out: &Bound<'py, PyList>,
-    err: &mut Option<PyErr>,
-) {
-    if err.is_some() {
-        return;
+    ty: Option<&'a RecordType>,
+    out: Bound<'py, PyList>,
+    err: Option<PyErr>,
+}
+
+impl<'a, 'py> Batch<'a, 'py> {
+    fn new(py: Python<'py>, ty: Option<&'a RecordType>) -> Self {
+        Batch {
+            py,
+            ty,
+            out: PyList::empty(py),
+            err: None,
+        }
     }
-    let r = record_py(py, ty, data).and_then(|v| match tag {
-        Some(t) => out.append((t, v)),
-        None => out.append(v),
-    });
-    if let Err(e) = r {
-        *err = Some(e);
+
+    /// Appends one record, as (tag, record) when a tag is given.
+    fn push<T: IntoPyObject<'py>>(&mut self, data: &[u8], tag: Option<T>) {
+        if self.err.is_some() {
+            return;
+        }
+        let r = record_py(self.py, self.ty, data).and_then(|v| match tag {
+            Some(t) => self.out.append((t, v)),
+            None => self.out.append(v),
+        });
+        if let Err(e) = r {
+            self.err = Some(e);
+        }
+    }
+
+    fn finish(self) -> PyResult<Bound<'py, PyList>> {
+        match self.err {
+            Some(e) => Err(e),
+            None => Ok(self.out),
+        }
+    }
+}
+
+/// A reader's buffers and epoll fd, shared with the calls in flight until `close()`
+/// takes them (the last call to return unmaps them).
+struct Open<T> {
+    inner: Mutex<Option<Arc<T>>>,
+    what: &'static str,
+}
+
+impl<T> Open<T> {
+    fn new(value: T, what: &'static str) -> Self {
+        Open {
+            inner: Mutex::new(Some(Arc::new(value))),
+            what,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<T>>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self) -> Result<Arc<T>> {
+        self.lock()
+            .clone()
+            .ok_or_else(|| Error::Invalid(format!("the {} reader is closed", self.what)))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().is_none()
+    }
+
+    fn take(&self) -> Option<Arc<T>> {
+        self.lock().take()
     }
 }
 
@@ -108,7 +160,7 @@ struct Rings {
 /// Several ring buffers read as one: records of all of them, a batch at a time.
 #[pyclass(frozen, module = "bpfbind._native", name = "RingPoller")]
 pub struct PyRingPoller {
-    inner: Mutex<Option<Arc<Rings>>>,
+    inner: Open<Rings>,
     names: Vec<String>,
     ty: Option<RecordType>,
     /// Which ring the next read starts with, so that a busy ring cannot starve the rest.
@@ -165,7 +217,7 @@ impl PyRingPoller {
             })
         })?;
         Ok(PyRingPoller {
-            inner: Mutex::new(Some(Arc::new(rings))),
+            inner: Open::new(rings, "ring buffer"),
             names,
             ty,
             next: 0.into(),
@@ -173,51 +225,43 @@ impl PyRingPoller {
     }
     /// The epoll fd, readable while any ring holds a record (for `anyio.wait_readable`).
     fn fileno(&self) -> PyResult<i32> {
-        Ok(self.get()?.epoll.fd().as_raw_fd())
+        Ok(self.inner.get()?.epoll.fd().as_raw_fd())
     }
     /// Up to `max` records, without waiting: bytes (or decoded values), or (map name,
     /// record) pairs with `tagged`. Empty when no ring holds a committed record.
     #[pyo3(signature = (max, tagged=false))]
     fn read<'py>(&self, py: Python<'py>, max: usize, tagged: bool) -> PyResult<Bound<'py, PyList>> {
-        let rings = self.get()?;
+        let rings = self.inner.get()?;
         let _one = rings.reading.lock().unwrap_or_else(|p| p.into_inner());
-        let out = PyList::empty(py);
+        let mut batch = Batch::new(py, self.ty.as_ref());
         let n = rings.rings.len();
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
-        let mut err = None;
         let mut got = 0;
         for k in 0..n {
             let i = (start + k) % n;
             if got >= max {
                 break;
             }
-            got += rings.rings[i].consume(max - got, |rec| {
-                let tag = self.names[i].as_str();
-                append_record(
-                    py,
-                    self.ty.as_ref(),
-                    rec,
-                    tagged.then_some(tag),
-                    &out,
-                    &mut err,
-                );
-            });
+            let tag = tagged.then_some(self.names[i].as_str());
+            got += rings.rings[i].consume(max - got, |rec| batch.push(rec, tag));
         }
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        batch.finish()
     }
     /// Waits (GIL released) until a ring holds data or `timeout` seconds pass (None:
     /// for ever); True when one does. For code without an event loop.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let rings = self.get()?;
-        Ok(wait_epoll(py, &rings.epoll, timeout)?)
+        Ok(wait_epoll(py, &self.inner.get()?.epoll, timeout)?)
     }
     /// Bytes written to each ring and not read yet.
     fn pending(&self) -> PyResult<Vec<u64>> {
-        Ok(self.get()?.rings.iter().map(RingBuf::pending).collect())
+        Ok(self
+            .inner
+            .get()?
+            .rings
+            .iter()
+            .map(RingBuf::pending)
+            .collect())
     }
     /// The ring buffer maps read, in the order given.
     #[getter]
@@ -227,25 +271,12 @@ impl PyRingPoller {
     /// Whether `close()` has run.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        self.inner.is_closed()
     }
     /// Unmaps the rings and closes their fds and the epoll fd (once a `wait` in flight
     /// returns).
     fn close(&self) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-    }
-}
-
-impl PyRingPoller {
-    fn get(&self) -> Result<Arc<Rings>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| Error::Invalid("the ring buffer reader is closed".into()))
+        self.inner.take();
     }
 }
 
@@ -257,7 +288,7 @@ struct Perf {
 /// A perf buffer: BPF-output events on every online CPU behind a perf event array.
 #[pyclass(frozen, module = "bpfbind._native", name = "PerfPoller")]
 pub struct PyPerfPoller {
-    inner: Mutex<Option<Arc<Perf>>>,
+    inner: Open<Perf>,
     ty: Option<RecordType>,
     lost: std::sync::atomic::AtomicU64,
 }
@@ -291,50 +322,36 @@ impl PyPerfPoller {
             })
         })?;
         Ok(PyPerfPoller {
-            inner: Mutex::new(Some(Arc::new(perf))),
+            inner: Open::new(perf, "perf buffer"),
             ty,
             lost: 0.into(),
         })
     }
     /// The epoll fd, readable while any CPU's buffer holds a record.
     fn fileno(&self) -> PyResult<i32> {
-        Ok(self.get()?.epoll.fd().as_raw_fd())
+        Ok(self.inner.get()?.epoll.fd().as_raw_fd())
     }
     /// Up to `max` samples without waiting: bytes (the kernel pads each to keep records
     /// 8-aligned) or decoded values, or (cpu, record) pairs with `tagged`. Lost-sample
     /// records the kernel wrote add to `lost`.
     #[pyo3(signature = (max, tagged=false))]
     fn read<'py>(&self, py: Python<'py>, max: usize, tagged: bool) -> PyResult<Bound<'py, PyList>> {
-        let perf = self.get()?;
-        let out = PyList::empty(py);
-        let mut err = None;
+        let perf = self.inner.get()?;
+        let mut batch = Batch::new(py, self.ty.as_ref());
         let mut buf = perf.buf.lock().unwrap_or_else(|p| p.into_inner());
         buf.consume(max, |rec| match rec {
             PerfRecord::Lost { count, .. } => {
                 self.lost
                     .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
             }
-            PerfRecord::Sample { cpu, data } => {
-                append_record(
-                    py,
-                    self.ty.as_ref(),
-                    data,
-                    tagged.then_some(cpu),
-                    &out,
-                    &mut err,
-                );
-            }
+            PerfRecord::Sample { cpu, data } => batch.push(data, tagged.then_some(cpu)),
         });
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        batch.finish()
     }
     /// Waits (GIL released) until a buffer holds data or `timeout` seconds pass.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let perf = self.get()?;
-        Ok(wait_epoll(py, &perf.epoll, timeout)?)
+        Ok(wait_epoll(py, &self.inner.get()?.epoll, timeout)?)
     }
     /// Samples the kernel dropped because a CPU's buffer was full, as far as read.
     #[getter]
@@ -345,6 +362,7 @@ impl PyPerfPoller {
     #[getter]
     fn ncpus(&self) -> PyResult<usize> {
         Ok(self
+            .inner
             .get()?
             .buf
             .lock()
@@ -354,25 +372,12 @@ impl PyPerfPoller {
     /// Whether `close()` has run.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        self.inner.is_closed()
     }
     /// Removes the events from the array, closes them, unmaps their rings.
     fn close(&self, py: Python<'_>) {
-        let taken = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let taken = self.inner.take();
         py.detach(|| drop(taken));
-    }
-}
-
-impl PyPerfPoller {
-    fn get(&self) -> Result<Arc<Perf>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| Error::Invalid("the perf buffer reader is closed".into()))
     }
 }
 

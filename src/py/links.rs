@@ -249,7 +249,7 @@ impl PyIterReader {
 }
 
 /// A path or an fd, as Python gives a cgroup or netns.
-enum PathOrFd {
+pub enum PathOrFd {
     Path(String),
     Fd(i32),
 }
@@ -272,19 +272,26 @@ fn open_path_or_fd(v: PathOrFd, what: &str) -> Result<(OwnedFd, String)> {
     }
 }
 
-/// The caller's arguments to `attach`, copied out of Python before the syscalls.
+/// An interface, by index or by name, as `ifindex=` takes it.
+pub enum Iface {
+    Index(u32),
+    Name(String),
+}
+
+/// The caller's arguments to `Program.attach`, copied out of Python before the syscalls:
+/// the method's parameters, those that take several Python types converted by the
+/// `*_arg` functions below.
 pub struct AttachArgs {
     pub target: Option<String>,
     pub retprobe: Option<bool>,
     pub offset: u64,
     pub binary: Option<String>,
     pub pid: Option<i32>,
-    pub ifindex: Option<u32>,
-    pub ifname: Option<String>,
+    pub ifindex: Option<Iface>,
     pub flags: u32,
     pub direction: Option<String>,
-    pub cgroup: Option<PathOrFdArg>,
-    pub netns: Option<PathOrFdArg>,
+    pub cgroup: Option<PathOrFd>,
+    pub netns: Option<PathOrFd>,
     pub sock: Option<i32>,
     pub cpus: Option<Vec<i32>>,
     pub event: Option<(u32, u64)>,
@@ -293,75 +300,52 @@ pub struct AttachArgs {
     pub attach_type: Option<u32>,
 }
 
-pub struct PathOrFdArg(PathOrFd);
-
-impl AttachArgs {
-    #[allow(clippy::too_many_arguments)]
-    pub fn extract(
-        target: Option<String>,
-        retprobe: Option<bool>,
-        offset: u64,
-        binary: Option<Bound<'_, PyAny>>,
-        pid: Option<i32>,
-        ifindex: Option<Bound<'_, PyAny>>,
-        flags: u32,
-        direction: Option<String>,
-        cgroup: Option<Bound<'_, PyAny>>,
-        netns: Option<Bound<'_, PyAny>>,
-        sock: Option<Bound<'_, PyAny>>,
-        cpus: Option<Vec<i32>>,
-        event: Option<(u32, u64)>,
-        sample_period: Option<u64>,
-        sample_freq: Option<u64>,
-        attach_type: Option<u32>,
-    ) -> PyResult<Self> {
-        let binary = match binary {
-            Some(b) => Some(
-                b.py()
-                    .import("os")?
-                    .call_method1("fspath", (b,))?
-                    .extract::<String>()?,
-            ),
-            None => None,
-        };
-        let (ifindex, ifname) = match ifindex {
-            None => (None, None),
-            Some(v) => match v.extract::<u32>() {
-                Ok(i) => (Some(i), None),
-                Err(_) => (None, Some(v.extract::<String>()?)),
-            },
-        };
-        let sock = match sock {
-            None => None,
-            Some(s) => Some(match s.extract::<i32>() {
-                Ok(fd) => fd,
-                Err(_) => s.call_method0("fileno")?.extract::<i32>()?,
-            }),
-        };
-        Ok(AttachArgs {
-            target,
-            retprobe,
-            offset,
-            binary,
-            pid,
-            ifindex,
-            ifname,
-            flags,
-            direction,
-            cgroup: cgroup
-                .map(|c| path_or_fd(&c, "cgroup").map(PathOrFdArg))
-                .transpose()?,
-            netns: netns
-                .map(|n| path_or_fd(&n, "netns").map(PathOrFdArg))
-                .transpose()?,
-            sock,
-            cpus,
-            event,
-            sample_period,
-            sample_freq,
-            attach_type,
-        })
+/// None, or what `convert` makes of the argument.
+fn unless_none<T>(
+    v: &Bound<'_, PyAny>,
+    convert: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<T>,
+) -> PyResult<Option<T>> {
+    if v.is_none() {
+        Ok(None)
+    } else {
+        convert(v).map(Some)
     }
+}
+
+/// `binary=`: a str or any path-like.
+pub fn binary_arg(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    unless_none(v, |b| {
+        b.py()
+            .import("os")?
+            .call_method1("fspath", (b,))?
+            .extract::<String>()
+    })
+}
+
+/// `ifindex=`: an index or an interface name.
+pub fn ifindex_arg(v: &Bound<'_, PyAny>) -> PyResult<Option<Iface>> {
+    unless_none(v, |v| match v.extract::<u32>() {
+        Ok(i) => Ok(Iface::Index(i)),
+        Err(_) => Ok(Iface::Name(v.extract::<String>()?)),
+    })
+}
+
+/// `sock=`: an fd, or anything with `fileno()`.
+pub fn sock_arg(v: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
+    unless_none(v, |s| match s.extract::<i32>() {
+        Ok(fd) => Ok(fd),
+        Err(_) => s.call_method0("fileno")?.extract::<i32>(),
+    })
+}
+
+/// `cgroup=`: a cgroup v2 directory or its fd.
+pub fn cgroup_arg(v: &Bound<'_, PyAny>) -> PyResult<Option<PathOrFd>> {
+    unless_none(v, |c| path_or_fd(c, "cgroup"))
+}
+
+/// `netns=`: a netns file or its fd.
+pub fn netns_arg(v: &Bound<'_, PyAny>) -> PyResult<Option<PathOrFd>> {
+    unless_none(v, |n| path_or_fd(n, "netns"))
 }
 
 fn section_default(section: &str) -> Result<Option<SectionTarget>> {
@@ -395,10 +379,10 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
         ))
     };
     let ifindex = || -> Result<u32> {
-        match (&a.ifindex, &a.ifname) {
-            (Some(i), _) => Ok(*i),
-            (None, Some(n)) => link::ifindex(n),
-            (None, None) => Err(need("ifindex= (an index or an interface name)")),
+        match &a.ifindex {
+            Some(Iface::Index(i)) => Ok(*i),
+            Some(Iface::Name(n)) => link::ifindex(n),
+            None => Err(need("ifindex= (an index or an interface name)")),
         }
     };
     let uprobe = a.binary.is_some() || kind == "uprobe";
@@ -547,7 +531,7 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
             let cg = a
                 .cgroup
                 .ok_or_else(|| need("cgroup= (a cgroup v2 directory or fd)"))?;
-            let (fd, path) = open_path_or_fd(cg.0, "cgroup")?;
+            let (fd, path) = open_path_or_fd(cg, "cgroup")?;
             Target::Cgroup {
                 fd,
                 path,
@@ -557,7 +541,6 @@ pub fn resolve(prog_type: u32, expected: u32, section: &str, a: AttachArgs) -> R
         pt::SK_LOOKUP => {
             let ns = a
                 .netns
-                .map(|n| n.0)
                 .unwrap_or_else(|| PathOrFd::Path("/proc/self/ns/net".into()));
             let (netns, path) = open_path_or_fd(ns, "netns")?;
             Target::SkLookup { netns, path }

@@ -40,8 +40,8 @@ mod _native {
     };
     #[pymodule_export]
     use super::scan::{
-        format_json, format_plain, map_census, program_holders, read_program, PyExposition,
-        PyPidTable, PyProgramInfo, PyScanner,
+        format_json, format_plain, json_object, json_string, map_census, printable_name,
+        program_holders, read_program, PyExposition, PyPidTable, PyProgramInfo, PyScanner,
     };
 
     use pyo3::prelude::*;

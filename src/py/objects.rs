@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::load;
 use crate::sys::{self, info, FdCell, IdKind};
 
-use super::maps;
 use super::values::pairs_to_dict;
+use super::{links, maps};
 
 /// What a Program or Map handle wraps: the shared record of its fd and id.
 enum Owner {
@@ -169,21 +169,21 @@ impl PyProgram {
         target: Option<String>,
         retprobe: Option<bool>,
         offset: u64,
-        binary: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = links::binary_arg)] binary: Option<String>,
         pid: Option<i32>,
-        ifindex: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = links::ifindex_arg)] ifindex: Option<links::Iface>,
         flags: u32,
         direction: Option<String>,
-        cgroup: Option<Bound<'_, PyAny>>,
-        netns: Option<Bound<'_, PyAny>>,
-        sock: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = links::cgroup_arg)] cgroup: Option<links::PathOrFd>,
+        #[pyo3(from_py_with = links::netns_arg)] netns: Option<links::PathOrFd>,
+        #[pyo3(from_py_with = links::sock_arg)] sock: Option<i32>,
         cpus: Option<Vec<i32>>,
         event: Option<(u32, u64)>,
         sample_period: Option<u64>,
         sample_freq: Option<u64>,
         attach_type: Option<u32>,
-    ) -> PyResult<super::links::PyLink> {
-        let args = super::links::AttachArgs::extract(
+    ) -> PyResult<links::PyLink> {
+        let args = links::AttachArgs {
             target,
             retprobe,
             offset,
@@ -200,8 +200,8 @@ impl PyProgram {
             sample_period,
             sample_freq,
             attach_type,
-        )?;
-        super::links::attach_program(py, self, args)
+        };
+        links::attach_program(py, self, args)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -439,7 +439,7 @@ impl PyMap {
     /// Registers this struct_ops map with the kernel (a TCP congestion control, ...):
     /// the returned Link unregisters it when closed. `.struct_ops.link` maps register
     /// through a BPF link; others by their update, undone by deleting the element.
-    fn attach_struct_ops(&self, py: Python<'_>) -> PyResult<super::links::PyLink> {
+    fn attach_struct_ops(&self, py: Python<'_>) -> PyResult<links::PyLink> {
         let value = self.struct_ops_value.as_ref().ok_or_else(|| {
             Error::Invalid(format!(
                 "map '{}' is not a struct_ops map of an object loaded here",
@@ -459,7 +459,7 @@ impl PyMap {
             })?;
             crate::attach::struct_ops(fd, value, flags, &name)
         })?;
-        Ok(super::links::PyLink::new(attached, 0)?)
+        Ok(links::PyLink::new(attached, 0)?)
     }
     /// Pushes `value` onto a queue or stack map; flags "exist" drops the oldest element
     /// of a full map instead of failing with E2BIG.

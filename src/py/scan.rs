@@ -386,10 +386,16 @@ pub fn format_plain(items: Vec<Bound<'_, PyProgramInfo>>, metadata_only: bool) -
     out
 }
 
-/// bpftool's JSON: a list, or one object when `single`; `pretty` indents as bpftool's -p.
+/// bpftool's JSON: a list, or one object when `single`; `pretty` indents as bpftool's -p;
+/// `metadata_only` keeps each program's id, type, name, tag and metadata.
 #[pyfunction]
-#[pyo3(signature = (items, single=false, pretty=false))]
-pub fn format_json(items: Vec<Bound<'_, PyProgramInfo>>, single: bool, pretty: bool) -> String {
+#[pyo3(signature = (items, single=false, pretty=false, metadata_only=false))]
+pub fn format_json(
+    items: Vec<Bound<'_, PyProgramInfo>>,
+    single: bool,
+    pretty: bool,
+    metadata_only: bool,
+) -> String {
     let mut out = String::new();
     if !single {
         out.push('[');
@@ -398,7 +404,7 @@ pub fn format_json(items: Vec<Bound<'_, PyProgramInfo>>, single: bool, pretty: b
         if i > 0 {
             out.push(',');
         }
-        format::json(r, &mut out);
+        format::json(r, metadata_only, &mut out);
     }
     if !single {
         out.push(']');
@@ -408,6 +414,31 @@ pub fn format_json(items: Vec<Bound<'_, PyProgramInfo>>, single: bool, pretty: b
     } else {
         out
     }
+}
+
+/// A JSON object of (name, JSON text of the value) pairs, names escaped as `prog show`
+/// escapes them; `pretty` indents as bpftool's -p.
+#[pyfunction]
+#[pyo3(signature = (members, pretty=false))]
+pub fn json_object(members: Vec<(String, String)>, pretty: bool) -> String {
+    format::json_object(
+        members.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        pretty,
+    )
+}
+
+/// A string as JSON text, escaped as `prog show -j` escapes names.
+#[pyfunction]
+pub fn json_string(s: &str) -> String {
+    let mut out = String::new();
+    format::json_str(s, &mut out);
+    out
+}
+
+/// A name as `prog show` prints it in plain text: control characters as `?`.
+#[pyfunction]
+pub fn printable_name(s: &str) -> String {
+    format::sanitize_name(s)
 }
 
 /// The exporter's renderer (`scan::prom`): `collect()` scans every program and returns

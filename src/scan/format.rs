@@ -25,7 +25,23 @@ pub fn prog_type_name(t: u32) -> Option<&'static str> {
 
 /// The type as Python shows it: bpftool's name, or "type N" for one it has no name for.
 pub fn prog_type_label(t: u32) -> String {
-    prog_type_name(t).map_or_else(|| format!("type {t}"), str::to_string)
+    type_label(prog_type_name(t), t)
+}
+
+/// A program, map or link type as bpftool's plain text heads a record with it: its name,
+/// or "type N" for one it has no name for.
+pub fn type_label(name: Option<&str>, n: impl std::fmt::Display) -> String {
+    name.map_or_else(|| format!("type {n}"), str::to_string)
+}
+
+/// The same in JSON: the name as a string, or the number.
+pub fn type_json(name: Option<&str>, n: impl std::fmt::Display, out: &mut String) {
+    match name {
+        Some(name) => json_str(name, out),
+        None => {
+            let _ = write!(out, "{n}");
+        }
+    }
 }
 
 /// A program or variable name as a JSON string: valid JSON whatever it holds (names come
@@ -97,15 +113,7 @@ fn meta_text(v: &super::MetaVar, plain: bool) -> &str {
 /// Plain output of one program, with the trailing newline. `metadata_only` prints the
 /// header line and the metadata block (the series' `--metadata` view).
 pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
-    let _ = write!(out, "{}: ", r.id);
-    match prog_type_name(r.prog_type) {
-        Some(t) => {
-            let _ = write!(out, "{t}  ");
-        }
-        None => {
-            let _ = write!(out, "type {}  ", r.prog_type);
-        }
-    }
+    let _ = write!(out, "{}: {}  ", r.id, prog_type_label(r.prog_type));
     if !r.kernel_name.is_empty() {
         let _ = write!(out, "name {}  ", r.name);
     }
@@ -140,12 +148,9 @@ pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
         }
         if !r.map_ids.is_empty() {
             out.push_str("  map_ids ");
-            for (i, id) in r.map_ids.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            joined(out, &r.map_ids, ",", |out, id| {
                 let _ = write!(out, "{id}");
-            }
+            });
         }
         if r.btf_id != 0 {
             let _ = write!(out, "\n\tbtf_id {}", r.btf_id);
@@ -153,12 +158,9 @@ pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
         // Upstream bpftool's line (Debian's bpftool, built without skeletons, has none).
         if let Some(pids) = r.pids.as_deref().filter(|p| !p.is_empty()) {
             out.push_str("\n\tpids ");
-            for (i, h) in pids.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
+            joined(out, pids, ", ", |out, h| {
                 let _ = write!(out, "{}({})", sanitize_name(&h.comm), h.pid);
-            }
+            });
         }
         out.push('\n');
     }
@@ -177,35 +179,60 @@ pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
     }
 }
 
+/// Writes each of `items` with `write`, `sep` between them.
+fn joined<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    sep: &str,
+    mut write: impl FnMut(&mut String, T),
+) {
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        write(out, x);
+    }
+}
+
 /// Variable names come from BTF of any origin: never let one put control bytes on a terminal.
-fn sanitize_name(name: &str) -> String {
+pub fn sanitize_name(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
 
-/// Compact JSON of one program, keys in bpftool's order.
-pub fn json(r: &ProgRecord, out: &mut String) {
-    let _ = write!(out, "{{\"id\":{},", r.id);
-    match prog_type_name(r.prog_type) {
-        Some(t) => {
-            let _ = write!(out, "\"type\":\"{t}\",");
-        }
-        None => {
-            let _ = write!(out, "\"type\":{},", r.prog_type);
-        }
-    }
+/// Compact JSON of one program, keys in bpftool's order; `metadata_only` keeps the id,
+/// type, name, tag and metadata (the `--metadata` view).
+pub fn json(r: &ProgRecord, metadata_only: bool, out: &mut String) {
+    let _ = write!(out, "{{\"id\":{},\"type\":", r.id);
+    type_json(prog_type_name(r.prog_type), r.prog_type, out);
+    out.push(',');
     if !r.kernel_name.is_empty() {
         out.push_str("\"name\":");
         json_str(&r.name, out);
         out.push(',');
     }
-    let _ = write!(
-        out,
-        "\"tag\":\"{}\",\"gpl_compatible\":{}",
-        tag_hex(&r.tag),
-        r.gpl_compatible
-    );
+    let _ = write!(out, "\"tag\":\"{}\"", tag_hex(&r.tag));
+    if !metadata_only {
+        json_details(r, out);
+    }
+    let mut header = false;
+    for v in meta_vars(r) {
+        out.push_str(if header { "," } else { ",\"metadata\":{" });
+        header = true;
+        json_str(&v.name, out);
+        out.push(':');
+        out.push_str(meta_text(v, false));
+    }
+    if header {
+        out.push('}');
+    }
+    out.push('}');
+}
+
+/// The keys between the tag and the metadata.
+fn json_details(r: &ProgRecord, out: &mut String) {
+    let _ = write!(out, ",\"gpl_compatible\":{}", r.gpl_compatible);
     if r.run_time_ns != 0 {
         let _ = write!(
             out,
@@ -235,12 +262,9 @@ pub fn json(r: &ProgRecord, out: &mut String) {
     }
     if !r.map_ids.is_empty() {
         out.push_str(",\"map_ids\":[");
-        for (i, id) in r.map_ids.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        joined(out, &r.map_ids, ",", |out, id| {
             let _ = write!(out, "{id}");
-        }
+        });
         out.push(']');
     }
     if r.btf_id != 0 {
@@ -248,28 +272,33 @@ pub fn json(r: &ProgRecord, out: &mut String) {
     }
     if let Some(pids) = r.pids.as_deref().filter(|p| !p.is_empty()) {
         out.push_str(",\"pids\":[");
-        for (i, h) in pids.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        joined(out, pids, ",", |out, h| {
             let _ = write!(out, "{{\"pid\":{},\"comm\":", h.pid);
             json_str(&h.comm, out);
             out.push('}');
-        }
+        });
         out.push(']');
     }
-    let mut header = false;
-    for v in meta_vars(r) {
-        out.push_str(if header { "," } else { ",\"metadata\":{" });
-        header = true;
-        json_str(&v.name, out);
+}
+
+/// A JSON object of `members`, each a name (escaped here) and its value's JSON text;
+/// `pretty` lays it out as bpftool's `-p`.
+pub fn json_object<'a>(
+    members: impl IntoIterator<Item = (&'a str, &'a str)>,
+    pretty: bool,
+) -> String {
+    let mut out = String::from("{");
+    joined(&mut out, members, ",", |out, (name, value)| {
+        json_str(name, out);
         out.push(':');
-        out.push_str(meta_text(v, false));
-    }
-    if header {
-        out.push('}');
-    }
+        out.push_str(value);
+    });
     out.push('}');
+    if pretty {
+        self::pretty(&out)
+    } else {
+        out
+    }
 }
 
 /// Re-indents compact JSON the way bpftool's json_writer pretty-prints: a newline and four

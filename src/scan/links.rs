@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::sys::link::{self, link_type as lt, LinkDetails};
 use crate::sys::{self, info, IdKind};
 
-use super::format::{json_str, pretty, prog_type_name};
+use super::format::{json_str, pretty, prog_type_name, type_label};
 
 /// libbpf 1.1's link type names (bpftool 7.1 prints "type N" past them).
 const LINK_TYPE_NAMES: usize = 10;
@@ -150,15 +150,16 @@ impl LinkRecord {
     fn plain(&self, out: &mut String) {
         use std::fmt::Write;
         let i = &self.details.info;
-        let _ = write!(out, "{}: ", i.id);
-        match self.type_field() {
-            Field::S(s) => {
-                let _ = write!(out, "{s}  ");
-            }
-            _ => {
-                let _ = write!(out, "type {}  ", i.link_type);
-            }
-        }
+        let name = match self.type_field() {
+            Field::S(s) => Some(s),
+            Field::U(_) => None,
+        };
+        let _ = write!(
+            out,
+            "{}: {}  ",
+            i.id,
+            type_label(name.as_deref(), i.link_type)
+        );
         let _ = write!(out, "prog {}  ", i.prog_id);
         let name = self.details.name.as_deref().unwrap_or("");
         match i.link_type {
@@ -167,14 +168,8 @@ impl LinkRecord {
             }
             lt::TRACING => {
                 if let Some(pt) = self.prog_type {
-                    match prog_type_name(pt) {
-                        Some(n) => {
-                            let _ = write!(out, "\n\tprog_type {n}  ");
-                        }
-                        None => {
-                            let _ = write!(out, "\n\tprog_type {pt}  ");
-                        }
-                    }
+                    let name = prog_type_name(pt).map_or_else(|| pt.to_string(), str::to_string);
+                    let _ = write!(out, "\n\tprog_type {name}  ");
                 }
                 out.push_str(&attach_type_plain(i.u32_at(0)));
             }

@@ -57,6 +57,10 @@ pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;
 pub const BPF_PSEUDO_BTF_ID: u8 = 3;
 /// A call of a kfunc: imm = BTF id of the FUNC, off = fd_array index of its BTF (0: vmlinux).
 pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
+/// A BPF-to-BPF call: imm = instructions from the next one to the callee.
+pub const BPF_PSEUDO_CALL: u8 = 1;
+/// ld_imm64 of a subprogram's address (a callback): imm as for BPF_PSEUDO_CALL.
+pub const BPF_PSEUDO_FUNC: u8 = 4;
 
 /// The name a command goes by in errors, as the uapi header spells it.
 pub fn cmd_name(cmd: u32) -> &'static str {
