@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import pytest
 
@@ -384,6 +384,36 @@ def libbpf_side(pin_dir: Path) -> tuple[Path, Path]:
     progs, maps = pin_dir / "bpftool", pin_dir / "bpftool_maps"
     maps.mkdir()
     return progs, maps
+
+
+class LibbpfLoad(NamedTuple):
+    """An object libbpf loaded: its path, the directories its programs and maps are
+    pinned in, and each program's `bpftool -j prog show` record by name."""
+
+    obj: Path
+    progs: Path
+    maps: Path
+    theirs: dict[str, dict[str, object]]
+
+
+LibbpfPinned = Callable[[str], LibbpfLoad]
+
+
+@pytest.fixture
+def libbpf_pinned(
+    bpf_objs: Mapping[str, Path],
+    libbpf_side: tuple[Path, Path],
+    libbpf_loadall: LibbpfLoadall,
+) -> LibbpfPinned:
+    """`libbpf_pinned("maps_bloom")`: that test object loaded by libbpf, programs and
+    maps pinned in the test's pin_dir (`libbpf_side`), to compare bpfbind with."""
+
+    def run(name: str) -> LibbpfLoad:
+        obj = require_obj(bpf_objs, name)
+        progs, maps = libbpf_side
+        return LibbpfLoad(obj, progs, maps, libbpf_loadall(obj, progs, maps))
+
+    return run
 
 
 def assert_same_programs(theirs: Mapping[str, Mapping[str, Any]], obj: Any) -> None:
