@@ -173,6 +173,22 @@ def load_with(loader: str, obj: Path, where: Path, bpftool: Callable[..., str]) 
     return where
 
 
+PinLoaded = Callable[[Path], Path]
+
+
+@pytest.fixture(params=["bpftool", "bpfbind"])
+def loader(request: pytest.FixtureRequest) -> str:
+    """Who loads the programs a test shows: libbpf (through bpftool) or bpfbind."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def pin_loaded(loader: str, pin_dir: Path, bpftool: Callable[..., str]) -> PinLoaded:
+    """`pin_loaded(obj)`: every program of `obj` pinned by `loader`; the directory."""
+    return lambda obj: load_with(loader, obj, pin_dir / loader, bpftool)
+
+
 def prog_id(bpftool: Callable[..., str], pin: Path) -> int:
     return int(json.loads(bpftool(["-j", "prog", "show", "pinned", pin]))["id"])
 
@@ -202,16 +218,15 @@ def assert_show_matches(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 @pytest.mark.parametrize("obj_name", COMPARED)
 def test_show_pinned_matches_bpftool(
     loader: str,
     obj_name: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
     bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, bpf_objs[obj_name], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs[obj_name])
     for pin in sorted(where.iterdir()):
         shown = assert_show_matches(bpftool, loader, obj_name, pin, "pinned", str(pin))
         for mode, ours in shown.items():
@@ -220,12 +235,9 @@ def test_show_pinned_matches_bpftool(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 def test_kinds_values_as_recorded(
-    loader: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
-    bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
     """The metadata block equals the one recorded in kinds.bpf.c's header, whichever
     loader: bitfields bare hex in plain, strings in JSON; nonprint arrays; enums."""
@@ -235,7 +247,7 @@ def test_kinds_values_as_recorded(
     want_block = "\tmetadata:\n" + "".join(
         line.removeprefix(" * ") + "\n" for line in recorded.group(1).splitlines()
     )
-    where = load_with(loader, bpf_objs["kinds"], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs["kinds"])
     pin = where / "kinds_prog"
     plain = bpfbind_out("prog", "show", "pinned", pin)
     assert plain[plain.index("\tmetadata:\n") :] == want_block
@@ -251,14 +263,11 @@ def test_kinds_values_as_recorded(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 def test_long_name_recovered(
-    loader: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
-    bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, bpf_objs["long_name"], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs["long_name"])
     (pin,) = where.iterdir()
     entry = json.loads(bpfbind_out("-j", "prog", "show", "pinned", pin))
     assert entry["name"] == "a_program_name_longer_than_fifteen"
@@ -266,16 +275,15 @@ def test_long_name_recovered(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 @pytest.mark.parametrize("obj_name", ["kinds", "multi", "seed", "nometa"])
 def test_show_id_matches_bpftool(
     loader: str,
     obj_name: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
     bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, bpf_objs[obj_name], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs[obj_name])
     for pin in sorted(where.iterdir()):
         ident = str(prog_id(bpftool, pin))
         assert_show_matches(bpftool, loader, obj_name, pin, "id", ident)
@@ -346,16 +354,14 @@ def _show_all_modes(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 @pytest.mark.parametrize("by", ["name", "tag"])
 def test_show_name_tag_one_match_is_object(
-    loader: str,
     by: str,
     unique_obj: UniqueObj,
-    pin_dir: Path,
     bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, unique_obj.path, pin_dir / loader, bpftool)
+    where = pin_loaded(unique_obj.path)
     pin = where / unique_obj.name
     entry = json.loads(bpftool(["-j", "prog", "show", "pinned", pin]))
     key = unique_obj.name if by == "name" else entry["tag"]
