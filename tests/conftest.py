@@ -24,6 +24,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -373,6 +374,41 @@ def cli_stdout(*args: object) -> str:
     proc = run_cli(*args)
     proc.check_returncode()
     return proc.stdout
+
+
+# --- objects of a test's own ---------------------------------------------------------
+
+
+def compile_bpf(out_dir: Path, name: str, source: str) -> Path:
+    """The C `source` compiled as the test objects are (the CLANG they use, -g -O2
+    -target bpf) into out_dir/NAME.bpf.o; the test fails where clang is missing or
+    refuses the source, naming why."""
+    clang = os.environ.get("CLANG", "clang")
+    if shutil.which(clang) is None:
+        pytest.fail(f"{clang} not found", pytrace=False)
+    src, out = out_dir / f"{name}.bpf.c", out_dir / f"{name}.bpf.o"
+    src.write_text(source)
+    proc = subprocess.run(
+        [clang, "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def socket_object(
+    out_dir: Path, name: str, globals_: str, ret: int = 0, prog: str | None = None
+) -> Path:
+    """NAME.bpf.o: one socket program (`prog`, else `name`) returning `ret`, after the
+    C declarations `globals_` (its metadata), compiled by `compile_bpf`."""
+    program = (
+        f'__attribute__((section("socket"), used)) int {prog or name}(void *ctx)'
+        f" {{ return {ret}; }}\n"
+        'char LICENSE[] __attribute__((section("license"), used)) = "GPL";\n'
+    )
+    return compile_bpf(out_dir, name, textwrap.dedent(globals_) + program)
 
 
 # --- comparing with libbpf ------------------------------------------------------------

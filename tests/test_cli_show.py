@@ -11,11 +11,9 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import run_cli as run_bpfbind
+from conftest import socket_object
 
 import bpfbind
 
@@ -303,39 +302,20 @@ class UniqueObj:
 def unique_obj(tmp_path: Path) -> UniqueObj:
     """A one-program object whose program name, code (hence tag) and metadata no other
     process on the machine can share: `name NAME` and `tag TAG` select only ours."""
-    clang = os.environ.get("CLANG", "clang")
-    if shutil.which(clang) is None:
-        pytest.fail(f"{clang} not found", pytrace=False)
     suffix = uuid.uuid4().hex[:12]
     name = f"u{suffix}"
     token = f"tok-{suffix}"
     imm = int(suffix[:7], 16) | 1
-    src = tmp_path / f"{name}.bpf.c"
-    src.write_text(
-        textwrap.dedent(
-            f"""\
-            volatile const char bpf_metadata_token[]
-                __attribute__((section(".rodata"))) = "{token}";
-            volatile const int bpf_metadata_n __attribute__((section(".rodata"))) = 5;
-
-            __attribute__((section("socket"), used))
-            int {name}(void *ctx)
-            {{
-                return {imm};
-            }}
-
-            char LICENSE[] __attribute__((section("license"), used)) = "GPL";
-            """
-        )
+    out = socket_object(
+        tmp_path,
+        name,
+        f"""\
+        volatile const char bpf_metadata_token[]
+            __attribute__((section(".rodata"))) = "{token}";
+        volatile const int bpf_metadata_n __attribute__((section(".rodata"))) = 5;
+        """,
+        ret=imm,
     )
-    out = tmp_path / f"{name}.bpf.o"
-    proc = subprocess.run(
-        [clang, "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
     return UniqueObj(out, name, token)
 
 
@@ -535,31 +515,15 @@ def test_host_plain_has_no_control_chars_and_json_parses(
 ) -> None:
     # Our own hostile metadata among whatever else the host runs: quotes, backslash,
     # apostrophe (bpftool 7.1 escapes it as \', not JSON), an escape sequence.
-    tricky_src = tmp_path / "tricky.bpf.c"
-    tricky_src.write_text(
+    tricky = socket_object(
+        tmp_path,
+        "tricky",
         'volatile const char bpf_metadata_q[] __attribute__((section(".rodata")))'
         ' = "a\\"b\\\\c\'d";\n'
         'volatile const char bpf_metadata_esc[] __attribute__((section(".rodata")))'
         ' = "\\x1b[31mred";\n'
-        'char seedv[] __attribute__((section(".metadata"))) = "x\\ty";\n'
-        '__attribute__((section("socket"), used)) int tricky_prog(void *c)'
-        " { return 0; }\n"
-        'char LICENSE[] __attribute__((section("license"), used)) = "GPL";\n'
-    )
-    tricky = tmp_path / "tricky.bpf.o"
-    subprocess.run(
-        [
-            os.environ.get("CLANG", "clang"),
-            "-g",
-            "-O2",
-            "-target",
-            "bpf",
-            "-c",
-            str(tricky_src),
-            "-o",
-            str(tricky),
-        ],
-        check=True,
+        'char seedv[] __attribute__((section(".metadata"))) = "x\\ty";\n',
+        prog="tricky_prog",
     )
     pins = [
         *load_with("bpfbind", bpf_objs["kinds"], pin_dir / "kinds", bpftool).iterdir(),
