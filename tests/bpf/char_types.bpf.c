@@ -52,6 +52,13 @@ letter_t bss_word[4];
 struct named bss_named;
 word_t bss_words[2];
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, word_t);
+} words SEC(".maps");
+
 letter_t custom_word[5] SEC(".data.custom") = "cust";
 
 letter_t build_tag[] SEC(".metadata") = "char-types";
@@ -62,13 +69,6 @@ struct {
 	__type(key, struct comm_key);
 	__type(value, struct named);
 } by_comm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, word_t);
-} words SEC(".maps");
 
 SEC("socket")
 int touch(void *ctx)
