@@ -24,11 +24,12 @@ import shutil
 import struct
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import pytest
 
@@ -375,6 +376,41 @@ def cli_stdout(*args: object) -> str:
     return proc.stdout
 
 
+# --- objects of a test's own ---------------------------------------------------------
+
+
+def compile_bpf(out_dir: Path, name: str, source: str) -> Path:
+    """The C `source` compiled as the test objects are (the CLANG they use, -g -O2
+    -target bpf) into out_dir/NAME.bpf.o; the test fails where clang is missing or
+    refuses the source, naming why."""
+    clang = os.environ.get("CLANG", "clang")
+    if shutil.which(clang) is None:
+        pytest.fail(f"{clang} not found", pytrace=False)
+    src, out = out_dir / f"{name}.bpf.c", out_dir / f"{name}.bpf.o"
+    src.write_text(source)
+    proc = subprocess.run(
+        [clang, "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def socket_object(
+    out_dir: Path, name: str, globals_: str, ret: int = 0, prog: str | None = None
+) -> Path:
+    """NAME.bpf.o: one socket program (`prog`, else `name`) returning `ret`, after the
+    C declarations `globals_` (its metadata), compiled by `compile_bpf`."""
+    program = (
+        f'__attribute__((section("socket"), used)) int {prog or name}(void *ctx)'
+        f" {{ return {ret}; }}\n"
+        'char LICENSE[] __attribute__((section("license"), used)) = "GPL";\n'
+    )
+    return compile_bpf(out_dir, name, textwrap.dedent(globals_) + program)
+
+
 # --- comparing with libbpf ------------------------------------------------------------
 
 
@@ -384,6 +420,36 @@ def libbpf_side(pin_dir: Path) -> tuple[Path, Path]:
     progs, maps = pin_dir / "bpftool", pin_dir / "bpftool_maps"
     maps.mkdir()
     return progs, maps
+
+
+class LibbpfLoad(NamedTuple):
+    """An object libbpf loaded: its path, the directories its programs and maps are
+    pinned in, and each program's `bpftool -j prog show` record by name."""
+
+    obj: Path
+    progs: Path
+    maps: Path
+    theirs: dict[str, dict[str, object]]
+
+
+LibbpfPinned = Callable[[str], LibbpfLoad]
+
+
+@pytest.fixture
+def libbpf_pinned(
+    bpf_objs: Mapping[str, Path],
+    libbpf_side: tuple[Path, Path],
+    libbpf_loadall: LibbpfLoadall,
+) -> LibbpfPinned:
+    """`libbpf_pinned("maps_bloom")`: that test object loaded by libbpf, programs and
+    maps pinned in the test's pin_dir (`libbpf_side`), to compare bpfbind with."""
+
+    def run(name: str) -> LibbpfLoad:
+        obj = require_obj(bpf_objs, name)
+        progs, maps = libbpf_side
+        return LibbpfLoad(obj, progs, maps, libbpf_loadall(obj, progs, maps))
+
+    return run
 
 
 def assert_same_programs(theirs: Mapping[str, Mapping[str, Any]], obj: Any) -> None:

@@ -121,6 +121,17 @@ def connect_with(cc: bytes) -> None:
             conn.close()
 
 
+def register_struct_ops(ops: bpfbind.Map) -> bpfbind.Link:
+    """`ops.attach_struct_ops()`, or a skip where this kernel cannot register it."""
+    try:
+        return ops.attach_struct_ops()
+    except bpfbind.BpfError as e:
+        # EPERM, or the kernel's ENOTSUPP (524): no trampolines on this kernel.
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, 524):
+            raise
+        pytest.skip(f"{platform.release()} cannot register struct_ops: {e}")
+
+
 def test_struct_ops_registers_and_closing_unregisters(
     bpf_objs: dict[str, Path],
 ) -> None:
@@ -133,15 +144,7 @@ def test_struct_ops_registers_and_closing_unregisters(
     except bpfbind.BpfPermissionError:
         pytest.skip(f"{platform.release()} refuses struct_ops programs (EPERM)")
     with obj:
-        ops = obj.maps["bpfbind_cc"]
-        try:
-            link = ops.attach_struct_ops()
-        except bpfbind.BpfError as e:
-            # EPERM, or the kernel's ENOTSUPP (524): no trampolines on this kernel.
-            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, 524):
-                raise
-            pytest.skip(f"{platform.release()} cannot register struct_ops: {e}")
-        with link:
+        with register_struct_ops(obj.maps["bpfbind_cc"]):
             assert "bpfbind_cc" in CONGESTION.read_text().split()
             connect_with(b"bpfbind_cc")
             assert obj.maps[".bss"].lookup(0)["inits"] >= 1
@@ -171,13 +174,7 @@ def test_struct_ops_link_maps_register_through_a_link(
     with obj:
         ops = obj.maps["bpfbind_cc_link"]
         assert ops.flags & (1 << 13)  # BPF_F_LINK
-        try:
-            link = ops.attach_struct_ops()
-        except bpfbind.BpfError as e:
-            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, 524):
-                raise
-            pytest.skip(f"{platform.release()} cannot register struct_ops: {e}")
-        with link:
+        with register_struct_ops(ops) as link:
             (link_id,) = link.ids
             shown = json.loads(bpftool(["-j", "link", "show", "id", str(link_id)]))
             assert shown["type"] == "struct_ops"

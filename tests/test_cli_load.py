@@ -53,14 +53,20 @@ def wait_prog_gone(prog_id: int, timeout: float = 10.0) -> bool:
         time.sleep(0.05)
 
 
+def load_both(verb: str, obj: Path, pin_dir: Path, bpftool: Any) -> tuple[Path, Path]:
+    """`prog VERB obj PIN` run by bpfbind's CLI and by bpftool: (our pin, bpftool's)."""
+    ours, theirs = pin_dir / "bpfbind", pin_dir / "bpftool"
+    proc = cli("prog", verb, obj, ours)
+    assert proc.returncode == 0, proc.stderr
+    bpftool(["prog", verb, obj, theirs])
+    return ours, theirs
+
+
 @pytest.mark.parametrize("case", METADATA_CASES)
 def test_loadall_matches_bpftool_loadall(
     case: str, bpf_objs: dict[str, Path], pin_dir: Path, bpftool: Any
 ) -> None:
-    ours, theirs = pin_dir / "bpfbind", pin_dir / "bpftool"
-    proc = cli("prog", "loadall", bpf_objs[case], ours)
-    assert proc.returncode == 0, proc.stderr
-    bpftool(["prog", "loadall", bpf_objs[case], theirs])
+    ours, theirs = load_both("loadall", bpf_objs[case], pin_dir, bpftool)
 
     assert sorted(os.listdir(ours)) == sorted(os.listdir(theirs))
     assert os.listdir(ours)
@@ -108,10 +114,7 @@ def test_loadall_binds_the_metadata_section_map(
 def test_prog_load_pins_the_first_program_like_bpftool(
     case: str, bpf_objs: dict[str, Path], pin_dir: Path, bpftool: Any
 ) -> None:
-    ours, theirs = pin_dir / "bpfbind", pin_dir / "bpftool"
-    proc = cli("prog", "load", bpf_objs[case], ours)
-    assert proc.returncode == 0, proc.stderr
-    bpftool(["prog", "load", bpf_objs[case], theirs])
+    ours, theirs = load_both("load", bpf_objs[case], pin_dir, bpftool)
 
     assert ours.is_file()
     our_plain, our_info = shown(bpftool, ours)

@@ -11,11 +11,9 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import run_cli as run_bpfbind
+from conftest import socket_object
 
 import bpfbind
 
@@ -173,6 +172,22 @@ def load_with(loader: str, obj: Path, where: Path, bpftool: Callable[..., str]) 
     return where
 
 
+PinLoaded = Callable[[Path], Path]
+
+
+@pytest.fixture(params=["bpftool", "bpfbind"])
+def loader(request: pytest.FixtureRequest) -> str:
+    """Who loads the programs a test shows: libbpf (through bpftool) or bpfbind."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def pin_loaded(loader: str, pin_dir: Path, bpftool: Callable[..., str]) -> PinLoaded:
+    """`pin_loaded(obj)`: every program of `obj` pinned by `loader`; the directory."""
+    return lambda obj: load_with(loader, obj, pin_dir / loader, bpftool)
+
+
 def prog_id(bpftool: Callable[..., str], pin: Path) -> int:
     return int(json.loads(bpftool(["-j", "prog", "show", "pinned", pin]))["id"])
 
@@ -202,16 +217,15 @@ def assert_show_matches(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 @pytest.mark.parametrize("obj_name", COMPARED)
 def test_show_pinned_matches_bpftool(
     loader: str,
     obj_name: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
     bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, bpf_objs[obj_name], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs[obj_name])
     for pin in sorted(where.iterdir()):
         shown = assert_show_matches(bpftool, loader, obj_name, pin, "pinned", str(pin))
         for mode, ours in shown.items():
@@ -220,12 +234,9 @@ def test_show_pinned_matches_bpftool(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 def test_kinds_values_as_recorded(
-    loader: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
-    bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
     """The metadata block equals the one recorded in kinds.bpf.c's header, whichever
     loader: bitfields bare hex in plain, strings in JSON; nonprint arrays; enums."""
@@ -235,7 +246,7 @@ def test_kinds_values_as_recorded(
     want_block = "\tmetadata:\n" + "".join(
         line.removeprefix(" * ") + "\n" for line in recorded.group(1).splitlines()
     )
-    where = load_with(loader, bpf_objs["kinds"], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs["kinds"])
     pin = where / "kinds_prog"
     plain = bpfbind_out("prog", "show", "pinned", pin)
     assert plain[plain.index("\tmetadata:\n") :] == want_block
@@ -251,14 +262,11 @@ def test_kinds_values_as_recorded(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 def test_long_name_recovered(
-    loader: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
-    bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, bpf_objs["long_name"], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs["long_name"])
     (pin,) = where.iterdir()
     entry = json.loads(bpfbind_out("-j", "prog", "show", "pinned", pin))
     assert entry["name"] == "a_program_name_longer_than_fifteen"
@@ -266,16 +274,15 @@ def test_long_name_recovered(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 @pytest.mark.parametrize("obj_name", ["kinds", "multi", "seed", "nometa"])
 def test_show_id_matches_bpftool(
     loader: str,
     obj_name: str,
     bpf_objs: Mapping[str, Path],
-    pin_dir: Path,
     bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, bpf_objs[obj_name], pin_dir / loader, bpftool)
+    where = pin_loaded(bpf_objs[obj_name])
     for pin in sorted(where.iterdir()):
         ident = str(prog_id(bpftool, pin))
         assert_show_matches(bpftool, loader, obj_name, pin, "id", ident)
@@ -295,39 +302,20 @@ class UniqueObj:
 def unique_obj(tmp_path: Path) -> UniqueObj:
     """A one-program object whose program name, code (hence tag) and metadata no other
     process on the machine can share: `name NAME` and `tag TAG` select only ours."""
-    clang = os.environ.get("CLANG", "clang")
-    if shutil.which(clang) is None:
-        pytest.fail(f"{clang} not found", pytrace=False)
     suffix = uuid.uuid4().hex[:12]
     name = f"u{suffix}"
     token = f"tok-{suffix}"
     imm = int(suffix[:7], 16) | 1
-    src = tmp_path / f"{name}.bpf.c"
-    src.write_text(
-        textwrap.dedent(
-            f"""\
-            volatile const char bpf_metadata_token[]
-                __attribute__((section(".rodata"))) = "{token}";
-            volatile const int bpf_metadata_n __attribute__((section(".rodata"))) = 5;
-
-            __attribute__((section("socket"), used))
-            int {name}(void *ctx)
-            {{
-                return {imm};
-            }}
-
-            char LICENSE[] __attribute__((section("license"), used)) = "GPL";
-            """
-        )
+    out = socket_object(
+        tmp_path,
+        name,
+        f"""\
+        volatile const char bpf_metadata_token[]
+            __attribute__((section(".rodata"))) = "{token}";
+        volatile const int bpf_metadata_n __attribute__((section(".rodata"))) = 5;
+        """,
+        ret=imm,
     )
-    out = tmp_path / f"{name}.bpf.o"
-    proc = subprocess.run(
-        [clang, "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
     return UniqueObj(out, name, token)
 
 
@@ -346,16 +334,14 @@ def _show_all_modes(
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("loader", ["bpftool", "bpfbind"])
 @pytest.mark.parametrize("by", ["name", "tag"])
 def test_show_name_tag_one_match_is_object(
-    loader: str,
     by: str,
     unique_obj: UniqueObj,
-    pin_dir: Path,
     bpftool: Callable[..., str],
+    pin_loaded: PinLoaded,
 ) -> None:
-    where = load_with(loader, unique_obj.path, pin_dir / loader, bpftool)
+    where = pin_loaded(unique_obj.path)
     pin = where / unique_obj.name
     entry = json.loads(bpftool(["-j", "prog", "show", "pinned", pin]))
     key = unique_obj.name if by == "name" else entry["tag"]
@@ -529,31 +515,15 @@ def test_host_plain_has_no_control_chars_and_json_parses(
 ) -> None:
     # Our own hostile metadata among whatever else the host runs: quotes, backslash,
     # apostrophe (bpftool 7.1 escapes it as \', not JSON), an escape sequence.
-    tricky_src = tmp_path / "tricky.bpf.c"
-    tricky_src.write_text(
+    tricky = socket_object(
+        tmp_path,
+        "tricky",
         'volatile const char bpf_metadata_q[] __attribute__((section(".rodata")))'
         ' = "a\\"b\\\\c\'d";\n'
         'volatile const char bpf_metadata_esc[] __attribute__((section(".rodata")))'
         ' = "\\x1b[31mred";\n'
-        'char seedv[] __attribute__((section(".metadata"))) = "x\\ty";\n'
-        '__attribute__((section("socket"), used)) int tricky_prog(void *c)'
-        " { return 0; }\n"
-        'char LICENSE[] __attribute__((section("license"), used)) = "GPL";\n'
-    )
-    tricky = tmp_path / "tricky.bpf.o"
-    subprocess.run(
-        [
-            os.environ.get("CLANG", "clang"),
-            "-g",
-            "-O2",
-            "-target",
-            "bpf",
-            "-c",
-            str(tricky_src),
-            "-o",
-            str(tricky),
-        ],
-        check=True,
+        'char seedv[] __attribute__((section(".metadata"))) = "x\\ty";\n',
+        prog="tricky_prog",
     )
     pins = [
         *load_with("bpfbind", bpf_objs["kinds"], pin_dir / "kinds", bpftool).iterdir(),

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_same_programs, pinned_value, require_obj
+from conftest import LibbpfPinned, assert_same_programs, pinned_value, require_obj
 
 import bpfbind
 import bpfbind.sync
@@ -383,21 +383,17 @@ def proc_stat(path: str, field: int) -> int:
 
 
 def test_core_run_resolves_as_the_kernel_btf_says(
-    bpf_objs: Mapping[str, Path],
+    libbpf_pinned: LibbpfPinned,
     vmlinux: KernelBtf,
-    libbpf_side: tuple[Path, Path],
-    libbpf_loadall: Any,
     bpftool: Any,
     packet: Path,
 ) -> None:
-    obj = bpf_objs["core_run"]
+    obj, progs, maps, theirs = libbpf_pinned("core_run")
     expected = expected_core_results(
         vmlinux, local_type_id(bpftool, obj, "STRUCT", "task_struct___mine")
     )
 
     # libbpf: the program runs in bpftool's process, a child of this one.
-    progs, maps = libbpf_side
-    theirs = libbpf_loadall(obj, progs, maps)
     bpftool(["prog", "run", "pinned", progs / "core_run", "data_in", packet])
     got = core_results(pinned_value(bpftool, pinned_bss(maps)))
     assert {k: got[k] for k in expected} == expected
@@ -451,15 +447,11 @@ def match_results(raw: bytes) -> dict[str, int]:
 
 
 def test_type_matches_answers_as_libbpf(
-    bpf_objs: Mapping[str, Path],
-    libbpf_side: tuple[Path, Path],
-    libbpf_loadall: Any,
+    libbpf_pinned: LibbpfPinned,
     bpftool: Any,
     packet: Path,
 ) -> None:
-    obj = require_obj(bpf_objs, "core_matches")
-    progs, maps = libbpf_side
-    theirs = libbpf_loadall(obj, progs, maps)
+    obj, progs, maps, theirs = libbpf_pinned("core_matches")
     bpftool(["prog", "run", "pinned", progs / "core_matches", "data_in", packet])
     assert match_results(pinned_value(bpftool, pinned_bss(maps))) == MATCHES
 

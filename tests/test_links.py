@@ -98,13 +98,18 @@ def close_and_wait(loaded: Loaded) -> None:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def links(bpf_objs: dict[str, Path]) -> Iterator[Loaded]:
-    loaded = Loaded(bpf_objs["links"], 16)
+def loaded_until_teardown(path: Path, slots: int) -> Iterator[Loaded]:
+    """A fixture's loaded object, closed (and its links seen gone) afterwards."""
+    loaded = Loaded(path, slots)
     try:
         yield loaded
     finally:
         close_and_wait(loaded)
+
+
+@pytest.fixture
+def links(bpf_objs: dict[str, Path]) -> Iterator[Loaded]:
+    yield from loaded_until_teardown(bpf_objs["links"], 16)
 
 
 def live_link_ids() -> set[int]:
@@ -795,11 +800,7 @@ def test_link_show_errors(links: Loaded) -> None:
 
 @pytest.fixture
 def auto(bpf_objs: dict[str, Path]) -> Iterator[Loaded]:
-    loaded = Loaded(bpf_objs["links_auto"], 4)
-    try:
-        yield loaded
-    finally:
-        close_and_wait(loaded)
+    yield from loaded_until_teardown(bpf_objs["links_auto"], 4)
 
 
 @pytest.mark.anyio

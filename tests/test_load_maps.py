@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_same_programs, pinned_value, possible_cpus
+from conftest import (
+    LibbpfPinned,
+    assert_same_programs,
+    pinned_value,
+    possible_cpus,
+)
 
 import bpfbind
 import bpfbind.sync
@@ -51,14 +56,10 @@ def u64s(raw: bytes | None) -> list[int]:
 
 
 def test_bloom_filter_gets_its_map_extra(
-    bpf_objs: Mapping[str, Path],
-    libbpf_side: tuple[Path, Path],
-    libbpf_loadall: Any,
+    libbpf_pinned: LibbpfPinned,
     bpftool: Any,
 ) -> None:
-    obj = bpf_objs["maps_bloom"]
-    progs, maps_dir = libbpf_side
-    theirs = libbpf_loadall(obj, progs, maps_dir)
+    obj, _progs, maps_dir, theirs = libbpf_pinned("maps_bloom")
     their_map = bpfbind.open_map(maps_dir / "seen_values")
     try:
         assert fdinfo(their_map.fd)["map_extra"] == "0x3"
@@ -93,14 +94,10 @@ NOBTF_MAPS = [
 
 
 def test_maps_without_btf_key_value_are_created_as_libbpf_creates_them(
-    bpf_objs: Mapping[str, Path],
-    libbpf_side: tuple[Path, Path],
-    libbpf_loadall: Any,
+    libbpf_pinned: LibbpfPinned,
     bpftool: Any,
 ) -> None:
-    obj = bpf_objs["maps_nobtf"]
-    progs, maps_dir = libbpf_side
-    theirs = libbpf_loadall(obj, progs, maps_dir)
+    obj, _progs, maps_dir, theirs = libbpf_pinned("maps_nobtf")
     # Only the declared maps are pinned: libbpf's inner-map templates are gone.
     assert sorted(os.listdir(maps_dir)) == sorted(NOBTF_MAPS)
     their_shapes = {
@@ -117,14 +114,10 @@ def test_maps_without_btf_key_value_are_created_as_libbpf_creates_them(
 
 
 def test_perf_event_array_without_max_entries_gets_one_slot_per_possible_cpu(
-    bpf_objs: Mapping[str, Path],
-    libbpf_side: tuple[Path, Path],
-    libbpf_loadall: Any,
+    libbpf_pinned: LibbpfPinned,
     bpftool: Any,
 ) -> None:
-    obj = bpf_objs["maps_nobtf"]
-    progs, maps_dir = libbpf_side
-    theirs = libbpf_loadall(obj, progs, maps_dir)
+    obj, _progs, maps_dir, theirs = libbpf_pinned("maps_nobtf")
     their_events = json.loads(
         bpftool(["-j", "map", "show", "pinned", maps_dir / "events"])
     )
@@ -143,14 +136,10 @@ def test_perf_event_array_without_max_entries_gets_one_slot_per_possible_cpu(
 
 
 def test_prog_array_initialiser_fills_the_slot_and_the_tail_call_happens(
-    bpf_objs: Mapping[str, Path],
-    libbpf_side: tuple[Path, Path],
-    libbpf_loadall: Any,
+    libbpf_pinned: LibbpfPinned,
     bpftool: Any,
 ) -> None:
-    obj = bpf_objs["maps_tail"]
-    progs, maps_dir = libbpf_side
-    theirs = libbpf_loadall(obj, progs, maps_dir)
+    obj, _progs, maps_dir, theirs = libbpf_pinned("maps_tail")
     assert sorted(theirs) == ["tail_entry", "tail_target"]
     # libbpf put tail_target in slot 0 (a prog array lookup answers the program id).
     slot = pinned_value(bpftool, maps_dir / "jump_table")

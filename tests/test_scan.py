@@ -10,7 +10,6 @@ import errno
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -26,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 import seccomp_faults
-from conftest import require_fd_array_cnt
+from conftest import require_fd_array_cnt, socket_object
 
 import bpfbind
 
@@ -500,33 +499,16 @@ def assert_gone(ids: set[int], fd_snapshot: Any) -> None:
 def _compile_token_object(tmp_path: Path, token: str) -> Path:
     """An object of one socket program whose only metadata is `token`; two of them share
     names and layout, so only their values tell them apart."""
-    clang = os.environ.get("CLANG", "clang")
-    if shutil.which(clang) is None:
-        pytest.fail(f"{clang} not found", pytrace=False)
-    src = tmp_path / f"tok_{token}.bpf.c"
-    src.write_text(
-        textwrap.dedent(
-            f"""\
-            volatile const char bpf_metadata_token[]
-                __attribute__((section(".rodata"))) = "{token}";
-            char section_token[] __attribute__((section(".metadata"))) = "{token}";
-
-            __attribute__((section("socket"), used))
-            int tok_prog(void *ctx)
-            {{
-                return 0;
-            }}
-
-            char LICENSE[] __attribute__((section("license"), used)) = "GPL";
-            """
-        )
+    return socket_object(
+        tmp_path,
+        f"tok_{token}",
+        f"""\
+        volatile const char bpf_metadata_token[]
+            __attribute__((section(".rodata"))) = "{token}";
+        char section_token[] __attribute__((section(".metadata"))) = "{token}";
+        """,
+        prog="tok_prog",
     )
-    out = tmp_path / f"tok_{token}.bpf.o"
-    subprocess.run(
-        [clang, "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
-        check=True,
-    )
-    return out
 
 
 def _meta_of(recs: list[bpfbind.ProgramInfo], ids: set[int]) -> dict[int, Any]:

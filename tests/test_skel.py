@@ -212,6 +212,28 @@ def test_metadata_view_never_takes_writes(skels: dict[str, Path]) -> None:
 
 
 @pytest.mark.kernel
+def test_kconfig_view_reads_what_the_loader_filled(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    """An object with `.kconfig` externs opens as a skeleton (it raised, the section
+    not being one of the spec's editable ones): zeros before load, the kernel's values
+    after, never written."""
+    cls = skel_class(import_path(gen_module(bpf_objs["externs_kconfig"], tmp_path)))
+    s = cls()
+    assert s.kconfig.CONFIG_HZ == 0
+    with pytest.raises(AttributeError):
+        s.kconfig.CONFIG_HZ = 100
+    with s.load_sync():
+        kconfig = next(m for m in s.obj.maps.values() if m.section == ".kconfig")
+        filled = kconfig.lookup(0)
+        assert filled["CONFIG_HZ"] > 0
+        assert filled["CONFIG_HZ"] == s.kconfig.CONFIG_HZ
+        assert filled["CONFIG_LOCALVERSION"] == s.kconfig.CONFIG_LOCALVERSION
+        with pytest.raises(ReadOnlyError):
+            s.kconfig._sec.write(0, b"x")
+
+
+@pytest.mark.kernel
 def test_bss_is_shared_with_the_program(skels: dict[str, Path]) -> None:
     cls = skel_class(import_path(skels["counter"]))
     with cls.load_sync() as s:

@@ -201,8 +201,9 @@ def generate(
     for section, variables in layout["sections"].items():
         vcls = gen.class_name(f"{cls_name}_{_ident(section)}")
         fields = [(v, off, 0, 0, d) for v, off, _size, d in variables]
-        # Metadata is a build-time fact: its view takes no writes, before or after load.
-        gen.readonly = section == ".metadata"
+        # Metadata is a build-time fact, .kconfig what the loader found: their views
+        # take no writes, before or after load.
+        gen.readonly = section in (".metadata", ".kconfig")
         body = gen.fields(fields)
         gen.readonly = False
         gen.classes.append(

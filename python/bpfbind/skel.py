@@ -348,7 +348,9 @@ class Skeleton(Closing):
         return Path(cls.OBJECT_PATH).read_bytes()
 
     def _section(self, name: str) -> _Section:
-        if name == ".metadata":
+        # Build facts and the externs the loader fills take no writes; neither is
+        # among the spec's editable sections.
+        if name in (".metadata", ".kconfig"):
             m = next(m for m in self.spec._layout["maps"] if m["section"] == name)
             initial = bytearray(m["initial"] or bytes(m["value_size"]))
             sec = _Section(name, initial, False)
@@ -416,11 +418,20 @@ class Skeleton(Closing):
 
 def _ident(name: str, taken: set[str] | None = None) -> str:
     """A Python identifier for a C or section name: invalid characters become `_`,
-    keywords get a trailing `_`, clashes a numeric suffix."""
+    leading underscores that would be mangled one `_`, keywords and the runtime's own
+    attributes get a trailing `_`, clashes a numeric suffix."""
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in name.lstrip("."))
     if not out or out[0].isdigit():
         out = "_" + out
-    if keyword.iskeyword(out) or keyword.issoftkeyword(out) or out in _RESERVED:
+    if out.startswith("__") and not out.endswith("__"):
+        # A class body mangles such a name (`_Cls__name`): users could not reach it.
+        out = "_" + out.lstrip("_")
+    if (
+        keyword.iskeyword(out)
+        or keyword.issoftkeyword(out)
+        or out in _RESERVED
+        or hasattr(StructView, out)  # `_int` would replace the view's own reader
+    ):
         out += "_"
     if taken is not None:
         base, n = out, 2
