@@ -32,13 +32,7 @@ pub fn dup(fd: i32) -> Result<OwnedFd> {
     }
     // SAFETY: the borrow lasts only for the duplication; a closed number fails with EBADF.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned().map_err(|e| {
-        Error::sys(
-            "dup",
-            e.raw_os_error().unwrap_or(libc::EBADF),
-            format!("fd {fd}"),
-        )
-    })
+    crate::sys::dup(borrowed, &format!("fd {fd}"))
 }
 
 /// A new fd of the program or map `by` names; `NotFound` when no such id or pin exists,

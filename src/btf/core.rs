@@ -1113,7 +1113,7 @@ mod tests {
         let tint = t.int("int", 4, 1, 32);
         let long = t.int("long", 8, 1, 64);
         let uint = t.int("unsigned int", 4, 0, 32);
-        let un = t.composite(kind::UNION, "", 4, false, &[("b", tint, 0)]);
+        let un = t.union("", 4, &[("b", tint, 0)]);
         let ts = t.composite(
             kind::STRUCT,
             "s",
@@ -1188,11 +1188,11 @@ mod tests {
         let mut l = RawBtf::new();
         let e = l.enum32("e___x", 4, false, &[("B___x", 0), ("A", 0)]);
         let int = l.int("int", 4, 1, 32);
-        let s = l.composite(kind::STRUCT, "s___mine", 4, false, &[("a", int, 0)]);
+        let s = l.strukt("s___mine", 4, &[("a", int, 0)]);
         let mut t = RawBtf::new();
         t.int("int", 4, 1, 32);
         let te = t.enum32("e", 4, true, &[("A", 7), ("B", 0xffff_fffe)]);
-        let ts = t.composite(kind::STRUCT, "s", 12, false, &[("a", 1, 0)]);
+        let ts = t.strukt("s", 12, &[("a", 1, 0)]);
         let (l, t) = (
             Btf::parse(&l.bytes()).unwrap(),
             Btf::parse(&t.bytes()).unwrap(),
@@ -1231,12 +1231,12 @@ mod tests {
     fn ambiguous_candidates_are_refused_and_misses_pruned() {
         let mut l = RawBtf::new();
         let int = l.int("int", 4, 1, 32);
-        let s = l.composite(kind::STRUCT, "s", 4, false, &[("a", int, 0)]);
+        let s = l.strukt("s", 4, &[("a", int, 0)]);
         let mut t = RawBtf::new();
         let tint = t.int("int", 4, 1, 32);
-        let s1 = t.composite(kind::STRUCT, "s", 8, false, &[("a", tint, 0)]);
-        let s2 = t.composite(kind::STRUCT, "s___v2", 8, false, &[("a", tint, 32)]);
-        let s3 = t.composite(kind::STRUCT, "s___v3", 8, false, &[("z", tint, 0)]);
+        let s1 = t.strukt("s", 8, &[("a", tint, 0)]);
+        let s2 = t.strukt("s___v2", 8, &[("a", tint, 32)]);
+        let s3 = t.strukt("s___v3", 8, &[("z", tint, 0)]);
         let (l, t) = (
             Btf::parse(&l.bytes()).unwrap(),
             Btf::parse(&t.bytes()).unwrap(),
@@ -1289,7 +1289,7 @@ mod tests {
         for _ in 0..levels {
             top = if k == kind::STRUCT {
                 let members: Vec<_> = (0..8).map(|_| ("", top, 0)).collect();
-                b.composite(kind::STRUCT, "s", 4, false, &members)
+                b.strukt("s", 4, &members)
             } else {
                 let ptr = b.ptr(top);
                 let params: Vec<u32> = (0..8).flat_map(|_| [0, ptr]).collect();
@@ -1334,15 +1334,15 @@ mod tests {
     fn field_search_in_shared_anonymous_members_is_bounded() {
         let mut l = RawBtf::new();
         let int = l.int("int", 4, 1, 32);
-        let ls = l.composite(kind::STRUCT, "s", 4, false, &[("missing", int, 0)]);
+        let ls = l.strukt("s", 4, &[("missing", int, 0)]);
         let local = Btf::parse(&l.bytes()).unwrap();
         let mut t = RawBtf::new();
         let mut inner = t.int("int", 4, 1, 32);
         for _ in 0..6 {
             let members: Vec<_> = (0..64).map(|_| ("", inner, 0)).collect();
-            inner = t.composite(kind::UNION, "", 4, false, &members);
+            inner = t.union("", 4, &members);
         }
-        let ts = t.composite(kind::STRUCT, "s", 4, false, &[("", inner, 0)]);
+        let ts = t.strukt("s", 4, &[("", inner, 0)]);
         let target = Btf::parse(&t.bytes()).unwrap();
         let mut cands = vec![Cand { target: 0, id: ts }];
         let r = relo(ls, "0:0", rk::FIELD_BYTE_OFFSET);

@@ -27,88 +27,63 @@ impl BtfExt {
         if flags != 0 {
             return Err(err(3, format!("unsupported BTF.ext flags {flags:#x}")));
         }
-        let field = |off| u32_at(data, off).unwrap_or_default();
-
-        let func_info = parse_block(
-            data,
-            hdr_end,
-            (field(8), field(12)),
-            FUNC_INFO_MIN,
-            "func_info",
-            btf,
-            |rec, at| {
-                let type_id = u32_at(rec, 4).unwrap_or_default();
+        let blocks = Blocks { data, hdr_end, btf };
+        let func_info = blocks.parse(8, FUNC_INFO_MIN, "func_info", |rec, at| {
+            let type_id = u32_at(rec, 4).unwrap_or_default();
+            if btf.type_by_id(type_id).is_none() {
+                return Err(err(
+                    at,
+                    format!("func_info refers to type [{type_id}], not in .BTF"),
+                ));
+            }
+            Ok(FuncInfo {
+                insn_off: u32_at(rec, 0).unwrap_or_default(),
+                type_id,
+            })
+        })?;
+        let line_info = blocks.parse(16, LINE_INFO_MIN, "line_info", |rec, at| {
+            let w = |i: usize| u32_at(rec, 4 * i).unwrap_or_default();
+            for off in [w(1), w(2)] {
+                if usize::try_from(off).map_or(true, |o| o >= btf.strings.len()) {
+                    return Err(err(
+                        at,
+                        format!("line_info string offset {off} is beyond the .BTF strings"),
+                    ));
+                }
+            }
+            Ok(LineInfo {
+                insn_off: w(0),
+                file_name_off: w(1),
+                line_off: w(2),
+                line_col: w(3),
+            })
+        })?;
+        let core_relos = if hdr_end >= HDR_CORE {
+            blocks.parse(24, CORE_RELO_MIN, "core_relo", |rec, at| {
+                let w = |i: usize| u32_at(rec, 4 * i).unwrap_or_default();
+                let type_id = w(1);
                 if btf.type_by_id(type_id).is_none() {
                     return Err(err(
                         at,
-                        format!("func_info refers to type [{type_id}], not in .BTF"),
+                        format!("CO-RE record refers to type [{type_id}], not in .BTF"),
                     ));
                 }
-                Ok(FuncInfo {
-                    insn_off: u32_at(rec, 0).unwrap_or_default(),
-                    type_id,
-                })
-            },
-        )?;
-        let line_info = parse_block(
-            data,
-            hdr_end,
-            (field(16), field(20)),
-            LINE_INFO_MIN,
-            "line_info",
-            btf,
-            |rec, at| {
-                let w = |i: usize| u32_at(rec, 4 * i).unwrap_or_default();
-                for off in [w(1), w(2)] {
-                    if usize::try_from(off).map_or(true, |o| o >= btf.strings.len()) {
-                        return Err(err(
-                            at,
-                            format!("line_info string offset {off} is beyond the .BTF strings"),
-                        ));
-                    }
-                }
-                Ok(LineInfo {
+                let access = btf.name_at(w(2)).ok_or_else(|| {
+                    err(
+                        at,
+                        format!(
+                            "CO-RE record access string offset {} is not a .BTF string",
+                            w(2)
+                        ),
+                    )
+                })?;
+                Ok(CoreRelo {
                     insn_off: w(0),
-                    file_name_off: w(1),
-                    line_off: w(2),
-                    line_col: w(3),
+                    type_id,
+                    access: access.to_owned(),
+                    kind: w(3),
                 })
-            },
-        )?;
-        let core_relos = if hdr_end >= HDR_CORE {
-            parse_block(
-                data,
-                hdr_end,
-                (field(24), field(28)),
-                CORE_RELO_MIN,
-                "core_relo",
-                btf,
-                |rec, at| {
-                    let w = |i: usize| u32_at(rec, 4 * i).unwrap_or_default();
-                    let type_id = w(1);
-                    if btf.type_by_id(type_id).is_none() {
-                        return Err(err(
-                            at,
-                            format!("CO-RE record refers to type [{type_id}], not in .BTF"),
-                        ));
-                    }
-                    let access = btf.name_at(w(2)).ok_or_else(|| {
-                        err(
-                            at,
-                            format!(
-                                "CO-RE record access string offset {} is not a .BTF string",
-                                w(2)
-                            ),
-                        )
-                    })?;
-                    Ok(CoreRelo {
-                        insn_off: w(0),
-                        type_id,
-                        access: access.to_owned(),
-                        kind: w(3),
-                    })
-                },
-            )?
+            })?
         } else {
             Vec::new()
         };
@@ -120,76 +95,91 @@ impl BtfExt {
     }
 }
 
-/// One info block: a record size, then {sec_name_off, num_info, records} until its end.
-/// Records longer than `min_rec` (a newer format) are read by their known prefix.
-fn parse_block<T>(
-    data: &[u8],
+/// The info blocks of a `.BTF.ext` section whose header ends at `hdr_end`.
+struct Blocks<'a> {
+    data: &'a [u8],
     hdr_end: usize,
-    (off, len): (u32, u32),
-    min_rec: u32,
-    what: &str,
-    btf: &Btf,
-    read: impl Fn(&[u8], usize) -> Result<T>,
-) -> Result<Vec<(String, Vec<T>)>> {
-    let mut out = Vec::new();
-    if len == 0 {
-        return Ok(out);
-    }
-    let (start, end) = sub_range(data, hdr_end, off, len).ok_or_else(|| {
-        err(
-            8,
-            format!(
-                "{what} (offset {off}, {len} bytes) runs past the end of the {}-byte section",
-                data.len()
-            ),
-        )
-    })?;
-    let rec_size = u32_at(data, start)
-        .filter(|_| end - start >= 4)
-        .ok_or_else(|| err(start, format!("{what} has no record size")))?;
-    if rec_size < min_rec || rec_size % 4 != 0 {
-        return Err(err(
-            start,
-            format!("{what} record size {rec_size} (needs a multiple of 4, at least {min_rec})"),
-        ));
-    }
-    let rec = rec_size as usize;
-    let mut pos = start + 4;
-    while pos < end {
-        if end - pos < 8 {
-            return Err(err(pos, format!("truncated {what} section header")));
+    btf: &'a Btf,
+}
+
+impl Blocks<'_> {
+    /// The block whose offset and length stand at `header_at` in the header: a record
+    /// size, then {sec_name_off, num_info, records} until its end. Records longer than
+    /// `min_rec` (a newer format) are read by their known prefix.
+    fn parse<T>(
+        &self,
+        header_at: usize,
+        min_rec: u32,
+        what: &str,
+        read: impl Fn(&[u8], usize) -> Result<T>,
+    ) -> Result<Vec<(String, Vec<T>)>> {
+        let Blocks { data, hdr_end, btf } = *self;
+        let off = u32_at(data, header_at).unwrap_or_default();
+        let len = u32_at(data, header_at + 4).unwrap_or_default();
+        let mut out = Vec::new();
+        if len == 0 {
+            return Ok(out);
         }
-        let name_off = u32_at(data, pos).unwrap_or_default();
-        let num = u32_at(data, pos + 4).unwrap_or_default();
-        let recs_start = pos + 8;
-        let recs_end = usize::try_from(num)
-            .ok()
-            .and_then(|n| n.checked_mul(rec))
-            .and_then(|n| n.checked_add(recs_start))
-            .filter(|&e| e <= end)
-            .ok_or_else(|| {
-                err(
-                    pos,
-                    format!("{what} section with {num} records of {rec} bytes overruns the block"),
-                )
-            })?;
-        let name = btf.name_at(name_off).ok_or_else(|| {
+        let (start, end) = sub_range(data, hdr_end, off, len).ok_or_else(|| {
             err(
-                pos,
-                format!("{what} section name offset {name_off} is not a .BTF string"),
+                8,
+                format!(
+                    "{what} (offset {off}, {len} bytes) runs past the end of the {}-byte section",
+                    data.len()
+                ),
             )
         })?;
-        let mut records = Vec::new();
-        let mut at = recs_start;
-        while at < recs_end {
-            let bytes = data.get(at..at + min_rec as usize).unwrap_or_default();
-            records.push(read(bytes, at)?);
-            at += rec;
+        let rec_size = u32_at(data, start)
+            .filter(|_| end - start >= 4)
+            .ok_or_else(|| err(start, format!("{what} has no record size")))?;
+        if rec_size < min_rec || rec_size % 4 != 0 {
+            return Err(err(
+                start,
+                format!(
+                    "{what} record size {rec_size} (needs a multiple of 4, at least {min_rec})"
+                ),
+            ));
         }
-        out.push((name.to_owned(), records));
-        pos = recs_end;
+        let rec = rec_size as usize;
+        let mut pos = start + 4;
+        while pos < end {
+            if end - pos < 8 {
+                return Err(err(pos, format!("truncated {what} section header")));
+            }
+            let name_off = u32_at(data, pos).unwrap_or_default();
+            let num = u32_at(data, pos + 4).unwrap_or_default();
+            let recs_start = pos + 8;
+            let recs_end = usize::try_from(num)
+                .ok()
+                .and_then(|n| n.checked_mul(rec))
+                .and_then(|n| n.checked_add(recs_start))
+                .filter(|&e| e <= end)
+                .ok_or_else(|| {
+                    err(
+                        pos,
+                        format!(
+                            "{what} section with {num} records of {rec} bytes overruns the block"
+                        ),
+                    )
+                })?;
+            let name = btf.name_at(name_off).ok_or_else(|| {
+                err(
+                    pos,
+                    format!("{what} section name offset {name_off} is not a .BTF string"),
+                )
+            })?;
+            let mut records = Vec::new();
+            let mut at = recs_start;
+            while at < recs_end {
+                let bytes = data.get(at..at + min_rec as usize).unwrap_or_default();
+                records.push(read(bytes, at)?);
+                at += rec;
+            }
+            out.push((name.to_owned(), records));
+            pos = recs_end;
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ mod tests {
         let int = b.int("int", 4, 1, 32);
         let arr = b.array(int + 1, int, 4);
         assert_eq!(arr, int + 1);
-        let s = b.composite(kind::STRUCT, "s", 16, false, &[("a", arr, 0)]);
+        let s = b.strukt("s", 16, &[("a", arr, 0)]);
         let data = b.bytes();
         let idx = BtfIndex::new(&data).unwrap();
         assert_eq!(idx.member(s, "a"), None);
@@ -330,9 +330,9 @@ mod tests {
         let mut inner = b.int("int", 4, 1, 32);
         for _ in 0..6 {
             let members: Vec<_> = (0..64).map(|_| ("", inner, 0)).collect();
-            inner = b.composite(kind::UNION, "", 4, false, &members);
+            inner = b.union("", 4, &members);
         }
-        let s = b.composite(kind::STRUCT, "outer", 4, false, &[("", inner, 0)]);
+        let s = b.strukt("outer", 4, &[("", inner, 0)]);
         let data = b.bytes();
         let idx = BtfIndex::new(&data).unwrap();
         assert_eq!(idx.member(s, "missing"), None);

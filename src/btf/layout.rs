@@ -208,7 +208,7 @@ mod tests {
                 top = if wrap == kind::ARRAY {
                     b.array(top, int, 1)
                 } else {
-                    b.composite(kind::STRUCT, "s", 4, false, &[("m", top, 0)])
+                    b.strukt("s", 4, &[("m", top, 0)])
                 };
             }
             let btf = Btf::parse(&b.bytes()).unwrap();
@@ -226,17 +226,17 @@ mod tests {
         let mut top = b.int("int", 4, 1, 32);
         for _ in 0..16 {
             let members: Vec<_> = (0..8).map(|_| ("m", top, 0)).collect();
-            top = b.composite(kind::UNION, "u", 4, false, &members);
+            top = b.union("u", 4, &members);
         }
         let values: Vec<(String, u32)> = (0..4096).map(|i| (format!("e{i}"), i)).collect();
         let named: Vec<_> = values.iter().map(|(n, v)| (n.as_str(), *v)).collect();
         let e = b.enum32("e", 4, false, &named);
         let members: Vec<_> = (0..32).map(|_| ("m", e, 0)).collect();
-        let enums = b.composite(kind::STRUCT, "s", 4, false, &members);
+        let enums = b.strukt("s", 4, &members);
         let mut fit = b.int("int", 4, 1, 32);
         for _ in 0..8 {
             let members: Vec<_> = (0..3).map(|_| ("m", fit, 0)).collect();
-            fit = b.composite(kind::UNION, "u", 4, false, &members);
+            fit = b.union("u", 4, &members);
         }
         let btf = Btf::parse(&b.bytes()).unwrap();
         for id in [top, enums] {

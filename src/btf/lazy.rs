@@ -179,10 +179,10 @@ mod tests {
     fn decodes_on_demand_and_finds_flavors() {
         let mut b = RawBtf::new();
         let int = b.int("int", 4, 1, 32);
-        let s = b.composite(kind::STRUCT, "task", 4, false, &[("pid", int, 0)]);
-        let f = b.composite(kind::STRUCT, "task___v2", 4, false, &[("pid", int, 0)]);
-        b.composite(kind::UNION, "task", 4, false, &[("pid", int, 0)]);
-        b.composite(kind::STRUCT, "taskx", 4, false, &[("pid", int, 0)]);
+        let s = b.strukt("task", 4, &[("pid", int, 0)]);
+        let f = b.strukt("task___v2", 4, &[("pid", int, 0)]);
+        b.union("task", 4, &[("pid", int, 0)]);
+        b.strukt("taskx", 4, &[("pid", int, 0)]);
         let lazy = LazyBtf::new(b.bytes()).unwrap();
         assert_eq!(lazy.count(), 6);
         assert_eq!(lazy.find("task", kind::STRUCT), Some(s));

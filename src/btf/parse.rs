@@ -824,13 +824,13 @@ mod tests {
         format_err(Btf::parse(&b.bytes()));
 
         let mut b = RawBtf::new();
-        b.composite(kind::STRUCT, "s", 8, false, &[("me", 2, 0)]);
+        b.strukt("s", 8, &[("me", 2, 0)]);
         b.array(1, 0, 2);
         format_err(Btf::parse(&b.bytes()));
 
         // struct list { struct list *next; }
         let mut b = RawBtf::new();
-        b.composite(kind::STRUCT, "list", 8, false, &[("next", 2, 0)]);
+        b.strukt("list", 8, &[("next", 2, 0)]);
         b.ptr(1);
         assert!(Btf::parse(&b.bytes()).is_ok());
     }

@@ -114,6 +114,16 @@ impl RawBtf {
         self.ty(name, kind, kflag, members.len() as u32, size, &extra)
     }
 
+    /// A struct without kind_flag (member offsets in bits).
+    pub fn strukt(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        self.composite(kind::STRUCT, name, size, false, members)
+    }
+
+    /// A union without kind_flag.
+    pub fn union(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        self.composite(kind::UNION, name, size, false, members)
+    }
+
     pub fn enum32(&mut self, name: &str, size: u32, signed: bool, values: &[(&str, u32)]) -> u32 {
         let mut extra = Vec::new();
         for &(n, v) in values {
@@ -269,7 +279,7 @@ pub fn sample() -> (Vec<u8>, Vec<super::types::Type>) {
             ("", 6, 64),
         ],
     ); // 5
-    let un = b.composite(kind::UNION, "", 4, false, &[("u", int, 0), ("v", arr, 0)]); // 6
+    let un = b.union("", 4, &[("u", int, 0), ("v", arr, 0)]); // 6
     let en = b.enum32("e", 4, true, &[("A", 0), ("B", (-1i32) as u32)]); // 7
     let en64 = b.enum64("big", false, &[("X", 0x0012_3456_789a), ("Y", u64::MAX)]); // 8
     let fwd = b.ty("fw", kind::FWD, true, 0, 0, &[]); // 9

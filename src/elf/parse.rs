@@ -247,31 +247,24 @@ fn classify(
         return Ok(Target::SubprogAddr { sym_off: sym.value });
     }
     let sec_name = &raw.sections[sec_idx].name;
-    if sec_name == ".maps" {
+    if sec_name == ".maps" || sec_name == "maps" {
         let offset = if sym.kind == STT_SECTION {
             sym.value.wrapping_add(insn.imm as i64 as u64)
         } else {
             sym.value
         };
-        return match maps.btf_map_at(offset) {
-            Some(map) => Ok(Target::Data(RelocKind::Map { map })),
-            None => Err(err(format!(
-                "no map is defined at offset {offset:#x} of .maps"
-            ))),
-        };
-    }
-    if sec_name == "maps" {
-        let offset = if sym.kind == STT_SECTION {
-            sym.value.wrapping_add(insn.imm as i64 as u64)
+        let (map, what) = if sec_name == ".maps" {
+            (maps.btf_map_at(offset), "map")
         } else {
-            sym.value
+            (maps.legacy_map_at(offset), "legacy map")
         };
-        return match maps.legacy_map_at(offset) {
-            Some(map) => Ok(Target::Data(RelocKind::Map { map })),
-            None => Err(err(format!(
-                "no legacy map is defined at offset {offset:#x} of maps"
-            ))),
-        };
+        return map
+            .map(|map| Target::Data(RelocKind::Map { map }))
+            .ok_or_else(|| {
+                err(format!(
+                    "no {what} is defined at offset {offset:#x} of {sec_name}"
+                ))
+            });
     }
     if let Some(map) = maps.data_map_of(sec_idx) {
         let offset = i64::from(insn.imm)

@@ -982,7 +982,7 @@ fn kconfig_extern_alignment_is_bounded() {
     let mut top = b.int("int", 4, 1, 32);
     for _ in 0..40 {
         let members: Vec<_> = (0..8).map(|_| ("m", top, 0)).collect();
-        top = b.composite(crate::btf::kind::STRUCT, "s", 4, false, &members);
+        top = b.strukt("s", 4, &members);
     }
     let obj = kconfig_object(&mut b, &[top]);
     let (_, _, msg) = format_err(&obj, "cannot align its type");

@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 use super::{is_percpu, MapView};
 use crate::btf::{json_escape_str, BpftoolVersion, DumpOptions};
 use crate::error::Result;
-use crate::scan::format::{prog_type_name, type_json, type_label};
+use crate::scan::format::{joined, prog_type_name, type_json, type_label};
 use crate::sys::{info, mapops};
 
 /// libbpf 1.1's map type names, by number.
@@ -172,12 +172,9 @@ fn hex_plain(data: &[u8], out: &mut String) {
 fn hex_json(data: &[u8], out: &mut String) {
     use std::fmt::Write;
     out.push('[');
-    for (i, b) in data.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    joined(out, data, ",", |out, b| {
         let _ = write!(out, "\"0x{b:02x}\"");
-    }
+    });
     out.push(']');
 }
 

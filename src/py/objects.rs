@@ -448,15 +448,7 @@ impl PyMap {
         })?;
         let (flags, name) = (self.flags, self.name.clone());
         let attached = py.detach(|| {
-            let fd = self.handle.fd.with(|fd| {
-                fd.try_clone_to_owned().map_err(|e| {
-                    Error::sys(
-                        "dup",
-                        e.raw_os_error().unwrap_or(libc::EBADF),
-                        "the map's fd",
-                    )
-                })
-            })?;
+            let fd = self.handle.fd.with(|fd| sys::dup(fd, "the map's fd"))?;
             crate::attach::struct_ops(fd, value, flags, &name)
         })?;
         Ok(links::PyLink::new(attached, 0)?)

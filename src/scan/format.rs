@@ -180,7 +180,7 @@ pub fn plain(r: &ProgRecord, metadata_only: bool, out: &mut String) {
 }
 
 /// Writes each of `items` with `write`, `sep` between them.
-fn joined<T>(
+pub fn joined<T>(
     out: &mut String,
     items: impl IntoIterator<Item = T>,
     sep: &str,

@@ -399,26 +399,12 @@ mod tests {
             let proto = b.ty("", kind::FUNC_PROTO, false, 0, int, &[]);
             b.ty("bpf_iter_task_file", kind::FUNC, false, 0, proto, &[]);
         }
-        let path = b.composite(
-            kind::STRUCT,
-            "path",
-            16,
-            false,
-            &[("mnt", vp, 0), ("dentry", vp, 64)],
-        );
+        let path = b.strukt("path", 16, &[("mnt", vp, 0), ("dentry", vp, 64)]);
         let cpath = b.refer(kind::CONST, "", path);
-        let fu = b.composite(
-            kind::UNION,
-            "",
-            16,
-            false,
-            &[("f_path", cpath, 0), ("__f_path", path, 0)],
-        );
-        b.composite(
-            kind::STRUCT,
+        let fu = b.union("", 16, &[("f_path", cpath, 0), ("__f_path", path, 0)]);
+        b.strukt(
             "file",
             40,
-            false,
             &[
                 ("f_op", vp, 0),
                 ("private_data", vp, 64),
@@ -426,71 +412,27 @@ mod tests {
                 ("", fu, 192),
             ],
         );
-        b.composite(kind::STRUCT, "inode", 48, false, &[("i_sb", vp, 320)]);
-        b.composite(
-            kind::STRUCT,
-            "super_block",
-            104,
-            false,
-            &[("s_magic", u64_, 768)],
-        );
-        let hl = b.composite(
-            kind::STRUCT,
-            "",
-            8,
-            false,
-            &[("hash", u32_, 0), ("len", u32_, 32)],
-        );
-        let qu = b.composite(
-            kind::UNION,
-            "",
-            8,
-            false,
-            &[("", hl, 0), ("hash_len", u64_, 0)],
-        );
-        let qstr = b.composite(
-            kind::STRUCT,
-            "qstr",
-            16,
-            false,
-            &[("", qu, 0), ("name", vp, 64)],
-        );
+        b.strukt("inode", 48, &[("i_sb", vp, 320)]);
+        b.strukt("super_block", 104, &[("s_magic", u64_, 768)]);
+        let hl = b.strukt("", 8, &[("hash", u32_, 0), ("len", u32_, 32)]);
+        let qu = b.union("", 8, &[("", hl, 0), ("hash_len", u64_, 0)]);
+        let qstr = b.strukt("qstr", 16, &[("", qu, 0), ("name", vp, 64)]);
         let cq = b.refer(kind::CONST, "", qstr);
-        let du = b.composite(
-            kind::UNION,
-            "",
-            16,
-            false,
-            &[("d_name", cq, 0), ("__d_name", qstr, 0)],
-        );
-        b.composite(
-            kind::STRUCT,
-            "dentry",
-            48,
-            false,
-            &[("d_flags", u32_, 0), ("", du, 256)],
-        );
+        let du = b.union("", 16, &[("d_name", cq, 0), ("__d_name", qstr, 0)]);
+        b.strukt("dentry", 48, &[("d_flags", u32_, 0), ("", du, 256)]);
         let pid_t = b.refer(kind::TYPEDEF, "pid_t", int);
         let comm = b.array(ch, u32_, 16);
-        b.composite(
-            kind::STRUCT,
+        b.strukt(
             "task_struct",
             4000,
-            false,
             &[
                 ("tgid", pid_t, 16000),
                 ("group_leader", vp, 16800),
                 ("comm", comm, 24000),
             ],
         );
-        b.composite(kind::STRUCT, "bpf_prog", 64, false, &[("aux", vp, 448)]);
-        b.composite(
-            kind::STRUCT,
-            "bpf_prog_aux",
-            32,
-            false,
-            &[("id", u32_, 224)],
-        );
+        b.strukt("bpf_prog", 64, &[("aux", vp, 448)]);
+        b.strukt("bpf_prog_aux", 32, &[("id", u32_, 224)]);
         b.bytes()
     }
 

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
 
-use super::format::{prog_type_label, tag_hex, wallclock_secs};
+use super::format::{joined, prog_type_label, tag_hex, wallclock_secs};
 use super::{MetaVar, ProgRecord};
 use crate::btf::Value;
 
@@ -242,33 +242,22 @@ fn value_text(v: &Value, out: &mut String) {
         }
         Value::Bytes(b) => {
             out.push('[');
-            for (i, x) in b.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            joined(out, b, ",", |out, x| {
                 let _ = write!(out, "{x}");
-            }
+            });
             out.push(']');
         }
         Value::Array(items) => {
             out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                value_text(x, out);
-            }
+            joined(out, items, ",", |out, x| value_text(x, out));
             out.push(']');
         }
         Value::Struct(fields) => {
             out.push('{');
-            for (i, (k, x)) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            joined(out, fields, ",", |out, (k, x)| {
                 let _ = write!(out, "\"{k}\":");
                 value_text(x, out);
-            }
+            });
             out.push('}');
         }
     }
@@ -504,15 +493,12 @@ impl Exposition {
         labels.sort();
         let mut text = String::with_capacity(512);
         text.push_str("bpf_program_info{");
-        for (i, (k, val)) in labels.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
+        joined(&mut text, &labels, ",", |text, (k, val)| {
             text.push_str(k);
             text.push_str("=\"");
-            escape_into(val, &mut text);
+            escape_into(val, text);
             text.push('"');
-        }
+        });
         text.push_str("} 1.0\n");
         let info_end = text.len();
         let mut base = format!("id=\"{id}\",name=\"");

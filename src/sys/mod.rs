@@ -146,6 +146,17 @@ fn bpf_ok<T>(cmd: u32, attr: &mut T, context: impl FnOnce() -> String) -> Result
 }
 
 /// Copies `name` into a kernel object name, truncated to 15 bytes and NUL-terminated.
+/// A new fd of `fd`'s file; `context` names it in the error.
+pub fn dup(fd: BorrowedFd<'_>, context: &str) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(|e| {
+        Error::sys(
+            "dup",
+            e.raw_os_error().unwrap_or(libc::EBADF),
+            context.to_string(),
+        )
+    })
+}
+
 pub fn obj_name(name: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (dst, src) in out.iter_mut().zip(name.bytes().take(15)) {

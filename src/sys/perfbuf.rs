@@ -89,13 +89,7 @@ impl PerfBuf {
                 "a perf buffer needs a power of two of pages, not {pages}"
             )));
         }
-        let map = map.try_clone_to_owned().map_err(|e| {
-            Error::sys(
-                "dup",
-                e.raw_os_error().unwrap_or(libc::EBADF),
-                name.to_string(),
-            )
-        })?;
+        let map = super::dup(map, name)?;
         let page = page_size();
         let mut buf = PerfBuf {
             map,

@@ -89,13 +89,7 @@ impl RingBuf {
     /// Maps the ring buffer of `fd` (a BPF_MAP_TYPE_RINGBUF of `size` data bytes, a power
     /// of two); the fd is duplicated.
     pub fn new(fd: BorrowedFd<'_>, size: u32, name: &str) -> Result<RingBuf> {
-        let fd = fd.try_clone_to_owned().map_err(|e| {
-            Error::sys(
-                "dup",
-                e.raw_os_error().unwrap_or(libc::EBADF),
-                name.to_string(),
-            )
-        })?;
+        let fd = super::dup(fd, name)?;
         let size = size as usize;
         if size == 0 || !size.is_power_of_two() {
             return Err(Error::Invalid(format!(
