@@ -162,14 +162,22 @@ def check_view(desc: TypeDesc, value: Any, raw: bytes, where: str) -> None:
         _scalar(desc, value, where, text=False)
 
 
+def _c_fields(
+    desc: TypeDesc, base: int = 0
+) -> Iterator[tuple[str, int, int, TypeDesc]]:
+    """The fields C code reaches by name: an anonymous struct or union member's fields
+    as the parent's (the decoder and the text show them under "")."""
+    for fname, bit_off, bits, fdesc in desc["fields"]:
+        if fname:
+            yield fname, base + bit_off, bits, fdesc
+        elif fdesc["kind"] in ("struct", "union"):
+            yield from _c_fields(fdesc, base + bit_off)
+
+
 def _check_struct_view(desc: TypeDesc, value: Any, raw: bytes, where: str) -> None:
     assert isinstance(value, StructView), f"{where}: {desc['kind']} read {value!r}"
     taken: set[str] = set()
-    for fname, bit_off, bits, fdesc in desc["fields"]:
-        if not fname:
-            # Skeletons give an anonymous member's fields no attribute yet; the
-            # decoder and the text show them under "".
-            continue
+    for fname, bit_off, bits, fdesc in _c_fields(desc):
         attr = _ident(fname, taken)
         # A struct inside an array is generic: its fields by item access, no bitfields.
         if isinstance(value, _GenericStruct):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import bpfbind
+from bpfbind import _native
 from bpfbind.skel import ReadOnlyError, StructView, generate
 
 OBJECTS = [
@@ -247,6 +248,33 @@ def test_bss_is_shared_with_the_program(skels: dict[str, Path]) -> None:
         assert s.bss.counter == 101  # ours, seen by the program
         bss = next(m for m in s.obj.maps.values() if m.section == ".bss")
         assert bss.lookup(b"\0\0\0\0", raw=True) == (101).to_bytes(8, "little")
+
+
+@pytest.mark.kernel
+def test_an_anonymous_unions_fields_are_the_structs_own(
+    bpf_objs: dict[str, Path], tmp_path: Path
+) -> None:
+    """As in C, `data_named.anon_tag` and `data_named.anon_code` (an anonymous union's
+    members) are attributes of the struct, over the same four bytes."""
+    cls = skel_class(import_path(gen_module(bpf_objs["char_types"], tmp_path)))
+    s = cls()
+    named = s.data.data_named
+    assert named.anon_tag == "an"
+    assert named.anon_code == int.from_bytes(b"an\0\0", "little")
+    named.anon_code = int.from_bytes(b"xyz\0", "little")
+    assert named.anon_tag == "xyz"
+    named.anon_tag = "ok"
+    with s.load_sync():
+        data = next(m for m in s.obj.maps.values() if m.section == ".data")
+        value = data.lookup(b"\0\0\0\0", raw=True)
+        assert value is not None
+        layout = _native.object_layout(bpf_objs["char_types"].read_bytes(), "c")
+        off, size = next(
+            v[1:3] for v in layout["sections"][".data"] if v[0] == "data_named"
+        )
+        off += size - 4  # the union is the struct's last member
+        assert value[off : off + 4] == b"ok\0\0"  # what the program sees
+        assert s.bss.bss_named.anon_code == 0
 
 
 @pytest.mark.kernel

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import _native
 from ._core import object_name
-from .skel import _RESERVED, _ident
+from .skel import _RESERVED, _ident, _named_fields
 
 if TYPE_CHECKING:
     from ._native import TypeDesc
@@ -96,7 +96,7 @@ class _Gen:
         body = self.fields(
             [
                 (f, bit_off // 8, bit_off % 8, bits, d)
-                for f, bit_off, bits, d in desc["fields"]
+                for f, bit_off, bits, d in _named_fields(desc)
             ]
         )
         doc = f'    """{desc["kind"]} {desc["name"] or "(anonymous)"}"""'

@@ -13,7 +13,7 @@ import base64
 import keyword
 import mmap
 import struct
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
@@ -255,10 +255,23 @@ class _GenericStruct(StructView):
         self._desc = desc
 
     def __getitem__(self, name: str) -> Any:
-        for fname, bit_off, bits, fdesc in self._desc["fields"]:
+        for fname, bit_off, bits, fdesc in _named_fields(self._desc):
             if fname == name and not bits:
                 return self._value(bit_off // 8, fdesc)
         raise KeyError(name)
+
+
+def _named_fields(
+    desc: TypeDesc, bit_base: int = 0
+) -> Iterator[tuple[str, int, int, TypeDesc]]:
+    """A struct's or union's fields by the names C reaches them with: the fields of an
+    anonymous struct or union member stand among their parent's, at their offsets in
+    the parent (an unnamed bitfield, padding, has no name to reach)."""
+    for fname, bit_off, bits, fdesc in desc["fields"]:
+        if fname:
+            yield fname, bit_base + bit_off, bits, fdesc
+        elif fdesc["kind"] in ("struct", "union"):
+            yield from _named_fields(fdesc, bit_base + bit_off)
 
 
 def _size_of(desc: TypeDesc) -> int:
