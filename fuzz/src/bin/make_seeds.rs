@@ -103,15 +103,18 @@ fn main() {
             let (Some(init), true) = (&m.initial, m.btf_value_type_id != 0) else {
                 continue;
             };
-            let mut rest = m.btf_value_type_id.to_le_bytes().to_vec();
             let prefix = m.section().is_some_and(|s| s.starts_with(".rodata"));
-            rest.push(if prefix { 8 } else { 0 });
-            rest.extend(init);
-            out.put(
-                "btf_decode",
-                &format!("{name}.{}", m.name),
-                &join(&[&fixed], &rest),
-            );
+            // One seed for each reader (flags bits 4-6).
+            for op in 0..7u8 {
+                let mut rest = m.btf_value_type_id.to_le_bytes().to_vec();
+                rest.push(op << 4 | if prefix { 8 } else { 0 });
+                rest.extend(init);
+                out.put(
+                    "btf_decode",
+                    &format!("{name}.{}.{op}", m.name),
+                    &join(&[&fixed], &rest),
+                );
+            }
         }
         let relos: Vec<_> = spec
             .programs
