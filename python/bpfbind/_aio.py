@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, Self, TypeVar
 
 from . import _core, _native
 from ._core import BpfObject, Closing, MapRef, ProgRef, Source
@@ -27,6 +27,7 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _keywords_of(
@@ -84,7 +85,50 @@ async def find_metadata(prog: ProgRef) -> dict[str, Any]:
 _bind = _native.bind_map
 
 
-class MetadataStream(Closing):
+class _Reader(Protocol[T]):
+    """A native reader: a scanner or a map cursor."""
+
+    def next_batch(self, n: int) -> list[T]: ...
+    def close(self) -> None: ...
+
+
+class _Batches(Closing, Generic[T]):
+    """An async iterator over what a native reader gives, read `n` at a time in a worker
+    thread: the next batch is read only when this one is consumed."""
+
+    def __init__(self, reader: _Reader[T], n: int, what: str) -> None:
+        if n < 1:
+            raise ValueError(f"{what} must be at least 1")
+        self._reader = reader
+        self._n = n
+        self._buf: deque[T] = deque()
+        self._done = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        if not self._buf:
+            if self._done:
+                raise StopAsyncIteration
+            chunk = await run(lambda: self._reader.next_batch(self._n))
+            if not chunk:
+                self.close()
+                raise StopAsyncIteration
+            self._read(chunk)
+            self._buf.extend(chunk)
+        return self._buf.popleft()
+
+    def _read(self, chunk: list[T]) -> None:
+        """Called with each batch as it arrives."""
+
+    def close(self) -> None:
+        self._done = True
+        self._buf.clear()
+        self._reader.close()
+
+
+class MetadataStream(_Batches[ProgramInfo]):
     """An async iterator over scan records, read `batch` programs at a time in a worker
     thread. Memory is bounded by one batch: the next is read only when this one is
     consumed. Records hold no fds; leaving early or cancelling only drops the caches."""
@@ -95,12 +139,7 @@ class MetadataStream(Closing):
         batch: int,
         progress: Callable[[int], object] | None = None,
     ) -> None:
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        self._scanner = scanner
-        self._batch = batch
-        self._buf: deque[ProgramInfo] = deque()
-        self._done = False
+        super().__init__(scanner, batch, "batch")
         self._count = 0
         self._progress = progress
 
@@ -109,29 +148,14 @@ class MetadataStream(Closing):
         """Programs read from the kernel so far (a batch ahead of those yielded)."""
         return self._count
 
-    def __aiter__(self) -> MetadataStream:
-        return self
-
-    async def __anext__(self) -> ProgramInfo:
-        if not self._buf:
-            if self._done:
-                raise StopAsyncIteration
-            chunk = await run(lambda: self._scanner.next_batch(self._batch))
-            if not chunk:
-                self._done = True
-                self._scanner.close()
-                raise StopAsyncIteration
-            self._count += len(chunk)
-            if self._progress is not None:
-                self._progress(self._count)
-            self._buf.extend(chunk)
-        return self._buf.popleft()
+    def _read(self, chunk: list[ProgramInfo]) -> None:
+        self._count += len(chunk)
+        if self._progress is not None:
+            self._progress(self._count)
 
     def close(self) -> None:
         """Ends the stream: later reads stop, the scan's caches are dropped."""
-        self._done = True
-        self._buf.clear()
-        self._scanner.close()
+        super().close()
 
 
 def stream_metadata(
@@ -165,32 +189,14 @@ def stream_metadata(
     )
 
 
-class MapStream(Closing):
+class MapStream(_Batches[Any]):
     """An async iterator over a map's elements, read `chunk` at a time in a worker
     thread (by BPF_MAP_LOOKUP_BATCH where the map type has it). Memory is bounded by one
     chunk; the map's fd stays with its `Map`."""
 
     def __init__(self, cursor: _native.MapCursor, chunk: int) -> None:
-        if chunk < 1:
-            raise ValueError("chunk must be at least 1")
+        super().__init__(cursor, chunk, "chunk")
         self._cursor = cursor
-        self._chunk = chunk
-        self._buf: deque[Any] = deque()
-        self._done = False
-
-    def __aiter__(self) -> MapStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        if not self._buf:
-            if self._done:
-                raise StopAsyncIteration
-            items = await run(lambda: self._cursor.next_batch(self._chunk))
-            if not items:
-                self.close()
-                raise StopAsyncIteration
-            self._buf.extend(items)
-        return self._buf.popleft()
 
     @property
     def batched(self) -> bool:
@@ -199,9 +205,7 @@ class MapStream(Closing):
 
     def close(self) -> None:
         """Ends the walk: later reads stop."""
-        self._done = True
-        self._buf.clear()
-        self._cursor.close()
+        super().close()
 
 
 def map_items(
