@@ -53,6 +53,13 @@ def _unknown(what: str, name: str, known: Iterator[str]) -> UnknownNameError:
     return UnknownNameError(22, f"the object has no {what} {name!r} (it has: {names})")
 
 
+def _map_field(field: str, doc: str) -> Any:
+    """A MapSpec property of one creation field: the object's value until set."""
+    return property(
+        lambda self: self._get(field), lambda self, v: self._set(field, v), doc=doc
+    )
+
+
 class MapSpec:
     """A map as it will be created; set `max_entries`, `value_size`, `key_size`,
     `map_flags`, `numa_node` or `map_extra` before load."""
@@ -98,31 +105,15 @@ class MapSpec:
             )
         self._edits[field] = value
 
-    max_entries = property(
-        lambda self: self._get("max_entries"),
-        lambda self, v: self._set("max_entries", v),
-        doc="The most entries the map will hold.",
+    max_entries = _map_field("max_entries", "The most entries the map will hold.")
+    value_size = _map_field("value_size", "Bytes of a value.")
+    key_size = _map_field("key_size", "Bytes of a key.")
+    map_flags = _map_field("map_flags", "`map_flags` of the creation (BPF_F_*).")
+    numa_node = _map_field(
+        "numa_node", "The NUMA node to allocate on (with BPF_F_NUMA_NODE)."
     )
-    value_size = property(
-        lambda self: self._get("value_size"),
-        lambda self, v: self._set("value_size", v),
-        doc="Bytes of a value.",
-    )
-    key_size = property(
-        lambda self: self._get("key_size"), lambda self, v: self._set("key_size", v),
-        doc="Bytes of a key.",
-    )
-    map_flags = property(
-        lambda self: self._get("map_flags"), lambda self, v: self._set("map_flags", v),
-        doc="`map_flags` of the creation (BPF_F_*).",
-    )
-    numa_node = property(
-        lambda self: self._get("numa_node"), lambda self, v: self._set("numa_node", v),
-        doc="The NUMA node to allocate on (with BPF_F_NUMA_NODE).",
-    )
-    map_extra = property(
-        lambda self: self._get("map_extra"), lambda self, v: self._set("map_extra", v),
-        doc="`map_extra` of the creation (a bloom filter's hash count, ...).",
+    map_extra = _map_field(
+        "map_extra", "`map_extra` of the creation (a bloom filter's hash count, ...)."
     )
 
     def __repr__(self) -> str:
