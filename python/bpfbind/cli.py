@@ -403,6 +403,13 @@ def _exporter(c: Call) -> int:
 
 _OUTPUT = Opt(("-o", "--output"), "output", "FILE", "file to write")
 
+
+def _output(default: str, metavar: str = "FILE", what: str = "file") -> Opt:
+    """The -o option of a command that writes somewhere by default."""
+    text = f"{what} to write (default: {default})"
+    return Opt(_OUTPUT.names, _OUTPUT.dest, metavar, text)
+
+
 COMMANDS = Cmd(
     "bpfbind",
     "load BPF objects with their metadata bound; show programs as bpftool does",
@@ -500,8 +507,7 @@ COMMANDS = Cmd(
                     _gen_skeleton,
                     params=("OBJ",),
                     options=(
-                        Opt(("-o", "--output"), "output", "FILE",
-                            "file to write (default: NAME_skel.py)"),
+                        _output("NAME_skel.py"),
                         Opt(("--name",), "name", "NAME",
                             "object name (default: the file name up to its first dot)"),
                         Opt(("--reference",), "reference", None,
@@ -514,8 +520,7 @@ COMMANDS = Cmd(
                     "the kernel's types as a C header, for CO-RE programs",
                     _gen_vmlinux,
                     options=(
-                        Opt(("-o", "--output"), "output", "FILE",
-                            "file to write (default: standard output)"),
+                        _output("standard output"),
                         Opt(("--btf",), "btf", "FILE",
                             "BTF to read (default: /sys/kernel/btf/vmlinux)"),
                     ),
@@ -528,8 +533,7 @@ COMMANDS = Cmd(
             _build,
             params=("SOURCE",),
             options=(
-                Opt(("-o", "--output"), "output", "OBJ",
-                    "object to write (default: SOURCE with .o for .c)"),
+                _output("SOURCE with .o for .c", "OBJ", "object"),
                 Opt(("--clang",), "clang", "CLANG",
                     "the clang to run (default: $CLANG, clang, or the newest "
                     "clang-NN)"),
