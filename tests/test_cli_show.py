@@ -216,10 +216,17 @@ def assert_show_matches(
 # --- output compatibility: prog show pinned / id --------------------------------------
 
 
+# Each program shown by its pin, and by its id.
+SHOWN_BY = [("pinned", n) for n in COMPARED] + [
+    ("id", n) for n in ["kinds", "multi", "seed", "nometa"]
+]
+
+
 @pytest.mark.kernel
-@pytest.mark.parametrize("obj_name", COMPARED)
-def test_show_pinned_matches_bpftool(
+@pytest.mark.parametrize(("by", "obj_name"), SHOWN_BY)
+def test_show_matches_bpftool(
     loader: str,
+    by: str,
     obj_name: str,
     bpf_objs: Mapping[str, Path],
     bpftool: Callable[..., str],
@@ -227,7 +234,8 @@ def test_show_pinned_matches_bpftool(
 ) -> None:
     where = pin_loaded(bpf_objs[obj_name])
     for pin in sorted(where.iterdir()):
-        shown = assert_show_matches(bpftool, loader, obj_name, pin, "pinned", str(pin))
+        ref = str(pin) if by == "pinned" else str(prog_id(bpftool, pin))
+        shown = assert_show_matches(bpftool, loader, obj_name, pin, by, ref)
         for mode, ours in shown.items():
             if mode:
                 json.loads(ours)
@@ -271,21 +279,6 @@ def test_long_name_recovered(
     entry = json.loads(bpfbind_out("-j", "prog", "show", "pinned", pin))
     assert entry["name"] == "a_program_name_longer_than_fifteen"
     assert entry["metadata"] == {"owner": "long_name", "revision": 7}
-
-
-@pytest.mark.kernel
-@pytest.mark.parametrize("obj_name", ["kinds", "multi", "seed", "nometa"])
-def test_show_id_matches_bpftool(
-    loader: str,
-    obj_name: str,
-    bpf_objs: Mapping[str, Path],
-    bpftool: Callable[..., str],
-    pin_loaded: PinLoaded,
-) -> None:
-    where = pin_loaded(bpf_objs[obj_name])
-    for pin in sorted(where.iterdir()):
-        ident = str(prog_id(bpftool, pin))
-        assert_show_matches(bpftool, loader, obj_name, pin, "id", ident)
 
 
 # --- name and tag: objects of our own, so no other process can match ------------------
