@@ -89,6 +89,18 @@ class BpftoolError(RuntimeError):
 
 _features: dict[str, bool] = {}
 
+# What `feature probe` names, in the order it prints them.
+FEATURE_NAMES = [
+    "prog_bind_map",
+    "fd_array_cnt",
+    "global_data",
+    "mmapable_arrays",
+    "btf",
+    "bpffs_mounted",
+    "map_census",
+    "pids_iterator",
+]
+
 
 def kernel_features() -> dict[str, bool]:
     """What the running kernel offers, as bpfbind probes it (`feature probe`)."""

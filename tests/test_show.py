@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import FEATURE_NAMES
 from conftest import cli_stdout as cli
 
 import bpfbind
@@ -73,14 +74,5 @@ def test_object_metadata_is_read_without_loading(bpf_objs: dict[str, Path]) -> N
 
 def test_features_name_what_the_cli_prints() -> None:
     feats = show.features()
-    assert list(feats) == [
-        "prog_bind_map",
-        "fd_array_cnt",
-        "global_data",
-        "mmapable_arrays",
-        "btf",
-        "bpffs_mounted",
-        "map_census",
-        "pids_iterator",
-    ]
+    assert list(feats) == FEATURE_NAMES
     assert json.loads(cli("feature", "probe", "-j")) == feats
