@@ -107,6 +107,28 @@ def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
     return bytes(out)
 
 
+# A section header's sh_offset and sh_size, from the header's start.
+SH_OFFSET, SH_SIZE = 24, 32
+
+
+def _data_past_end(what: str, section: str) -> tuple[str, Any, str]:
+    """A section whose data starts past the end of the file."""
+    return (
+        f"{what} data past the end",
+        lambda d, s: _patch(d, s[section][0] + SH_OFFSET, "<Q", len(d) + 4096),
+        section,
+    )
+
+
+def _huge_size(section: str) -> tuple[str, Any, str]:
+    """A section a terabyte long."""
+    return (
+        f"{section} huge size",
+        lambda d, s: _patch(d, s[section][0] + SH_SIZE, "<Q", 1 << 40),
+        section,
+    )
+
+
 # (label, where -> patched bytes, section the error must name)
 CORRUPTIONS: list[tuple[str, Any, str]] = [
     ("bad magic", lambda d, s: _patch(d, 0, "<B", 0x7E), "ELF header"),
@@ -125,16 +147,8 @@ CORRUPTIONS: list[tuple[str, Any, str]] = [
         "section header table",
     ),
     ("bad shstrndx", lambda d, s: _patch(d, 0x3E, "<H", 999), "section header table"),
-    (
-        ".BTF data past the end",
-        lambda d, s: _patch(d, s[".BTF"][0] + 24, "<Q", len(d) + 4096),
-        ".BTF",
-    ),
-    (
-        ".BTF huge size",
-        lambda d, s: _patch(d, s[".BTF"][0] + 32, "<Q", 1 << 40),
-        ".BTF",
-    ),
+    _data_past_end(".BTF", ".BTF"),
+    _huge_size(".BTF"),
     (".BTF bad magic", lambda d, s: _patch(d, s[".BTF"][1], "<H", 0xEB60), ".BTF"),
     (
         ".BTF type section too long",
@@ -146,16 +160,8 @@ CORRUPTIONS: list[tuple[str, Any, str]] = [
         lambda d, s: _patch(d, s[".BTF.ext"][1], "<H", 0xEB60),
         ".BTF.ext",
     ),
-    (
-        "program data past the end",
-        lambda d, s: _patch(d, s["xdp"][0] + 24, "<Q", len(d) + 4096),
-        "xdp",
-    ),
-    (
-        ".symtab data past the end",
-        lambda d, s: _patch(d, s[".symtab"][0] + 24, "<Q", len(d) + 4096),
-        ".symtab",
-    ),
+    _data_past_end("program", "xdp"),
+    _data_past_end(".symtab", ".symtab"),
     (
         "relocation to a missing symbol",
         lambda d, s: _patch(d, s[".relxdp"][1] + 8, "<Q", (9999 << 32) | 1),
@@ -166,16 +172,8 @@ CORRUPTIONS: list[tuple[str, Any, str]] = [
         lambda d, s: _patch(d, s[".relxdp"][1], "<Q", 1 << 20),
         ".relxdp",
     ),
-    (
-        ".metadata data past the end",
-        lambda d, s: _patch(d, s[".metadata"][0] + 24, "<Q", len(d) + 4096),
-        ".metadata",
-    ),
-    (
-        ".rodata huge size",
-        lambda d, s: _patch(d, s[".rodata"][0] + 32, "<Q", 1 << 40),
-        ".rodata",
-    ),
+    _data_past_end(".metadata", ".metadata"),
+    _huge_size(".rodata"),
 ]
 
 
