@@ -388,6 +388,12 @@ def cli_stdout(*args: object) -> str:
     return proc.stdout
 
 
+def shown_metadata(prog_id: int) -> dict[str, Any]:
+    """The metadata `bpfbind -j prog show id` prints for one program, in its order."""
+    shown: dict[str, Any] = json.loads(cli_stdout("-j", "prog", "show", "id", prog_id))
+    return shown["metadata"]
+
+
 # --- objects of a test's own ---------------------------------------------------------
 
 

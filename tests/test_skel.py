@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import shown_metadata
 
 import bpfbind
 from bpfbind import _native
@@ -144,13 +145,7 @@ def test_views_equal_what_prog_show_prints(skels: dict[str, Path], name: str) ->
     cls = skel_class(import_path(skels[name]))
     with cls.load_sync() as s:
         prog = next(iter(s.obj.programs.values()))
-        out = subprocess.run(
-            [sys.executable, "-m", "bpfbind", "-j", "prog", "show", "id", str(prog.id)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        shown = json.loads(out)["metadata"]
+        shown = shown_metadata(prog.id)
         views = [getattr(s, v) for v in ("metadata", "rodata") if hasattr(s, v)]
         compared = 0
         for key, value in shown.items():

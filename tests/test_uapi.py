@@ -8,10 +8,10 @@ import ast
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import shown_metadata
 
 import bpfbind
 from bpfbind import AttachType, MapType, ProgType
@@ -140,12 +140,6 @@ def test_object_metadata_keeps_the_order_scans_and_bpftool_show(
     with bpfbind.sync.load_object(bpf_objs["multi"]) as obj:
         prog = next(iter(obj.programs.values()))
         scanned = bpfbind.sync.program_info(prog).metadata
-        shown = subprocess.run(
-            [sys.executable, "-m", "bpfbind", "-j", "prog", "show", "id", str(prog.id)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        listed = json.loads(shown)["metadata"]
+        listed = shown_metadata(prog.id)
         assert list(obj.metadata) == list(scanned) == list(listed)
         assert list(obj.metadata) == ["version", "level", "build_id"]
