@@ -397,6 +397,16 @@ def shown_metadata(prog_id: int) -> dict[str, Any]:
 # --- objects of a test's own ---------------------------------------------------------
 
 
+def renamed(obj: Path, old: bytes, new: bytes) -> bytes:
+    """The object's bytes with a name it holds (`old`, a section or attach target)
+    replaced by `new` of the same length, so that the ELF stays well-formed."""
+    assert len(new) == len(old)
+    data = obj.read_bytes()
+    assert data.count(old) >= 1
+    return data.replace(old, new)
+
+
+
 def compile_bpf(out_dir: Path, name: str, source: str) -> Path:
     """The C `source` compiled as the test objects are (the CLANG they use, -g -O2
     -target bpf) into out_dir/NAME.bpf.o; the test fails where clang is missing or

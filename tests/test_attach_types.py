@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BpftoolError
+from conftest import BpftoolError, renamed
 
 import bpfbind
 
@@ -20,6 +20,20 @@ pytestmark = pytest.mark.kernel
 
 BPF_PROG_TYPE_TRACING = 26
 BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+
+
+def loadall_or_skip(libbpf_loadall: Any, path: Path, pin_dir: Path, kind: str) -> Any:
+    """What libbpf loads of `path`; where the kernel refuses `kind` programs, the test
+    is skipped once bpfbind is seen refused alike (EPERM)."""
+    try:
+        return libbpf_loadall(path, pin_dir)
+    except BpftoolError as e:
+        if "Operation not permitted" not in str(e):
+            raise
+        with pytest.raises(bpfbind.BpfPermissionError) as err:
+            bpfbind.sync.load_object(path)
+        assert err.value.errno == errno.EPERM
+        pytest.skip(f"{platform.release()} refuses {kind} programs (EPERM)")
 
 
 def test_tp_btf_program_loads_against_vmlinux_btf(
@@ -37,11 +51,10 @@ def test_tp_btf_program_loads_against_vmlinux_btf(
 def test_unknown_attach_target_is_a_clear_error(
     bpf_objs: dict[str, Path], tmp_path: Path
 ) -> None:
-    data = bpf_objs["btf_attach"].read_bytes()
-    # Same length, so the ELF stays well-formed: only the target changes (in the
-    # section name table and in the BTF strings that name the section for func_info).
-    assert data.count(b"tp_btf/sched_switch") >= 1
-    bad = data.replace(b"tp_btf/sched_switch", b"tp_btf/no_such_tpxy")
+    # Only the target changes (in the section name table and in the BTF strings that
+    # name the section for func_info).
+    target = b"tp_btf/sched_switch"
+    bad = renamed(bpf_objs["btf_attach"], target, b"tp_btf/no_such_tpxy")
     with pytest.raises(bpfbind.BpfNotFoundError, match="btf_trace_no_such_tpxy") as e:
         bpfbind.sync.load_object(bad, name="btf_attach")
     assert e.value.errno == errno.ENOENT
@@ -53,16 +66,7 @@ def test_trampoline_programs_load_with_libbpfs_instructions(
     """fentry/fexit/fmod_ret/lsm programs, verified against the kernel functions they
     name; their metadata is bound like any program's."""
     path = bpf_objs["trampolines"]
-    try:
-        theirs = libbpf_loadall(path, pin_dir)
-    except BpftoolError as e:
-        if "Operation not permitted" not in str(e):
-            raise
-        # Both loaders are refused alike where the kernel has no trampolines.
-        with pytest.raises(bpfbind.BpfPermissionError) as err:
-            bpfbind.sync.load_object(path)
-        assert err.value.errno == errno.EPERM
-        pytest.skip(f"{platform.release()} refuses trampoline programs (EPERM)")
+    theirs = loadall_or_skip(libbpf_loadall, path, pin_dir, "trampoline")
     with bpfbind.sync.load_object(path) as obj:
         assert sorted(obj.programs) == sorted(theirs)
         for name, info in theirs.items():
@@ -82,14 +86,7 @@ def test_struct_ops_map_and_programs_load_as_libbpf_loads_them(
     size; each program is loaded against the member it implements (attach_btf_id =
     the kernel's struct, expected_attach_type = the member), with libbpf's tags."""
     path = bpf_objs["struct_ops"]
-    try:
-        theirs = libbpf_loadall(path, pin_dir)
-    except BpftoolError as e:
-        if "Operation not permitted" not in str(e):
-            raise
-        with pytest.raises(bpfbind.BpfPermissionError):
-            bpfbind.sync.load_object(path)
-        pytest.skip(f"{platform.release()} refuses struct_ops programs (EPERM)")
+    theirs = loadall_or_skip(libbpf_loadall, path, pin_dir, "struct_ops")
     with bpfbind.sync.load_object(path) as obj:
         assert sorted(obj.programs) == sorted(theirs)
         for name, info in theirs.items():
