@@ -394,6 +394,23 @@ def shown_metadata(prog_id: int) -> dict[str, Any]:
     return shown["metadata"]
 
 
+async def assert_programs_freed(key: str, token: str) -> None:
+    """No loaded program's metadata holds `key` = `token`, once the kernel has freed
+    them after an RCU grace period (polled, for 10 s at most)."""
+    import anyio
+
+    import bpfbind
+
+    def survivors() -> list[int]:
+        recs = bpfbind.sync.scan(with_metadata_only=True)
+        return [r.id for r in recs if r.metadata.get(key) == token]
+
+    with anyio.move_on_after(10):
+        while survivors():
+            await anyio.sleep(0.05)
+    assert survivors() == []
+
+
 # --- objects of a test's own ---------------------------------------------------------
 
 

@@ -9,10 +9,12 @@ import os
 import random
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import anyio
 import pytest
+from conftest import assert_programs_freed
 
 import bpfbind
 
@@ -88,15 +90,12 @@ async def test_concurrent_binds_keep_the_record_equal_to_the_kernel(
 def test_refresh_reports_binds_made_elsewhere(bpf_objs: dict[str, Path]) -> None:
     with bpfbind.sync.load_object(bpf_objs["nometa"]) as obj:
         prog = obj.programs["nometa_prog"]
-        m = bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "elsewhere")
-        try:
+        with closing(bpfbind.create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, "elsewhere")) as m:
             # Bound through another handle of the same program: this one did not see it.
             bpfbind.sync.bind_map(bpfbind.Fd(prog.fd), bpfbind.Fd(m.fd))
             assert m.id not in prog.used_maps()
             assert prog.refresh() == ([m.id], [])
             assert m.id in prog.used_maps()
-        finally:
-            m.close()
 
 
 def test_bind_map_accepts_ids_paths_and_fds(
@@ -259,14 +258,6 @@ async def test_cancellation_storm_leaves_nothing_behind(
     await wait_gone("prog", loaded_ids)
 
     # No program of the storm's object survives, whether its load completed or not.
-    def survivors() -> list[int]:
-        recs = bpfbind.sync.scan(with_metadata_only=True)
-        return [r.id for r in recs if r.metadata.get("build_id") == token]
-
-    # Freed after an RCU grace period: poll, bounded.
-    with anyio.move_on_after(10):
-        while survivors():
-            await anyio.sleep(0.05)
-    assert survivors() == []
+    await assert_programs_freed("build_id", token)
     # The deadlines let some loads finish and cut others short: both paths were taken.
     assert 0 < completed < started

@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import Bpftool, FdSnapshot, renamed
+from conftest import Bpftool, FdSnapshot, assert_programs_freed, renamed
 from conftest import cli_stdout as bpfbind_cli
 
 import bpfbind
@@ -912,13 +912,5 @@ async def test_cancellation_storm_leaves_no_fd_link_or_program(
         await obj.aclose()
     assert fd_snapshot() == fds_before
 
-    def survivors() -> list[int]:
-        recs = bpfbind.sync.scan(with_metadata_only=True)
-        return [r.id for r in recs if r.metadata.get("links_meta") == token]
-
-    # Freed after an RCU grace period: poll, bounded.
-    with anyio.move_on_after(10):
-        while survivors():
-            await anyio.sleep(0.05)
-    assert survivors() == []
+    await assert_programs_freed("links_meta", token)
     assert 0 < done - 3 < started - 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,8 @@ pytestmark = pytest.mark.kernel
 
 
 def pinned_id(path: Path) -> int:
-    p = bpfbind.open_program(path)
-    try:
+    with closing(bpfbind.open_program(path)) as p:
         return p.id
-    finally:
-        p.close()
 
 
 def test_a_second_load_into_the_same_pin_dir_is_refused_naming_replace(
@@ -128,11 +126,8 @@ def test_map_pin_replace_and_unpin(bpf_objs: dict[str, Path], pin_dir: Path) -> 
             rodata.pin(path)
         assert excinfo.value.errno == errno.EEXIST
         rodata.pin(path, replace=True)
-        reopened = bpfbind.open_map(path)
-        try:
+        with closing(bpfbind.open_map(path)) as reopened:
             assert reopened.id == rodata.id
-        finally:
-            reopened.close()
         # Only the object pinned there may remove the pin.
         with pytest.raises(bpfbind.BpfError) as excinfo:
             hits.unpin(path)
