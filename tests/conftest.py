@@ -27,6 +27,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn
@@ -509,6 +510,20 @@ def assert_same_programs(theirs: Mapping[str, Mapping[str, Any]], obj: Any) -> N
             f"{name}: bpfbind's instructions differ from libbpf's "
             f"(tag {prog.tag}, libbpf {info['tag']})"
         )
+
+
+@contextmanager
+def loaded_as_libbpf_loads(
+    libbpf_loadall: Callable[..., dict[str, dict[str, Any]]], path: Path, pin_dir: Path
+) -> Iterator[Any]:
+    """`path` loaded by libbpf (its programs pinned in `pin_dir`) and by bpfbind, which
+    must have loaded the same programs (`assert_same_programs`): bpfbind's object."""
+    import bpfbind
+
+    theirs = libbpf_loadall(path, pin_dir)
+    with bpfbind.sync.load_object(path) as obj:
+        assert_same_programs(theirs, obj)
+        yield obj
 
 
 def pinned_value(bpftool: Bpftool, path: Path) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BpftoolError
+from conftest import BpftoolError, loaded_as_libbpf_loads, renamed
 
 import bpfbind
 import bpfbind.sync
@@ -33,9 +33,7 @@ def test_hidden_subprogram_is_verified_in_its_callers_context(
     bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Loadall
 ) -> None:
     path = bpf_objs["parity_hidden"]
-    theirs = libbpf_loadall(path, pin_dir)
-    with bpfbind.sync.load_object(path) as ours:
-        assert tags(ours) == libbpf_tags(theirs)
+    with loaded_as_libbpf_loads(libbpf_loadall, path, pin_dir) as ours:
         # A socket filter sees the packet after its 14-byte Ethernet header.
         retval, _ = ours.programs["hidden_caller"].test_run(bytes(64))
         assert retval == (64 - 14) * 3
@@ -102,11 +100,8 @@ def test_legacy_map_definitions_load_like_btf_defined_ones(
 def test_unknown_section_is_an_unsupported_feature_not_a_malformed_object(
     bpf_objs: Mapping[str, Path],
 ) -> None:
-    data = bpf_objs["parity_hidden"].read_bytes()
-    # Same length, so the ELF stays well-formed: only the section name changes
-    # (everywhere, the BTF's func_info names it too).
-    bad = data.replace(b"socket", b"qocket")
-    assert bad != data
+    # Only the section name changes (everywhere, the BTF's func_info names it too).
+    bad = renamed(bpf_objs["parity_hidden"], b"socket", b"qocket")
     with pytest.raises(bpfbind.UnsupportedFeatureError) as e:
         bpfbind.sync.load_object(bad, name="parity_hidden")
     assert e.value.feature == "program section 'qocket'"
@@ -117,9 +112,7 @@ def test_unknown_section_of_a_program_not_loaded_does_not_matter(
     bpf_objs: Mapping[str, Path],
 ) -> None:
     # libbpf minds a section that names no type only when it loads the program.
-    data = bpf_objs["parity_optional"].read_bytes()
-    bad = data.replace(b"?raw_tp", b"?rqw_tp")
-    assert bad != data
+    bad = renamed(bpf_objs["parity_optional"], b"?raw_tp", b"?rqw_tp")
     with bpfbind.sync.load_object(bad, name="parity_optional") as obj:
         assert sorted(obj.programs) == ["autoloaded"]
 

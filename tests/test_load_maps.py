@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     LibbpfPinned,
     assert_same_programs,
+    loaded_as_libbpf_loads,
     pinned_value,
     possible_cpus,
 )
@@ -218,9 +219,7 @@ def test_map_in_map_initialisers_fill_the_outer_slots(
     bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Any
 ) -> None:
     path = bpf_objs["maps_in_maps"]
-    theirs = libbpf_loadall(path, pin_dir)
-    with bpfbind.sync.load_object(path) as obj:
-        assert_same_programs(theirs, obj)
+    with loaded_as_libbpf_loads(libbpf_loadall, path, pin_dir) as obj:
         ids = {n: obj.maps[n].id for n in ("inner_a", "inner_b")}
 
         def slot(outer: str, key: int) -> int | None:
