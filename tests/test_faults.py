@@ -30,6 +30,12 @@ MAP_CREATE, MAP_UPDATE_ELEM, PROG_LOAD, BTF_LOAD, MAP_FREEZE, PROG_BIND_MAP = (
 )
 # BPF_PROG_LOAD's attr is 152 bytes with fd_array_cnt; kernels before 6.14 refuse it.
 PROG_LOAD_WITH_FD_ARRAY_CNT = 152
+# A kernel before 6.14: loads passing fd_array_cnt are refused.
+NO_FD_ARRAY_CNT = {
+    "cmd": PROG_LOAD,
+    "errno": errno.EINVAL,
+    "size": PROG_LOAD_WITH_FD_ARRAY_CNT,
+}
 
 # Runs in the child after the filter is in place; prints one JSON line.
 CHILD = r"""
@@ -100,9 +106,7 @@ def test_refused_command_is_a_clear_error_and_leaks_nothing(
 def test_kernel_without_fd_array_cnt_binds_with_prog_bind_map(
     bpf_objs: dict[str, Path],
 ) -> None:
-    rules = [
-        {"cmd": PROG_LOAD, "errno": errno.EINVAL, "size": PROG_LOAD_WITH_FD_ARRAY_CNT}
-    ]
+    rules = [NO_FD_ARRAY_CNT]
     r = run_child(rules, bpf_objs["metadata_unused"])
     assert r["ok"], r
     assert r["binding"] == "bind_map"
@@ -130,10 +134,7 @@ def test_kernel_without_prog_bind_map_still_binds_at_load(
 def test_pre_5_10_kernel_loads_unbound_with_a_warning(
     bpf_objs: dict[str, Path],
 ) -> None:
-    rules = [
-        {"cmd": PROG_LOAD, "errno": errno.EINVAL, "size": PROG_LOAD_WITH_FD_ARRAY_CNT},
-        {"cmd": PROG_BIND_MAP, "errno": errno.EINVAL},
-    ]
+    rules = [NO_FD_ARRAY_CNT, {"cmd": PROG_BIND_MAP, "errno": errno.EINVAL}]
     r = run_child(rules, bpf_objs["metadata_unused"])
     assert r["ok"], r
     assert r["binding"] == "unbound"
@@ -148,10 +149,7 @@ def test_bind_map_failing_midway_fails_the_load_cleanly(
 ) -> None:
     # Only EINVAL means "no such command": ENOMEM is a failure of this call (here met
     # first by the feature probe), which must unwind everything it created.
-    rules = [
-        {"cmd": PROG_LOAD, "errno": errno.EINVAL, "size": PROG_LOAD_WITH_FD_ARRAY_CNT},
-        {"cmd": PROG_BIND_MAP, "errno": errno.ENOMEM},
-    ]
+    rules = [NO_FD_ARRAY_CNT, {"cmd": PROG_BIND_MAP, "errno": errno.ENOMEM}]
     r = run_child(rules, bpf_objs["multi"])
     assert r["ok"] is False
     assert (r["exc"], r["errno"], r["command"]) == (

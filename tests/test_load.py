@@ -76,6 +76,15 @@ def ids_of(obj: bpfbind.BpfObject) -> tuple[set[int], set[int]]:
     return {p.id for p in obj.programs.values()}, {m.id for m in obj.maps.values()}
 
 
+def assert_released(
+    fd_snapshot: Any, before: Any, ids: tuple[set[int], set[int]]
+) -> None:
+    """Every fd opened since `before` is closed again, and the kernel has freed the
+    programs and maps of `ids` (from `ids_of`)."""
+    assert fd_snapshot() == before
+    assert wait_gone(*ids) == (set(), set())
+
+
 def metadata_maps(obj: bpfbind.BpfObject) -> list[bpfbind.Map]:
     return [m for m in obj.maps.values() if m.is_metadata]
 
@@ -331,8 +340,7 @@ def test_close_releases_every_fd_and_kernel_object(
     with pytest.raises(ValueError, match="closed"):
         _ = programs[0].fd
     obj.close()  # closing twice is harmless
-    assert fd_snapshot() == before
-    assert wait_gone(progs, maps) == (set(), set())
+    assert_released(fd_snapshot, before, (progs, maps))
 
 
 def test_with_block_releases_every_fd_and_kernel_object(
@@ -342,8 +350,7 @@ def test_with_block_releases_every_fd_and_kernel_object(
     with bpfbind.sync.load_object(bpf_objs["counter"]) as obj:
         progs, maps = ids_of(obj)
     assert obj.closed
-    assert fd_snapshot() == before
-    assert wait_gone(progs, maps) == (set(), set())
+    assert_released(fd_snapshot, before, (progs, maps))
 
 
 @pytest.mark.anyio
@@ -356,8 +363,7 @@ async def test_async_with_releases_every_fd_and_kernel_object(
         assert len(progs) == 4
         assert obj.binding == auto_binding()
     assert obj.closed
-    assert fd_snapshot() == before
-    assert wait_gone(progs, maps) == (set(), set())
+    assert_released(fd_snapshot, before, (progs, maps))
 
 
 @pytest.mark.anyio
@@ -371,8 +377,7 @@ async def test_async_with_releases_everything_when_the_body_raises(
             ids = ids_of(obj)
             raise RuntimeError("boom")
     assert ids[0]
-    assert fd_snapshot() == before
-    assert wait_gone(*ids) == (set(), set())
+    assert_released(fd_snapshot, before, ids)
 
 
 @pytest.mark.anyio
@@ -384,8 +389,7 @@ async def test_aclose_releases_everything(
     ids = ids_of(obj)
     await obj.aclose()
     assert obj.closed
-    assert fd_snapshot() == before
-    assert wait_gone(*ids) == (set(), set())
+    assert_released(fd_snapshot, before, ids)
 
 
 # --- pins ----------------------------------------------------------------------------
