@@ -134,6 +134,23 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def copies_args(
+    p: argparse.ArgumentParser, small: str, each: str
+) -> argparse.Namespace:
+    """The arguments of a bench over many pinned copies of one object (`p`'s own
+    first): how many copies, how many at the `small` point, the loader, and `each`
+    measurement's repeats; --quick makes them few."""
+    p.add_argument("--objects", type=int, default=2500, help="copies (x4 programs)")
+    p.add_argument("--small", type=int, default=250, help=f"copies at the {small}")
+    p.add_argument("--repeat", type=int, default=5, help=f"{each} of each, best kept")
+    p.add_argument("--loader", choices=["mass_load", "bpfbind"], default="mass_load")
+    args = p.parse_args()
+    if args.quick:
+        args.objects, args.small, args.repeat = 250, 25, 2
+    args.small = min(args.small, args.objects)
+    return args
+
+
 def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 

@@ -161,15 +161,7 @@ def in_process() -> int:
 
 
 def main() -> int:
-    p = c.parser(__doc__)
-    p.add_argument("--objects", type=int, default=2500, help="copies (x4 programs)")
-    p.add_argument("--small", type=int, default=250, help="copies at the first point")
-    p.add_argument("--repeat", type=int, default=5, help="scrapes of each, best kept")
-    p.add_argument("--loader", choices=["mass_load", "bpfbind"], default="mass_load")
-    args = p.parse_args()
-    if args.quick:
-        args.objects, args.small, args.repeat = 250, 25, 2
-    args.small = min(args.small, args.objects)
+    args = c.copies_args(c.parser(__doc__), "first point", "scrapes")
     c.build()
     obj = c.bpf_object("multi")
     bpftool = scan.bpftool_path()

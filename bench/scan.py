@@ -200,18 +200,9 @@ async def stream_records(batch: int) -> tuple[float, int]:
 
 def main() -> int:
     p = c.parser(__doc__)
-    p.add_argument("--objects", type=int, default=2500, help="copies (x4 programs)")
-    p.add_argument(
-        "--small", type=int, default=250, help="copies at the first RSS point"
-    )
-    p.add_argument("--repeat", type=int, default=5, help="scans of each, best kept")
     p.add_argument("--batch", type=int, default=256, help="records per batch")
-    p.add_argument("--loader", choices=["mass_load", "bpfbind"], default="mass_load")
     p.add_argument("--no-memory", action="store_true", help="skip the RSS points")
-    args = p.parse_args()
-    if args.quick:
-        args.objects, args.small, args.repeat = 250, 25, 2
-    args.small = min(args.small, args.objects)
+    args = c.copies_args(p, "first RSS point", "scans")
     c.build()
     obj = c.bpf_object("multi")
     bpftool = bpftool_path()
