@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BpftoolError, renamed
+from conftest import BpftoolError, assert_same_programs, renamed
 
 import bpfbind
 
@@ -68,12 +68,10 @@ def test_trampoline_programs_load_with_libbpfs_instructions(
     path = bpf_objs["trampolines"]
     theirs = loadall_or_skip(libbpf_loadall, path, pin_dir, "trampoline")
     with bpfbind.sync.load_object(path) as obj:
-        assert sorted(obj.programs) == sorted(theirs)
-        for name, info in theirs.items():
-            assert obj.programs[name].tag == info["tag"], name
-            assert bpfbind.sync.program_info(obj.programs[name]).metadata == {
-                "kind": "trampolines"
-            }
+        assert_same_programs(theirs, obj)
+        for prog in obj.programs.values():
+            metadata = bpfbind.sync.program_info(prog).metadata
+            assert metadata == {"kind": "trampolines"}, prog.name
 
 
 def test_struct_ops_map_and_programs_load_as_libbpf_loads_them(
@@ -88,10 +86,8 @@ def test_struct_ops_map_and_programs_load_as_libbpf_loads_them(
     path = bpf_objs["struct_ops"]
     theirs = loadall_or_skip(libbpf_loadall, path, pin_dir, "struct_ops")
     with bpfbind.sync.load_object(path) as obj:
-        assert sorted(obj.programs) == sorted(theirs)
-        for name, info in theirs.items():
-            assert obj.programs[name].tag == info["tag"], name
-            assert obj.programs[name].type == "struct_ops"
+        assert_same_programs(theirs, obj)
+        assert {p.type for p in obj.programs.values()} == {"struct_ops"}
         ops = obj.maps["bpfbind_cc"]
         shown = json.loads(bpftool(["-j", "map", "show", "id", str(ops.id)]))
         assert shown["type"] == "struct_ops"
