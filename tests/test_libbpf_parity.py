@@ -29,6 +29,21 @@ def libbpf_tags(theirs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     return {name: str(info["tag"]) for name, info in theirs.items()}
 
 
+def twin_tags(
+    bpftool: Callable[[list[str]], str],
+    libbpf_loadall: Loadall,
+    pin_dir: Path,
+    refused: Path,
+    twin: Path,
+    match: str | None = None,
+) -> dict[str, str]:
+    """libbpf refuses to load `refused` (bpftool's error matching `match`), and loads
+    its `twin`, written as libbpf wants it: the twin's tags."""
+    with pytest.raises(BpftoolError, match=match):
+        bpftool(["prog", "loadall", str(refused), str(pin_dir / "refused")])
+    return libbpf_tags(libbpf_loadall(twin, pin_dir / "twin"))
+
+
 def test_hidden_subprogram_is_verified_in_its_callers_context(
     bpf_objs: Mapping[str, Path], pin_dir: Path, libbpf_loadall: Loadall
 ) -> None:
@@ -60,13 +75,12 @@ def test_cilium_names_load_with_the_instructions_of_their_libbpf_twin(
 ) -> None:
     cilium = bpf_objs["parity_sections_cilium"]
     # libbpf 1.x refuses a static entry point and an unknown section name.
-    with pytest.raises(BpftoolError):
-        bpftool(["prog", "loadall", str(cilium), str(pin_dir / "refused")])
-    theirs = libbpf_loadall(bpf_objs["parity_sections"], pin_dir / "twin")
+    twin = bpf_objs["parity_sections"]
+    want = twin_tags(bpftool, libbpf_loadall, pin_dir, cilium, twin)
     with bpfbind.sync.load_object(cilium) as ours:
         prog = ours.programs["drop_short"]
         assert prog.type == "xdp"
-        assert tags(ours) == libbpf_tags(theirs)
+        assert tags(ours) == want
 
 
 def test_legacy_map_definitions_load_like_btf_defined_ones(
@@ -76,11 +90,12 @@ def test_legacy_map_definitions_load_like_btf_defined_ones(
     libbpf_loadall: Loadall,
 ) -> None:
     legacy = bpf_objs["parity_legacy"]
-    with pytest.raises(BpftoolError, match="legacy map definitions"):
-        bpftool(["prog", "loadall", str(legacy), str(pin_dir / "refused")])
-    theirs = libbpf_loadall(bpf_objs["parity_legacy_twin"], pin_dir / "twin")
+    twin = bpf_objs["parity_legacy_twin"]
+    want = twin_tags(
+        bpftool, libbpf_loadall, pin_dir, legacy, twin, "legacy map definitions"
+    )
     with bpfbind.sync.load_object(legacy) as ours:
-        assert tags(ours) == libbpf_tags(theirs)
+        assert tags(ours) == want
         counts, seen = ours.maps["counts"], ours.maps["seen"]
         shape = [
             (m.map_type, m.key_size, m.value_size, m.max_entries)
