@@ -424,7 +424,6 @@ def renamed(obj: Path, old: bytes, new: bytes) -> bytes:
     return data.replace(old, new)
 
 
-
 def compile_bpf(out_dir: Path, name: str, source: str) -> Path:
     """The C `source` compiled as the test objects are (the CLANG they use, -g -O2
     -target bpf) into out_dir/NAME.bpf.o; the test fails where clang is missing or
